@@ -1,0 +1,3 @@
+from flynn_desktop.cli import main
+
+raise SystemExit(main())

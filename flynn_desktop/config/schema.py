@@ -1,0 +1,199 @@
+"""One pydantic schema for config.yaml. Keys are the seed's camelCase keys (TUNING.md).
+
+Unknown keys are errors, so a typo is reported with its file and line instead of being ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+BUNDLED_MODEL = "smollm2-135m"
+DEFAULT_MODEL = f"local:{BUNDLED_MODEL}"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class OpenSection(Section):
+    """A section whose sub-keys belong to features still being built; extra keys are kept."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+
+class LocalProviderConfig(Section):
+    model: str = Field(BUNDLED_MODEL, description="a bundled model's name, or the path of a GGUF file")
+    context_length: int | None = Field(None, ge=256, description="n_ctx; default: the model manifest's")
+    threads: int | None = Field(None, ge=1, description="CPU threads; default: the number of cores")
+    chat_format: str | None = Field(None, description="llama.cpp chat format; default: the GGUF's template")
+
+    def gguf_path(self) -> Path | None:
+        """The GGUF file the user named, or None when `model` names a bundled model."""
+        m = self.model
+        if m.endswith(".gguf") or "/" in m or "\\" in m:
+            return Path(m).expanduser()
+        return None
+
+
+class ProvidersConfig(OpenSection):
+    local: LocalProviderConfig = LocalProviderConfig()
+
+
+class RetryConfig(Section):
+    max_attempts: int = Field(3, ge=1)
+    initial_delay_ms: int = Field(1000, ge=0)
+    multiplier: float = Field(2.0, ge=1.0)
+    max_delay_ms: int = Field(30000, ge=0)
+    non_retryable_patterns: list[str] = ["invalid_api_key", "permission_denied"]
+
+
+def _check_model_name(value: str) -> str:
+    if ":" not in value:
+        raise ValueError(f"'{value}' is not a model name; write it as provider:model, e.g. {DEFAULT_MODEL}")
+    return value
+
+
+ModelName = Annotated[str, AfterValidator(_check_model_name)]
+
+
+class RouterConfig(Section):
+    tiers: dict[str, ModelName] = {
+        "fast": DEFAULT_MODEL,
+        "default": DEFAULT_MODEL,
+        "complex": DEFAULT_MODEL,
+        "local": DEFAULT_MODEL,
+    }
+    tier_fallbacks: dict[str, list[ModelName]] = {}
+    fallback_chain: list[ModelName] = []
+    retry: RetryConfig = RetryConfig()
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, v: dict[str, str]) -> dict[str, str]:
+        if "default" not in v:
+            raise ValueError("the 'default' tier is required")
+        return v
+
+
+class ModelsConfig(Section):
+    providers: ProvidersConfig = ProvidersConfig()
+    router: RouterConfig = RouterConfig()
+
+
+class CompactionConfig(Section):
+    threshold_pct: int = Field(75, ge=10, le=100)
+    keep_turns: int = Field(6, ge=0)
+    summary_max_tokens: int = Field(2048, ge=16)
+    importance_threshold: float = Field(0.8, ge=0, le=1)
+
+
+class DelegationConfig(Section):
+    tiers: dict[str, str] = {
+        "compaction": "fast",
+        "memoryExtraction": "fast",
+        "classification": "default",
+        "toolSummarization": "default",
+        "complexReasoning": "complex",
+    }
+
+
+class AgentConfig(Section):
+    system_prompt: str = (
+        "You are Flynn, a helpful assistant running on the user's own computer. Answer clearly and concisely."
+    )
+    max_tokens: int = Field(512, ge=1, description="the longest answer, in tokens")
+    temperature: float = Field(0.2, ge=0, le=2)
+    compaction: CompactionConfig = CompactionConfig()
+    delegation: DelegationConfig = DelegationConfig()
+
+
+class AgentsConfig(Section):
+    default: AgentConfig = AgentConfig()
+
+
+class PromptConfig(Section):
+    context_depth: Literal["minimal", "normal", "detailed", "debug"] = "normal"
+
+
+class ExecutorConfig(Section):
+    default_timeout_ms: int = Field(30000, ge=1)
+    max_output_bytes: int = Field(51200, ge=1)
+
+
+class ToolsConfig(OpenSection):
+    executor: ExecutorConfig = ExecutorConfig()
+
+
+class ChunkingConfig(Section):
+    max_chunk_size: int = Field(512, ge=16)
+    chunk_overlap: int = Field(50, ge=0)
+    min_chunk_size: int = Field(128, ge=0)
+
+
+class EmbeddingCacheConfig(Section):
+    enabled: bool = True
+    ttl: int = Field(86400, ge=0)
+
+
+class EmbeddingsConfig(OpenSection):
+    provider: str = "local"
+    cache: EmbeddingCacheConfig = EmbeddingCacheConfig()
+    chunking: ChunkingConfig = ChunkingConfig()
+
+
+class SearchConfig(Section):
+    vector_weight: float = Field(0.7, ge=0, le=1)
+    keyword_weight: float = Field(0.3, ge=0, le=1)
+    limit: int = Field(10, ge=1)
+    threshold: float = Field(0.5, ge=0, le=1)
+
+
+class MemoryConfig(OpenSection):
+    embeddings: EmbeddingsConfig = EmbeddingsConfig()
+    search: SearchConfig = SearchConfig()
+
+
+class SessionsConfig(Section):
+    ttl: str = Field("0", description="how long to keep sessions, e.g. '30d'; '0' keeps them forever")
+    max_sessions: int = Field(0, ge=0, description="0 means no limit")
+
+
+class GatewayLockConfig(Section):
+    enabled: bool = False
+
+
+class LaneQueueConfig(Section):
+    max_depth: int = Field(10, ge=1)
+    request_timeout_ms: int = Field(30000, ge=1)
+
+
+class GatewayConfig(OpenSection):
+    enabled: bool = True
+    port: int = Field(18800, ge=0, le=65535)
+    max_connections: int = Field(50, ge=1)
+    lock: GatewayLockConfig = GatewayLockConfig()
+    lane_queue: LaneQueueConfig = LaneQueueConfig()
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warn", "error"] = "info"
+
+
+class Config(Section):
+    models: ModelsConfig = ModelsConfig()
+    agents: AgentsConfig = AgentsConfig()
+    prompt: PromptConfig = PromptConfig()
+    tools: ToolsConfig = ToolsConfig()
+    memory: MemoryConfig = MemoryConfig()
+    sessions: SessionsConfig = SessionsConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    automation: dict[str, object] = {}
+    logging: LoggingConfig = LoggingConfig()
+
+    @property
+    def agent(self) -> AgentConfig:
+        return self.agents.default

@@ -1,0 +1,90 @@
+"""What the Runtime tells its faces (the window, the CLI, later the gateway) as work goes on."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Progress(Event):
+    """A long operation moved on: `task` is e.g. "model.verify" or "model.load"; fraction is 0..1."""
+
+    kind: ClassVar[str] = "progress"
+    task: str
+    fraction: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ModelState(Event):
+    kind: ClassVar[str] = "model.state"
+    model: str
+    state: str  # "unloaded" | "loading" | "ready" | "failed"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "started"
+    run_id: str
+    session_id: str
+    user_message_id: int
+    message_id: int
+    model: str
+    trimmed_turns: int = 0  # old turns left out of the prompt so it fits the context window
+
+
+@dataclass(frozen=True)
+class Delta(Event):
+    kind: ClassVar[str] = "delta"
+    run_id: str
+    session_id: str
+    message_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    kind: ClassVar[str] = "finished"
+    run_id: str
+    session_id: str
+    message_id: int
+    tokens_in: int
+    tokens_out: int
+    finish_reason: str
+
+
+@dataclass(frozen=True)
+class RunError(Event):
+    kind: ClassVar[str] = "error"
+    run_id: str
+    session_id: str | None
+    message_id: int | None
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunCancelled(Event):
+    kind: ClassVar[str] = "cancelled"
+    run_id: str
+    session_id: str
+    message_id: int
+
+
+@dataclass(frozen=True)
+class SessionsChanged(Event):
+    kind: ClassVar[str] = "sessions.changed"
+    session_id: str | None = None
+
+
+RUN_END_EVENTS = (RunFinished, RunError, RunCancelled)

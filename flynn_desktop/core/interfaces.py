@@ -1,0 +1,94 @@
+"""The interfaces that providers and stores implement. core depends on these, never on them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+from flynn_desktop.core.events import Progress
+from flynn_desktop.core.messages import (
+    ChatMessage,
+    GenerationParams,
+    MessageStatus,
+    Role,
+    SessionInfo,
+    StoredMessage,
+    Usage,
+)
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class CancelToken:
+    """Set from any thread to stop a run; providers check it between tokens."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A model that answers. `stream` yields text deltas, then one Usage as its last item."""
+
+    provider: str  # the part before ':' in provider:model
+    model: str
+    local: bool  # True when nothing leaves the machine
+
+    @property
+    def context_length(self) -> int: ...
+
+    async def load(self, progress: ProgressCallback | None = None) -> None: ...
+
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
+        """Tokens the prompt for `messages` takes, and whether that count is exact."""
+        ...
+
+    def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
+    ) -> AsyncIterator[str | Usage]: ...
+
+    async def close(self) -> None: ...
+
+
+class SessionStore(Protocol):
+    def create_session(self, title: str = "", source: str = "app") -> SessionInfo: ...
+
+    def get_session(self, session_id: str) -> SessionInfo: ...
+
+    def list_sessions(self, query: str | None = None, limit: int = 200) -> list[SessionInfo]: ...
+
+    def rename_session(self, session_id: str, title: str) -> SessionInfo: ...
+
+    def delete_session(self, session_id: str) -> None: ...
+
+    def append_message(
+        self,
+        session_id: str,
+        role: Role,
+        content: str,
+        status: MessageStatus = MessageStatus.COMPLETE,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> StoredMessage: ...
+
+    def update_message(
+        self,
+        message_id: int,
+        content: str | None = None,
+        status: MessageStatus | None = None,
+        tokens_in: int | None = None,
+        tokens_out: int | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+    def messages(self, session_id: str) -> list[StoredMessage]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,76 @@
+"""Messages, sessions and generation settings: the data every layer passes around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageStatus(StrEnum):
+    COMPLETE = "complete"
+    PARTIAL = "partial"  # streaming, stopped by the user, or cut off by a crash
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message as a model sees it."""
+
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role.value, "content": self.content}
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One message as the session store keeps it."""
+
+    id: int
+    session_id: str
+    role: Role
+    content: str
+    status: MessageStatus
+    created_at: datetime
+    updated_at: datetime
+    provider: str | None = None
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    error: str | None = None
+
+    def as_chat(self) -> ChatMessage:
+        return ChatMessage(self.role, self.content)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    message_count: int = 0
+    source: str = "app"
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int = 512
+    temperature: float = 0.2
+    stop: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Usage:
+    tokens_in: int
+    tokens_out: int
+    exact: bool  # counted by the model's own tokenizer, not estimated
+    finish_reason: str = "stop"

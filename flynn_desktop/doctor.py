@@ -1,0 +1,154 @@
+"""`flynn doctor`: what this machine has, and what stands in Flynn's way."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from flynn_desktop import __version__
+from flynn_desktop.config import Config
+from flynn_desktop.errors import FlynnError
+from flynn_desktop.paths import Paths
+
+X86_NEEDS = ("avx", "avx2", "fma", "f16c")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    problem: bool = False  # a real problem: doctor exits non-zero
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def display_available(environ: dict[str, str] | None = None) -> tuple[bool, str]:
+    env = dict(os.environ if environ is None else environ)
+    if env.get("QT_QPA_PLATFORM"):
+        return True, f"QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']}"
+    if sys.platform in ("darwin", "win32"):
+        return True, sys.platform
+    for var in ("WAYLAND_DISPLAY", "DISPLAY"):
+        if env.get(var):
+            return True, f"{var}={env[var]}"
+    return False, "no DISPLAY or WAYLAND_DISPLAY"
+
+
+def llama_build() -> tuple[str | None, str]:
+    """The installed llama-cpp-python version and the flags it was built with (from our build script)."""
+    try:
+        dist = importlib.metadata.distribution("llama_cpp_python")
+    except importlib.metadata.PackageNotFoundError:
+        return None, ""
+    return dist.version, (dist.read_text("flynn_build_flags") or "").strip()
+
+
+def run_checks(config: Config, paths: Paths, config_file: Path | None) -> list[Check]:
+    from flynn_desktop.providers.model_files import ModelFiles
+
+    checks = [Check("flynn", True, f"{__version__} on Python {platform.python_version()} ({sys.platform})")]
+    checks.append(
+        Check(
+            "config",
+            True,
+            f"{config_file} " + ("(in use)" if config_file and config_file.exists() else "(defaults)"),
+        )
+    )
+
+    flags = cpu_flags()
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        missing = [f for f in X86_NEEDS if f not in flags]
+        extra = sorted(f for f in flags if f.startswith(("avx512", "amx")))
+        detail = f"{machine}; has {' '.join(f for f in X86_NEEDS if f in flags)}" + (
+            f" {' '.join(extra)}" if extra else ""
+        )
+        if missing:
+            checks.append(
+                Check("cpu", False, f"{detail}; lacks {' '.join(missing)}: the local model can't run", True)
+            )
+        else:
+            checks.append(Check("cpu", True, detail))
+    else:
+        checks.append(Check("cpu", True, machine))
+
+    version, build_flags = llama_build()
+    if version is None:
+        checks.append(
+            Check(
+                "llama.cpp",
+                False,
+                "llama-cpp-python is not installed; run the README's install command",
+                True,
+            )
+        )
+    else:
+        built_512 = "AVX512=ON" in build_flags
+        if built_512 and flags and "avx512f" not in flags:
+            checks.append(
+                Check(
+                    "llama.cpp",
+                    False,
+                    f"{version} built with AVX-512, which this CPU lacks; rebuild it",
+                    True,
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "llama.cpp", True, f"llama-cpp-python {version}; {build_flags or 'build flags unknown'}"
+                )
+            )
+        try:
+            import llama_cpp  # noqa: F401
+        except (ImportError, OSError) as e:
+            checks.append(Check("llama.cpp import", False, f"{e}", True))
+
+    local = config.models.providers.local
+    files = ModelFiles(paths.cache_dir)
+    try:
+        resolved = files.resolve(local.model, local.gguf_path())
+        if resolved.manifest:
+            m = resolved.manifest
+            detail = f"{resolved.path} ({m.size / 1e6:.0f} MB, sha256 {m.sha256[:12]}… verified, {m.licence})"
+        else:
+            detail = f"{resolved.path} (your own GGUF; not checked against a manifest)"
+        checks.append(Check("model", True, detail))
+    except FlynnError as e:
+        checks.append(Check("model", False, str(e), True))
+
+    for name in ("config_dir", "data_dir", "cache_dir", "log_dir"):
+        d: Path = getattr(paths, name)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            ok = os.access(d, os.W_OK)
+        except OSError:
+            ok = False
+        checks.append(
+            Check(name.replace("_dir", " folder"), ok, f"{d}" + ("" if ok else " is not writable"), not ok)
+        )
+
+    shown, why = display_available()
+    checks.append(Check("display", shown, why if shown else f"{why}: use `flynn ask` or `flynn serve`"))
+    return checks
+
+
+def format_checks(checks: list[Check]) -> str:
+    lines = []
+    for c in checks:
+        mark = "ok  " if c.ok else ("FAIL" if c.problem else "note")
+        lines.append(f"[{mark}] {c.name:<14} {c.detail}")
+    return "\n".join(lines)

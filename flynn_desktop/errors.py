@@ -1,0 +1,71 @@
+"""Errors a user can act on. Each carries a message that says what happened and what to do.
+
+Tracebacks are for bugs; anything raised as a FlynnError is shown as its message alone.
+"""
+
+from __future__ import annotations
+
+
+class FlynnError(Exception):
+    """Base of every error the user can act on."""
+
+    exit_code = 1
+    code = "ERROR"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  {self.hint}" if self.hint else self.message
+
+
+class ConfigError(FlynnError):
+    """The configuration file is missing something, or holds a value that can't be used."""
+
+    exit_code = 2
+    code = "CONFIG"
+
+
+class ModelError(FlynnError):
+    """A model can't be found, verified or loaded."""
+
+    code = "MODEL"
+
+
+class ContextOverflowError(FlynnError):
+    """A prompt can't fit in the model's context window."""
+
+    code = "CONTEXT_OVERFLOW"
+
+
+class ProviderError(FlynnError):
+    """A provider failed while answering."""
+
+    code = "PROVIDER"
+
+
+class NotFoundError(FlynnError):
+    """A session or message the user named does not exist."""
+
+    code = "NOT_FOUND"
+
+
+class StorageError(FlynnError):
+    """The session store can't be written (disk full, read-only, locked)."""
+
+    code = "STORAGE"
+
+
+class InstanceError(FlynnError):
+    """Another Flynn owns the stores, or can't be reached."""
+
+    code = "INSTANCE"
+
+
+class NoDisplayError(FlynnError):
+    """The window can't open because there is no display."""
+
+    exit_code = 3
+    code = "NO_DISPLAY"

@@ -1,0 +1,68 @@
+"""Where Flynn keeps its files.
+
+platformdirs gives the per-user folders. ``FLYNN_HOME=DIR`` puts all of them under DIR, for tests and
+portable installs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "flynn-desktop"
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+    cache_dir: Path
+    log_dir: Path
+    runtime_dir: Path
+
+    @classmethod
+    def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Paths:
+        env = os.environ if environ is None else environ
+        home = env.get("FLYNN_HOME")
+        if home:
+            root = Path(home).expanduser().resolve()
+            return cls(root / "config", root / "data", root / "cache", root / "logs", root / "run")
+        dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
+        runtime = Path(dirs.user_runtime_dir) if os.name == "posix" else Path(dirs.user_data_dir) / "run"
+        return cls(
+            Path(dirs.user_config_dir),
+            Path(dirs.user_data_dir),
+            Path(dirs.user_cache_dir),
+            Path(dirs.user_log_dir),
+            runtime,
+        )
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.yaml"
+
+    @property
+    def sessions_db(self) -> Path:
+        return self.data_dir / "sessions.db"
+
+    @property
+    def instance_lock(self) -> Path:
+        return self.data_dir / "flynn.lock"
+
+    @property
+    def instance_socket(self) -> Path:
+        return self.runtime_dir / "flynn.sock"
+
+    @property
+    def window_state(self) -> Path:
+        return self.config_dir / "window.ini"
+
+    def ensure(self) -> None:
+        for d in (self.config_dir, self.data_dir, self.cache_dir, self.log_dir, self.runtime_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            self.runtime_dir.chmod(0o700)

@@ -1,0 +1,219 @@
+"""The local tier: llama.cpp in-process, through llama-cpp-python.
+
+One Llama instance serves everything. It runs on one dedicated worker thread, so requests queue in
+order instead of crashing into each other, and the asyncio loop never blocks on a token. The prompt is
+rendered with the GGUF's own chat template and tokenized by the model's own tokenizer, so token counts
+are exact and the KV cache is reused whenever a prompt starts like the previous one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from flynn_desktop.core.events import Progress
+from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
+from flynn_desktop.core.tokens import estimate_prompt_tokens
+from flynn_desktop.errors import ModelError, ProviderError
+from flynn_desktop.providers.model_files import ModelFiles, load_manifests
+
+log = logging.getLogger(__name__)
+
+USER_GGUF_CONTEXT = 4096
+_DONE = object()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class LlamaCppProvider:
+    provider = "local"
+    local = True
+
+    def __init__(
+        self,
+        model: str,
+        files: ModelFiles,
+        gguf_path: Path | None = None,
+        context_length: int | None = None,
+        threads: int | None = None,
+        chat_format: str | None = None,
+    ) -> None:
+        self.model = model
+        self._files = files
+        self._gguf_path = gguf_path
+        self._threads = threads or os.cpu_count() or 2
+        self._chat_format = chat_format
+        manifest = None if gguf_path else load_manifests().get(model)
+        self._n_ctx = context_length or (manifest.context_length if manifest else USER_GGUF_CONTEXT)
+        self._llm: Any = None
+        self._formatter: Any = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        self._load_lock = asyncio.Lock()
+        self._gen_lock = asyncio.Lock()
+        self.path: Path | None = None
+
+    @property
+    def context_length(self) -> int:
+        return self._n_ctx
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    async def load(self, progress: ProgressCallback | None = None) -> None:
+        if self._llm is not None:
+            return
+        async with self._load_lock:
+            if self._llm is not None:
+                return
+            loop = asyncio.get_running_loop()
+
+            def report(p: Progress) -> None:
+                if progress:
+                    loop.call_soon_threadsafe(progress, p)
+
+            await loop.run_in_executor(self._executor, self._load_blocking, report)
+
+    def _load_blocking(self, report: ProgressCallback) -> None:
+        resolved = self._files.resolve(self.model, self._gguf_path, report)
+        self.path = resolved.path
+        report(Progress("model.load", 0.0, resolved.path.name))
+        try:
+            from llama_cpp import Llama, llama_chat_format
+        except (ImportError, OSError) as e:
+            raise ModelError(
+                f"llama.cpp can't be loaded here: {e}",
+                "Run the README's install command; it builds llama-cpp-python for this CPU.",
+            ) from e
+        try:
+            llm = Llama(
+                model_path=str(resolved.path),
+                n_ctx=self._n_ctx,
+                n_threads=self._threads,
+                n_threads_batch=self._threads,
+                verbose=False,
+            )
+        except Exception as e:  # llama-cpp-python raises ValueError/RuntimeError with llama.cpp's reason
+            raise ModelError(
+                f"The model {resolved.path} failed to load: {e}",
+                "Check that the file is a GGUF model this llama.cpp supports, "
+                "and that there is enough memory.",
+            ) from e
+        self._n_ctx = llm.n_ctx()
+        self._formatter = self._make_formatter(llm, llama_chat_format)
+        self._llm = llm
+        report(Progress("model.load", 1.0, resolved.path.name))
+        log.info("loaded %s (n_ctx=%d, threads=%d)", resolved.path, self._n_ctx, self._threads)
+
+    def _make_formatter(self, llm: Any, llama_chat_format: Any) -> Any:
+        template = None if self._chat_format else llm.metadata.get("tokenizer.chat_template")
+        if template:
+            eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "ignore")
+            bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "ignore")
+            return llama_chat_format.Jinja2ChatFormatter(
+                template=template, eos_token=eos, bos_token=bos, stop_token_ids=[llm.token_eos()]
+            )
+        name = self._chat_format or "chatml"
+        fn = getattr(llama_chat_format, f"format_{name.replace('-', '_')}", None)
+        if fn is None:
+            raise ModelError(
+                f"Unknown chat format '{name}'.",
+                "Set models.providers.local.chatFormat to a llama.cpp chat format such as chatml or llama-3.",
+            )
+        return fn
+
+    # prompt ------------------------------------------------------------------------------------------
+    def _tokens(self, messages: Sequence[ChatMessage]) -> tuple[list[int], Any]:
+        fmt = self._formatter(messages=[m.as_dict() for m in messages])
+        tokens = self._llm.tokenize(fmt.prompt.encode("utf-8"), add_bos=not fmt.added_special, special=True)
+        return tokens, fmt
+
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
+        if self._llm is None:
+            return estimate_prompt_tokens(messages), False
+        tokens, _ = await asyncio.get_running_loop().run_in_executor(self._executor, self._tokens, messages)
+        return len(tokens), True
+
+    # generation --------------------------------------------------------------------------------------
+    async def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
+    ) -> AsyncIterator[str | Usage]:
+        await self.load()
+        async with self._gen_lock:  # FIFO: concurrent requests wait their turn
+            loop = asyncio.get_running_loop()
+            queue: asyncio.Queue[object] = asyncio.Queue()
+            stop = threading.Event()
+
+            def work() -> None:
+                try:
+                    for item in self._generate(messages, params, cancel, stop):
+                        loop.call_soon_threadsafe(queue.put_nowait, item)
+                except BaseException as e:
+                    loop.call_soon_threadsafe(queue.put_nowait, _Failure(e))
+                finally:
+                    loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+            done = loop.run_in_executor(self._executor, work)
+            try:
+                while (item := await queue.get()) is not _DONE:
+                    if isinstance(item, _Failure):
+                        raise ProviderError(
+                            f"The local model failed while answering: {item.error}"
+                        ) from item.error
+                    yield item  # type: ignore[misc]
+            finally:
+                stop.set()  # the consumer went away: stop generating
+                await asyncio.shield(done)
+
+    def _generate(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        cancel: CancelToken,
+        stop: threading.Event,
+    ) -> Iterator[str | Usage]:
+        tokens, fmt = self._tokens(messages)
+        stops = [*(fmt.stop if isinstance(fmt.stop, list) else [fmt.stop] if fmt.stop else []), *params.stop]
+        max_tokens = min(params.max_tokens, self._n_ctx - len(tokens))
+        pieces: list[str] = []
+        finish = "stop"
+        for chunk in self._llm.create_completion(
+            prompt=tokens,
+            max_tokens=max_tokens,
+            temperature=params.temperature,
+            stop=stops,
+            stopping_criteria=fmt.stopping_criteria,
+            stream=True,
+        ):
+            if cancel.cancelled or stop.is_set():
+                finish = "cancelled"
+                break
+            choice = chunk["choices"][0]
+            text = choice.get("text") or ""
+            if text:
+                pieces.append(text)
+                yield text
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+        out = (
+            self._llm.tokenize("".join(pieces).encode("utf-8"), add_bos=False, special=False)
+            if pieces
+            else []
+        )
+        yield Usage(len(tokens), len(out), True, finish)
+
+    async def close(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, llm.close)
+        self._executor.shutdown(wait=False)

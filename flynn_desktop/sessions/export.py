@@ -1,0 +1,61 @@
+"""Export a session to Markdown or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from flynn_desktop.core.messages import MessageStatus, SessionInfo, StoredMessage
+
+_LABEL = {"user": "You", "assistant": "Flynn", "system": "System"}
+
+
+def to_markdown(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
+    out = [
+        f"# {session.title or 'Untitled chat'}",
+        "",
+        f"*Session {session.id}, started {session.created_at:%Y-%m-%d %H:%M} UTC*",
+        "",
+    ]
+    for m in messages:
+        who = _LABEL.get(m.role.value, m.role.value)
+        if m.role.value == "assistant" and m.model:
+            who += f" ({m.provider}:{m.model})"
+        out.append(f"## {who}")
+        out.append("")
+        out.append(m.content or "")
+        if m.status == MessageStatus.PARTIAL:
+            out.append("")
+            out.append("*(partial answer: it was stopped before the end)*")
+        elif m.status == MessageStatus.ERROR:
+            out.append("")
+            out.append(f"*(error: {m.error or 'unknown'})*")
+        out.append("")
+    return "\n".join(out)
+
+
+def to_json(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
+    doc = {
+        "id": session.id,
+        "title": session.title,
+        "source": session.source,
+        "created_at": session.created_at.isoformat(),
+        "updated_at": session.updated_at.isoformat(),
+        "messages": [
+            {
+                "id": m.id,
+                "role": m.role.value,
+                "content": m.content,
+                "status": m.status.value,
+                "provider": m.provider,
+                "model": m.model,
+                "tokens_in": m.tokens_in,
+                "tokens_out": m.tokens_out,
+                "error": m.error,
+                "created_at": m.created_at.isoformat(),
+                "updated_at": m.updated_at.isoformat(),
+            }
+            for m in messages
+        ],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False)

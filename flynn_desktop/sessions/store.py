@@ -1,0 +1,263 @@
+"""The session store: SQLModel over SQLite in the data folder.
+
+Every write commits at once (WAL, synchronous=NORMAL), so a crash loses nothing that was shown.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Table, event, func, or_, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import Session, SQLModel, col, create_engine, delete, select
+
+from flynn_desktop.core.messages import MessageStatus, Role, SessionInfo, StoredMessage
+from flynn_desktop.errors import NotFoundError, StorageError
+from flynn_desktop.sessions.tables import SCHEMA_VERSION, MessageRow, SessionRow, utcnow
+
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA cache_size = -64000",
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA mmap_size = 268435456",
+    "PRAGMA busy_timeout = 5000",
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _aware(d: datetime) -> datetime:
+    return d.replace(tzinfo=UTC) if d.tzinfo is None else d
+
+
+def _storage_errors(fn: Callable[P, T]) -> Callable[P, T]:
+    """Turn SQLite failures (disk full, read-only, corrupt) into a StorageError that says what to do."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except OperationalError as e:
+            store = args[0]
+            reason = str(e.orig) if e.orig else str(e)
+            raise StorageError(
+                f"Can't write the session store {getattr(store, 'path', '')}: {reason}",
+                "Free some disk space or check the folder's permissions; nothing saved before was lost.",
+            ) from e
+
+    return wrapper
+
+
+class SQLSessionStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(
+            f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 5}
+        )
+        event.listen(self.engine, "connect", _apply_pragmas)
+        try:
+            self._migrate()
+        except SQLAlchemyError as e:
+            raise StorageError(
+                f"Can't open the session store {path}: {e}",
+                "If the file is damaged, move it away; Flynn will start a new one.",
+            ) from e
+
+    def _migrate(self) -> None:
+        SQLModel.metadata.create_all(self.engine, tables=[_table(SessionRow), _table(MessageRow)])
+        with self.engine.begin() as conn:
+            conn.execute(
+                text("CREATE INDEX IF NOT EXISTS ix_messages_session_order ON messages(session_id, id)")
+            )
+            conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    # sessions -------------------------------------------------------------------------------------
+    @_storage_errors
+    def create_session(self, title: str = "", source: str = "app") -> SessionInfo:
+        now = utcnow()
+        row = SessionRow(
+            id=uuid.uuid4().hex[:12], title=title, source=source, created_at=now, last_active_at=now
+        )
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+        return self._info(row, 0)
+
+    def _row(self, s: Session, session_id: str) -> SessionRow:
+        row = s.get(SessionRow, session_id)
+        if row is not None:
+            return row
+        if session_id and len(session_id) >= 4:  # a unique prefix is enough, as with git
+            rows = s.exec(select(SessionRow).where(col(SessionRow.id).startswith(session_id)).limit(2)).all()
+            if len(rows) == 1:
+                return rows[0]
+        raise NotFoundError(f"There is no session '{session_id}'.", "`flynn sessions list` shows them.")
+
+    def get_session(self, session_id: str) -> SessionInfo:
+        with self._session() as s:
+            row = self._row(s, session_id)
+            n = s.exec(select(func.count()).where(MessageRow.session_id == row.id)).one()
+            return self._info(row, n)
+
+    def list_sessions(self, query: str | None = None, limit: int = 200) -> list[SessionInfo]:
+        counts = (
+            select(MessageRow.session_id, func.count().label("n"))
+            .group_by(col(MessageRow.session_id))
+            .subquery()
+        )
+        stmt = select(SessionRow, func.coalesce(counts.c.n, 0)).outerjoin(
+            counts, counts.c.session_id == SessionRow.id
+        )
+        if query:
+            like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            has_text = select(MessageRow.session_id).where(col(MessageRow.content).ilike(like, escape="\\"))
+            stmt = stmt.where(
+                or_(col(SessionRow.title).ilike(like, escape="\\"), col(SessionRow.id).in_(has_text))
+            )
+        stmt = stmt.order_by(col(SessionRow.last_active_at).desc()).limit(limit)
+        with self._session() as s:
+            return [self._info(row, n) for row, n in s.exec(stmt).all()]
+
+    @_storage_errors
+    def rename_session(self, session_id: str, title: str) -> SessionInfo:
+        with self._session() as s:
+            row = self._row(s, session_id)
+            row.title = title.strip()
+            s.add(row)
+            s.commit()
+        return self.get_session(row.id)
+
+    @_storage_errors
+    def delete_session(self, session_id: str) -> None:
+        with self._session() as s:
+            row = self._row(s, session_id)
+            s.exec(delete(MessageRow).where(col(MessageRow.session_id) == row.id))
+            s.delete(row)
+            s.commit()
+
+    # messages -------------------------------------------------------------------------------------
+    @_storage_errors
+    def append_message(
+        self,
+        session_id: str,
+        role: Role,
+        content: str,
+        status: MessageStatus = MessageStatus.COMPLETE,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> StoredMessage:
+        now = utcnow()
+        with self._session() as s:
+            srow = self._row(s, session_id)
+            row = MessageRow(
+                session_id=srow.id,
+                role=role.value,
+                content=content,
+                status=status.value,
+                provider=provider,
+                model=model,
+                created_at=now,
+                updated_at=now,
+            )
+            srow.last_active_at = now
+            s.add(row)
+            s.add(srow)
+            s.commit()
+            return self._message(row)
+
+    @_storage_errors
+    def update_message(
+        self,
+        message_id: int,
+        content: str | None = None,
+        status: MessageStatus | None = None,
+        tokens_in: int | None = None,
+        tokens_out: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"updated_at": utcnow()}
+        for key, value in (
+            ("content", content),
+            ("tokens_in", tokens_in),
+            ("tokens_out", tokens_out),
+            ("error", error),
+        ):
+            if value is not None:
+                values[key] = value
+        if status is not None:
+            values["status"] = status.value
+        table = _table(MessageRow)
+        with self.engine.begin() as conn:
+            conn.execute(table.update().where(table.c.id == message_id).values(**values))
+
+    def messages(self, session_id: str) -> list[StoredMessage]:
+        with self._session() as s:
+            row = self._row(s, session_id)
+            rows = s.exec(
+                select(MessageRow).where(MessageRow.session_id == row.id).order_by(col(MessageRow.id))
+            ).all()
+            return [self._message(r) for r in rows]
+
+    def integrity_check(self) -> str:
+        with self.engine.connect() as conn:
+            return str(conn.execute(text("PRAGMA integrity_check")).scalar())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # conversions ----------------------------------------------------------------------------------
+    @staticmethod
+    def _info(row: SessionRow, count: int) -> SessionInfo:
+        return SessionInfo(
+            row.id, row.title, _aware(row.created_at), _aware(row.last_active_at), count, row.source
+        )
+
+    @staticmethod
+    def _message(r: MessageRow) -> StoredMessage:
+        assert r.id is not None
+        return StoredMessage(
+            id=r.id,
+            session_id=r.session_id,
+            role=Role(r.role),
+            content=r.content,
+            status=MessageStatus(r.status),
+            created_at=_aware(r.created_at),
+            updated_at=_aware(r.updated_at),
+            provider=r.provider,
+            model=r.model,
+            tokens_in=r.tokens_in,
+            tokens_out=r.tokens_out,
+            error=r.error,
+        )
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table = getattr(model, "__table__")  # noqa: B009 - set by SQLModel at class creation; mypy can't see it
+    assert isinstance(table, Table)
+    return table
+
+
+def _apply_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    for p in PRAGMAS:
+        cur.execute(p)
+    cur.close()
+
+
+__all__ = ["PRAGMAS", "Engine", "SQLSessionStore"]

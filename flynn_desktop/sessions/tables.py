@@ -1,0 +1,40 @@
+"""SQLModel tables for sessions and messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SessionRow(SQLModel, table=True):
+    __tablename__ = "sessions"
+
+    id: str = Field(primary_key=True)
+    title: str = ""
+    source: str = "app"
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    last_active_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", index=True, ondelete="CASCADE")
+    role: str
+    content: str = ""
+    status: str = "complete"
+    provider: str | None = None
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

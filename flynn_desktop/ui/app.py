@@ -1,0 +1,38 @@
+"""Start the window: the Qt application over a Runtime that runs on its own thread."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from flynn_desktop.config import Config
+from flynn_desktop.paths import Paths
+from flynn_desktop.ui.bridge import RuntimeBridge
+from flynn_desktop.ui.main_window import MainWindow
+
+
+def run_gui(config: Config, paths: Paths) -> int:
+    """Run the window until it closes. The caller holds the instance lock."""
+    from flynn_desktop.control import ControlServer
+    from flynn_desktop.runtime import Runtime
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Flynn")
+    app.setWindowIcon(QIcon.fromTheme("dialog-information"))
+    runtime = Runtime(config, paths)
+    runtime.start()
+    bridge = RuntimeBridge(runtime)
+    server = ControlServer(runtime, on_show=bridge.request_show)
+    try:
+        runtime.submit(server.start()).result()
+        window = MainWindow(bridge, paths.window_state)
+        window.show()
+        bridge.call(runtime.load_model())  # load now, with progress, rather than at the first question
+        return app.exec()
+    finally:
+        runtime.submit(server.close()).result()
+        bridge.close()
+        runtime.stop()

@@ -1,0 +1,326 @@
+"""The Flynn window: sessions on the left, the conversation on the right."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from flynn_desktop.core.events import (
+    Delta,
+    Event,
+    ModelState,
+    Progress,
+    RunCancelled,
+    RunError,
+    RunFinished,
+    RunStarted,
+    SessionsChanged,
+)
+from flynn_desktop.core.messages import Role, SessionInfo, StoredMessage
+from flynn_desktop.errors import FlynnError
+from flynn_desktop.ui.bridge import RuntimeBridge
+from flynn_desktop.ui.render import conversation_html
+from flynn_desktop.ui.widgets import MessageInput, ModelIndicator
+
+RENDER_INTERVAL_MS = 50
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, bridge: RuntimeBridge, state_file: Path) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.runtime = bridge.runtime
+        self.settings = QSettings(str(state_file), QSettings.Format.IniFormat)
+        self.session_id: str | None = None
+        self.messages: list[StoredMessage] = []
+        self.runs: dict[str, str] = {}  # run_id -> session_id, for runs this window started or saw
+        self.streaming_id: int | None = None
+        self.setWindowTitle("Flynn")
+        self._build()
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(RENDER_INTERVAL_MS)
+        self._render_timer.timeout.connect(self._render)
+        bridge.event_received.connect(self._on_event)
+        bridge.show_requested.connect(self.bring_to_front)
+        self._restore_state()
+        self.refresh_sessions()
+
+    # layout ----------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        self.new_button = QPushButton("New chat")
+        self.new_button.clicked.connect(self.new_chat)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search sessions")
+        self.search.textChanged.connect(lambda _t: self.refresh_sessions())
+        self.session_list = QListWidget()
+        self.session_list.setObjectName("sessionList")
+        self.session_list.currentItemChanged.connect(self._on_session_selected)
+        self.session_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.session_list.customContextMenuRequested.connect(self._session_menu)
+        lv.addWidget(self.new_button)
+        lv.addWidget(self.search)
+        lv.addWidget(self.session_list)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        self.chat_view = QTextBrowser()
+        self.chat_view.setObjectName("chatView")
+        self.chat_view.setOpenExternalLinks(True)
+        self.input = MessageInput()
+        self.input.submitted.connect(self.send)
+        self.send_button = QPushButton("Send")
+        self.send_button.clicked.connect(lambda: self.send(self.input.toPlainText()))
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        row = QHBoxLayout()
+        row.addWidget(self.input, 1)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        row.addLayout(buttons)
+        rv.addWidget(self.chat_view, 1)
+        rv.addLayout(row)
+
+        self.splitter = QSplitter()
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 3)
+        self.setCentralWidget(self.splitter)
+
+        self.model_indicator = ModelIndicator()
+        self.statusBar().addPermanentWidget(self.model_indicator)
+        self.model_indicator.set_state(self.runtime.default_model, "not loaded")
+
+        new_action = QAction("New chat", self)
+        new_action.setShortcut(QKeySequence.StandardKey.New)
+        new_action.triggered.connect(self.new_chat)
+        self.addAction(new_action)
+        self.resize(1000, 700)
+
+    def _restore_state(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        split = self.settings.value("splitter")
+        if split is not None:
+            self.splitter.restoreState(split)
+
+    def save_state(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("splitter", self.splitter.saveState())
+        self.settings.sync()
+
+    def closeEvent(self, e: QCloseEvent) -> None:
+        self.save_state()
+        super().closeEvent(e)
+
+    def bring_to_front(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    # sessions --------------------------------------------------------------------------------------
+    def refresh_sessions(self) -> None:
+        query = self.search.text().strip() or None
+        self.bridge.call(self.runtime.list_sessions(query), self._show_sessions, self._show_error)
+
+    def _show_sessions(self, sessions: list[SessionInfo]) -> None:
+        self.session_list.blockSignals(True)
+        self.session_list.clear()
+        for s in sessions:
+            item = QListWidgetItem(s.title or "New chat")
+            item.setData(Qt.ItemDataRole.UserRole, s.id)
+            item.setToolTip(f"{s.message_count} messages · {s.updated_at:%Y-%m-%d %H:%M} · {s.source}")
+            self.session_list.addItem(item)
+            if s.id == self.session_id:
+                self.session_list.setCurrentItem(item)
+        self.session_list.blockSignals(False)
+
+    def _on_session_selected(self, item: QListWidgetItem | None, _prev: Any = None) -> None:
+        if item is not None:
+            self.open_session(item.data(Qt.ItemDataRole.UserRole))
+
+    def open_session(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.bridge.call(self.runtime.get_session(session_id), self._show_session, self._show_error)
+
+    def _show_session(self, result: tuple[SessionInfo, list[StoredMessage]]) -> None:
+        info, messages = result
+        if info.id != self.session_id:
+            return
+        self.messages = list(messages)
+        self._update_buttons()
+        self._render()
+
+    def new_chat(self) -> None:
+        self.session_id = None
+        self.messages = []
+        self.session_list.blockSignals(True)
+        self.session_list.setCurrentRow(-1)
+        self.session_list.blockSignals(False)
+        self._update_buttons()
+        self._render()
+        self.input.setFocus()
+
+    def _session_menu(self, pos: Any) -> None:
+        item = self.session_list.itemAt(pos)
+        if item is None:
+            return
+        sid = item.data(Qt.ItemDataRole.UserRole)
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self.rename_session(sid, item.text()))
+        menu.addAction("Export as Markdown…", lambda: self.export_session(sid, "markdown"))
+        menu.addAction("Export as JSON…", lambda: self.export_session(sid, "json"))
+        menu.addAction("Delete", lambda: self.delete_session(sid))
+        menu.exec(self.session_list.mapToGlobal(pos))
+
+    def rename_session(self, sid: str, current: str, title: str | None = None) -> None:
+        if title is None:
+            title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=current)
+            if not ok:
+                return
+        self.bridge.call(self.runtime.rename_session(sid, title), None, self._show_error)
+
+    def delete_session(self, sid: str, confirm: bool = True) -> None:
+        if confirm:
+            answer = QMessageBox.question(self, "Delete chat", "Delete this chat and all its messages?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        if sid == self.session_id:
+            self.new_chat()
+        self.bridge.call(self.runtime.delete_session(sid), None, self._show_error)
+
+    def export_session(self, sid: str, fmt: str) -> None:
+        suffix = "json" if fmt == "json" else "md"
+        path, _ = QFileDialog.getSaveFileName(self, "Export chat", f"flynn-{sid}.{suffix}")
+        if path:
+
+            def write(text: str) -> None:
+                Path(path).write_text(text, "utf-8")
+
+            self.bridge.call(self.runtime.export_session(sid, fmt), write, self._show_error)
+
+    # chat ------------------------------------------------------------------------------------------
+    def send(self, text: str) -> None:
+        if not text.strip() or self._active_run() is not None:
+            return
+        self.input.clear()
+        self.bridge.call(self.runtime.send(text, self.session_id), self._sent, self._show_error)
+
+    def _sent(self, result: tuple[str, str]) -> None:
+        run_id, session_id = result
+        self.runs[run_id] = session_id
+        if self.session_id is None:
+            self.session_id = session_id
+        self._update_buttons()
+
+    def stop(self) -> None:
+        run_id = self._active_run()
+        if run_id is not None:
+            self.bridge.call(self.runtime.cancel(run_id))
+
+    def _active_run(self) -> str | None:
+        for run_id, sid in self.runs.items():
+            if sid == self.session_id and self.session_id is not None:
+                return run_id
+        return None
+
+    def _update_buttons(self) -> None:
+        busy = self._active_run() is not None
+        self.stop_button.setEnabled(busy)
+        self.send_button.setEnabled(not busy)
+
+    def _on_event(self, ev: Event) -> None:
+        if isinstance(ev, Progress) and ev.task.startswith("model."):
+            self.model_indicator.set_progress(ev.task, ev.fraction)
+        elif isinstance(ev, ModelState):
+            self.model_indicator.set_state(ev.model, ev.state, ev.detail)
+            if ev.state == "failed":
+                self.statusBar().showMessage(ev.detail)
+        elif isinstance(ev, SessionsChanged):
+            self.refresh_sessions()
+        elif isinstance(ev, RunStarted):
+            self.runs[ev.run_id] = ev.session_id
+            self.model_indicator.set_state(ev.model, "answering")
+            if ev.trimmed_turns:
+                self.statusBar().showMessage(
+                    f"{ev.trimmed_turns} older turn(s) left out to fit the model's context.", 10000
+                )
+            if ev.session_id == self.session_id:
+                self.streaming_id = ev.message_id
+                self.open_session(ev.session_id)  # picks up the saved question and the new answer
+            self._update_buttons()
+        elif isinstance(ev, Delta):
+            if ev.session_id == self.session_id:
+                self._append_delta(ev)
+        elif isinstance(ev, RunFinished | RunCancelled | RunError):
+            self.runs.pop(ev.run_id, None)
+            self.streaming_id = None
+            if isinstance(ev, RunFinished | RunCancelled):
+                self.model_indicator.set_state(self.runtime.default_model, "ready")
+            if isinstance(ev, RunError) and ev.session_id is None:
+                self._show_error(FlynnError(ev.message))
+            if ev.session_id == self.session_id and ev.session_id is not None:
+                self.open_session(ev.session_id)
+            self._update_buttons()
+
+    def _append_delta(self, ev: Delta) -> None:
+        for i, m in enumerate(self.messages):
+            if m.id == ev.message_id:
+                self.messages[i] = dataclasses.replace(m, content=m.content + ev.text)
+                break
+        else:
+            return  # not loaded yet: open_session will bring it with the text so far
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _render(self) -> None:
+        bar = self.chat_view.verticalScrollBar()
+        at_bottom = bar.value() >= bar.maximum() - 4
+        if self.messages:
+            self.chat_view.setHtml(conversation_html(self.messages, self.streaming_id))
+        else:
+            self.chat_view.setHtml(
+                "<p style='color:#777'>Ask anything. Your model runs on this computer.</p>"
+            )
+        if at_bottom:
+            bar.setValue(bar.maximum())
+
+    def _show_error(self, e: FlynnError) -> None:
+        self.statusBar().showMessage(str(e), 15000)
+
+    # for tests and the tray -------------------------------------------------------------------------
+    def transcript(self) -> str:
+        return self.chat_view.toPlainText()
+
+    def last_answer(self) -> StoredMessage | None:
+        answers = [m for m in self.messages if m.role == Role.ASSISTANT]
+        return answers[-1] if answers else None
+
+    def answer_done(self) -> bool:
+        """True once the newest answer in view is no longer streaming."""
+        return self.last_answer() is not None and self._active_run() is None

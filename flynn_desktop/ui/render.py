@@ -1,0 +1,62 @@
+"""Markdown to the HTML subset Qt's rich text understands. Raw HTML from a model is shown as text."""
+
+from __future__ import annotations
+
+import html
+
+import markdown
+
+from flynn_desktop.core.messages import MessageStatus, Role, StoredMessage
+
+STYLE = """
+<style>
+  .you { color: #1a4d8f; font-weight: bold; }
+  .flynn { color: #2d6a2d; font-weight: bold; }
+  .badge { color: #777; font-size: small; }
+  .note { color: #a05a00; font-style: italic; }
+  .err { color: #b00020; }
+  pre { background-color: #f3f3f3; font-family: monospace; padding: 6px; }
+  code { background-color: #f3f3f3; font-family: monospace; }
+</style>
+"""
+
+
+def _md() -> markdown.Markdown:
+    md = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
+    md.preprocessors.deregister("html_block")
+    md.inlinePatterns.deregister("html")
+    return md
+
+
+_MD = _md()
+
+
+def markdown_html(text: str) -> str:
+    _MD.reset()
+    return _MD.convert(text)
+
+
+def message_html(m: StoredMessage) -> str:
+    if m.role == Role.USER:
+        head = '<p><span class="you">You</span></p>'
+        body = f"<p>{html.escape(m.content).replace(chr(10), '<br>')}</p>"
+        return head + body
+    badge = f' <span class="badge">{html.escape(f"{m.provider}:{m.model}")}</span>' if m.model else ""
+    head = f'<p><span class="flynn">Flynn</span>{badge}</p>'
+    body = markdown_html(m.content) if m.content else ""
+    if m.status == MessageStatus.PARTIAL and not body:
+        body = '<p class="note">…</p>'
+    note = ""
+    if m.status == MessageStatus.ERROR:
+        note = f'<p class="err">{html.escape(m.error or "The answer failed.")}</p>'
+    return head + body + note
+
+
+def conversation_html(messages: list[StoredMessage], streaming_id: int | None = None) -> str:
+    parts = [STYLE]
+    for m in messages:
+        parts.append(message_html(m))
+        if m.status == MessageStatus.PARTIAL and m.id != streaming_id:
+            parts.append('<p class="note">(partial answer: stopped before the end)</p>')
+        parts.append("<hr>")
+    return "".join(parts)
