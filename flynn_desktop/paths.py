@@ -7,13 +7,17 @@ portable installs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
 APP_NAME = "flynn-desktop"
+MAX_SOCKET_PATH = 100
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,9 @@ class Paths:
             root = Path(home).expanduser().resolve()
             return cls(root / "config", root / "data", root / "cache", root / "logs", root / "run")
         dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
-        runtime = Path(dirs.user_runtime_dir) if os.name == "posix" else Path(dirs.user_data_dir) / "run"
+        with warnings.catch_warnings():  # without XDG_RUNTIME_DIR, platformdirs warns and uses /tmp/runtime-UID
+            warnings.simplefilter("ignore")
+            runtime = Path(dirs.user_runtime_dir) if os.name == "posix" else Path(dirs.user_data_dir) / "run"
         return cls(
             Path(dirs.user_config_dir),
             Path(dirs.user_data_dir),
@@ -55,7 +61,12 @@ class Paths:
 
     @property
     def instance_socket(self) -> Path:
-        return self.runtime_dir / "flynn.sock"
+        path = self.runtime_dir / "flynn.sock"
+        if len(str(path)) <= MAX_SOCKET_PATH:
+            return path
+        # A Unix socket's path is limited (108 bytes on Linux): use a short one named after this home.
+        digest = hashlib.sha256(str(self.runtime_dir).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"flynn-{os.getuid()}-{digest}.sock"
 
     @property
     def window_state(self) -> Path:

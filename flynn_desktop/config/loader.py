@@ -16,7 +16,7 @@ from flynn_desktop.config.schema import Config
 from flynn_desktop.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SECRET_KEYS = re.compile(r"(api_?key|token|secret|password)", re.IGNORECASE)
+_SECRET_KEYS = re.compile(r"(api_?key|secret|password|token)$", re.IGNORECASE)
 
 
 def default_config_text() -> str:

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from flynn_desktop.core.messages import MessageStatus, Role
+from flynn_desktop.errors import NotFoundError, StorageError
+from flynn_desktop.sessions import SQLSessionStore, to_json, to_markdown
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLSessionStore:
+    return SQLSessionStore(tmp_path / "sessions.db")
+
+
+def test_sessions_and_messages_round_trip(store: SQLSessionStore) -> None:
+    s = store.create_session("Trip", source="cli")
+    m1 = store.append_message(s.id, Role.USER, "Where to?")
+    m2 = store.append_message(s.id, Role.ASSISTANT, "", MessageStatus.PARTIAL, "local", "smollm2-135m")
+    store.update_message(m2.id, content="Lisbon.", status=MessageStatus.COMPLETE, tokens_in=12, tokens_out=3)
+    msgs = store.messages(s.id)
+    assert [m.id for m in msgs] == [m1.id, m2.id]
+    last = msgs[1]
+    assert (last.content, last.status, last.provider, last.model, last.tokens_in, last.tokens_out) == (
+        "Lisbon.",
+        MessageStatus.COMPLETE,
+        "local",
+        "smollm2-135m",
+        12,
+        3,
+    )
+    assert last.created_at.tzinfo is not None and last.updated_at >= last.created_at
+    info = store.get_session(s.id)
+    assert info.message_count == 2 and info.source == "cli" and info.title == "Trip"
+
+
+def test_list_orders_by_activity_and_searches(store: SQLSessionStore) -> None:
+    a = store.create_session("Alpha")
+    b = store.create_session("Beta")
+    store.append_message(a.id, Role.USER, "talk about 100% cotton_shirts")
+    ids = [s.id for s in store.list_sessions()]
+    assert ids == [a.id, b.id]  # a was active last
+    assert [s.id for s in store.list_sessions("beta")] == [b.id]
+    assert [s.id for s in store.list_sessions("100%")] == [a.id]
+    assert [s.id for s in store.list_sessions("cotton_s")] == [a.id]
+    assert store.list_sessions("1000%") == []
+
+
+def test_rename_delete_and_prefix_ids(store: SQLSessionStore) -> None:
+    s = store.create_session()
+    store.append_message(s.id, Role.USER, "hi")
+    assert store.rename_session(s.id[:6], "  Named ").title == "Named"
+    store.delete_session(s.id)
+    with pytest.raises(NotFoundError, match="flynn sessions list"):
+        store.get_session(s.id)
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("select count(*) from messages").fetchone()[0] == 0
+
+
+def test_pragmas_and_indexes(store: SQLSessionStore) -> None:
+    store.create_session()
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+        indexes = {r[1] for r in db.execute("select * from sqlite_master where type='index'")}
+    assert {"ix_messages_session_id", "ix_sessions_created_at", "ix_sessions_last_active_at"} <= indexes
+    assert "ix_messages_session_order" in indexes
+    with store.engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("pragma synchronous")).scalar() == 1  # NORMAL
+        assert conn.execute(text("pragma foreign_keys")).scalar() == 1
+    assert store.integrity_check() == "ok"
+
+
+def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+    store = SQLSessionStore(tmp_path / "s.db")
+    s = store.create_session("kept")
+    store.append_message(s.id, Role.USER, "saved before the disk filled")
+    # SQLite reports SQLITE_FULL ("database or disk is full") once max_page_count is reached.
+    with store.engine.connect() as conn:
+        pages = conn.exec_driver_sql("pragma page_count").scalar()
+
+    @event.listens_for(store.engine, "connect")
+    def cap(dbapi_conn, _rec):  # type: ignore[no-untyped-def]
+        dbapi_conn.execute(f"pragma max_page_count = {pages}")
+
+    store.engine.dispose()
+    with pytest.raises(StorageError) as e:
+        store.append_message(s.id, Role.USER, "x" * 200_000)
+    assert "full" in str(e.value) and "Free some disk space" in str(e.value)
+    store.close()
+    again = SQLSessionStore(tmp_path / "s.db")
+    assert [m.content for m in again.messages(s.id)] == ["saved before the disk filled"]
+    assert again.integrity_check() == "ok"
+
+
+def test_export_markdown_and_json(store: SQLSessionStore) -> None:
+    s = store.create_session("Export me")
+    store.append_message(s.id, Role.USER, "Question?")
+    a = store.append_message(s.id, Role.ASSISTANT, "Half an ans", MessageStatus.PARTIAL, "local", "m")
+    info, msgs = store.get_session(s.id), store.messages(s.id)
+    md = to_markdown(info, msgs)
+    assert md.startswith("# Export me") and "## You" in md and "## Flynn (local:m)" in md
+    assert "partial answer" in md
+    doc = json.loads(to_json(info, msgs))
+    assert doc["title"] == "Export me" and doc["messages"][1]["status"] == "partial"
+    assert doc["messages"][1]["id"] == a.id and doc["messages"][1]["model"] == "m"
