@@ -36,7 +36,8 @@ class Paths:
             root = Path(home).expanduser().resolve()
             return cls(root / "config", root / "data", root / "cache", root / "logs", root / "run")
         dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
-        with warnings.catch_warnings():  # without XDG_RUNTIME_DIR, platformdirs warns and uses /tmp/runtime-UID
+        # Without XDG_RUNTIME_DIR, platformdirs warns and uses /tmp/runtime-UID, which is fine here.
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             runtime = Path(dirs.user_runtime_dir) if os.name == "posix" else Path(dirs.user_data_dir) / "run"
         return cls(

@@ -115,7 +115,7 @@ def test_errored_answers_stay_out_of_later_prompts(tmp_path: Path) -> None:
 
 
 def test_overflow_is_an_error_not_a_silent_cut(tmp_path: Path) -> None:
-    store, agent, events = make(tmp_path)
+    store, agent, _events = make(tmp_path)
     sid = store.create_session().id
     r = asyncio.run(agent.run_turn("r1", sid, "word " * 500, FakeProvider(context_length=300), CancelToken()))
     assert r.error is not None and r.error.code == "CONTEXT_OVERFLOW"

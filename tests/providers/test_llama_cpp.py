@@ -108,7 +108,7 @@ def test_stop_mid_answer(loop: asyncio.AbstractEventLoop, provider: LlamaCppProv
                 cancel.cancel()
         return "".join(pieces), usage, len(pieces)
 
-    text, usage, n = run(loop, go())
+    _text, usage, n = run(loop, go())
     assert n == 3 and usage is not None and usage.finish_reason == "cancelled"
     # the model is free again at once
     again, _ = run(loop, collect(provider, QUESTION))
