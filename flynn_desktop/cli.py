@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from flynn_desktop import __version__
 from flynn_desktop.config import Config, default_config_text, dump_yaml, load_config, redacted
-from flynn_desktop.errors import ConfigError, FlynnError, InstanceError
+from flynn_desktop.errors import ConfigError, FlynnError, InstanceError, NoDisplayError
 from flynn_desktop.logging_setup import setup_logging
 from flynn_desktop.paths import Paths
 
@@ -128,7 +128,7 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
 
     shown, _why = display_available()
     if not shown:
-        raise FlynnError(
+        raise NoDisplayError(
             "There is no display here, so the Flynn window can't open.",
             'Use `flynn ask "your question"` in the terminal, or `flynn serve` to run Flynn headless.',
         )

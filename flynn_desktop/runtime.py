@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flynn_desktop.config import Config
+from flynn_desktop.config.schema import gguf_path_of
 from flynn_desktop.core.agent import Agent, AgentSettings, TurnResult
 from flynn_desktop.core.events import Event, ModelState, Progress, RunError, SessionsChanged
 from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
@@ -157,15 +158,10 @@ class Runtime:
                 "Use a local model, e.g. local:smollm2-135m.",
             )
         local = self.config.models.providers.local
-        gguf = local.gguf_path() if model_name == local.model else None
-        if gguf is None and model_name != local.model and "/" in model_name:
-            from pathlib import Path
-
-            gguf = Path(model_name).expanduser()
         provider = LlamaCppProvider(
             model_name,
             ModelFiles(self.paths.cache_dir),
-            gguf_path=gguf,
+            gguf_path=gguf_path_of(model_name),
             context_length=local.context_length,
             threads=local.threads,
             chat_format=local.chat_format,

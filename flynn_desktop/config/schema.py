@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 BUNDLED_MODEL = "smollm2-135m"
@@ -33,10 +33,14 @@ class LocalProviderConfig(Section):
 
     def gguf_path(self) -> Path | None:
         """The GGUF file the user named, or None when `model` names a bundled model."""
-        m = self.model
-        if m.endswith(".gguf") or "/" in m or "\\" in m:
-            return Path(m).expanduser()
-        return None
+        return gguf_path_of(self.model)
+
+
+def gguf_path_of(model: str) -> Path | None:
+    """A local model name that is a file path (`local:/models/x.gguf`), or None for a bundled name."""
+    if model.endswith(".gguf") or "/" in model or "\\" in model:
+        return Path(model).expanduser()
+    return None
 
 
 class ProvidersConfig(OpenSection):
@@ -82,6 +86,14 @@ class RouterConfig(Section):
 class ModelsConfig(Section):
     providers: ProvidersConfig = ProvidersConfig()
     router: RouterConfig = RouterConfig()
+
+    @model_validator(mode="after")
+    def _tiers_follow_the_local_model(self) -> ModelsConfig:
+        """Without explicit tiers, every tier is the local model that models.providers.local names."""
+        if "tiers" not in self.router.model_fields_set:
+            local = f"local:{self.providers.local.model}"
+            self.router.tiers = dict.fromkeys(self.router.tiers, local)
+        return self
 
 
 class CompactionConfig(Section):

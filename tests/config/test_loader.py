@@ -118,3 +118,14 @@ def test_cli_config_init_and_show(flynn_home: Path, clean_env: dict[str, str]) -
     written.write_text(written.read_text().replace("maxTokens: 512", "maxTokens: 99"))
     r = subprocess.run([FLYNN, "config", "show"], env=clean_env, capture_output=True, text=True)
     assert r.returncode == 0 and "maxTokens: 99" in r.stdout
+
+
+def test_tiers_follow_the_local_model_unless_set() -> None:
+    c = parse_config("models:\n  providers:\n    local:\n      model: /m/x.gguf\n", "c.yaml", {})
+    assert set(c.models.router.tiers.values()) == {"local:/m/x.gguf"}
+    c = parse_config(
+        "models:\n  providers:\n    local:\n      model: /m/x.gguf\n  router:\n    tiers:\n      default: local:y\n",
+        "c.yaml",
+        {},
+    )
+    assert c.models.router.tiers == {"default": "local:y"}

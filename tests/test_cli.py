@@ -1,0 +1,107 @@
+"""The `flynn` command, run as a user would, with the real bundled model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flynn_desktop import __version__
+from tests.conftest import FLYNN
+
+
+def flynn(env: dict[str, str], *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FLYNN, *args], env=env, capture_output=True, text=True, input=input, timeout=300)
+
+
+@pytest.mark.model
+def test_ask_streams_an_answer_and_keeps_the_session(clean_env: dict[str, str]) -> None:
+    r = flynn(clean_env, "ask", "What is the capital of France?")
+    assert r.returncode == 0, r.stderr
+    assert "Paris" in r.stdout
+    assert "Traceback" not in r.stderr and "model.load done" in r.stderr
+    sid = r.stderr.strip().splitlines()[-1].split()[-1]
+
+    again = flynn(clean_env, "ask", "-q", "And what is the capital of Italy?")  # continues the last CLI session
+    assert again.returncode == 0 and again.stderr == ""
+    new = flynn(clean_env, "ask", "--new", "-q", "Say hello.")
+    assert new.returncode == 0
+
+    listed = flynn(clean_env, "sessions", "list")
+    lines = listed.stdout.strip().splitlines()
+    assert len(lines) == 2 and "[cli]" in lines[0]
+    assert any(line.startswith(sid) and " 4 msgs" in line for line in lines)
+    assert flynn(clean_env, "sessions", "list", "Italy").stdout.startswith(sid)
+
+    doc = json.loads(flynn(clean_env, "sessions", "export", sid[:6], "--format", "json").stdout)
+    assert [m["role"] for m in doc["messages"]] == ["user", "assistant", "user", "assistant"]
+    a = doc["messages"][1]
+    assert a["status"] == "complete" and a["provider"] == "local" and a["model"] == "smollm2-135m"
+    assert a["tokens_in"] > 0 and a["tokens_out"] > 0
+
+    piped = flynn(clean_env, "ask", "--session", sid, "-q", input="Thanks!")
+    assert piped.returncode == 0 and piped.stdout.strip()
+
+
+def test_sessions_manage(clean_env: dict[str, str], tmp_path: Path, flynn_home: Path) -> None:
+    # A config whose model can't be found: the question is still saved, and the error says what to do.
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"models:\n  providers:\n    local:\n      model: {tmp_path / 'none.gguf'}\n")
+    r = flynn(clean_env, "--config", str(cfg), "ask", "hello?")
+    assert r.returncode == 1 and "does not exist" in r.stderr and "models.providers.local.model" in r.stderr
+    sid = flynn(clean_env, "sessions", "list").stdout.split()[0]
+    assert "hello?" in flynn(clean_env, "sessions", "show", sid).stdout
+    assert flynn(clean_env, "sessions", "rename", sid, "My", "chat").stdout.strip().endswith("My chat")
+    out = tmp_path / "chat.md"
+    assert flynn(clean_env, "sessions", "export", sid, "-o", str(out)).returncode == 0
+    assert out.read_text().startswith("# My chat")
+    assert flynn(clean_env, "sessions", "delete", sid).returncode == 0
+    assert "No sessions yet." in flynn(clean_env, "sessions", "list").stdout
+    missing = flynn(clean_env, "sessions", "show", "abcdef")
+    assert missing.returncode == 1 and "no session 'abcdef'" in missing.stderr
+
+
+def test_no_display_points_to_ask_and_serve(clean_env: dict[str, str]) -> None:
+    r = flynn(clean_env)
+    assert r.returncode == 3
+    assert "no display" in r.stderr and "flynn ask" in r.stderr and "flynn serve" in r.stderr
+
+
+def test_version_and_doctor(clean_env: dict[str, str], tmp_path: Path) -> None:
+    assert flynn(clean_env, "--version").stdout.strip() == f"flynn {__version__}"
+    r = flynn(clean_env, "doctor")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in ("cpu", "llama.cpp", "model", "data folder", "display"):
+        assert f"] {name}" in r.stdout
+    assert "sha256" in r.stdout and "[note] display" in r.stdout  # no display: reported, not a failure
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models:\n  providers:\n    local:\n      model: nosuchmodel\n")
+    bad = flynn(clean_env, "--config", str(cfg), "doctor")
+    assert bad.returncode == 1 and "[FAIL] model" in bad.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("logging: [\n")
+    assert flynn(clean_env, "--config", str(broken), "doctor").returncode == 1
+
+
+@pytest.mark.model
+def test_a_second_flynn_goes_through_the_first(clean_env: dict[str, str]) -> None:
+    serve = subprocess.Popen([FLYNN, "serve"], env=clean_env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert serve.stderr is not None
+        for line in serve.stderr:
+            if line.startswith("flynn: ready"):
+                break
+        else:
+            raise AssertionError("flynn serve did not start")
+        r = flynn(clean_env, "ask", "-q", "What is the capital of France?")
+        assert r.returncode == 0 and "Paris" in r.stdout, r.stderr
+        assert "[cli]" in flynn(clean_env, "sessions", "list").stdout
+        second = flynn(clean_env, "serve")
+        assert second.returncode == 1 and "already running" in second.stderr
+        gui = flynn(dict(clean_env, QT_QPA_PLATFORM="offscreen"))
+        assert gui.returncode == 1 and "has no window" in gui.stderr
+    finally:
+        serve.terminate()
+        assert serve.wait(60) == 0

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from flynn_desktop.config import Config
+from flynn_desktop.core.events import Delta, Event, RunCancelled, RunFinished, RunStarted, SessionsChanged
+from flynn_desktop.core.messages import MessageStatus
+from flynn_desktop.errors import NotFoundError, ProviderError
+from flynn_desktop.runtime import run_sync
+from tests.helpers.fake_provider import FakeProvider
+
+
+def record(rt) -> tuple[list[Event], threading.Event]:  # type: ignore[no-untyped-def]
+    events: list[Event] = []
+    ended = threading.Event()
+
+    def on(ev: Event) -> None:
+        events.append(ev)
+        if isinstance(ev, RunFinished | RunCancelled):
+            ended.set()
+
+    rt.subscribe(on)
+    return events, ended
+
+
+def test_send_streams_events_from_the_runtime_thread(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    fake = FakeProvider()
+    rt = make_runtime(fake)
+    events, ended = record(rt)
+    run_id, sid = rt.submit(rt.send("hello")).result()
+    assert ended.wait(30)
+    mine = [e for e in events if getattr(e, "run_id", None) == run_id]
+    assert [type(e) for e in mine] == [RunStarted, Delta, Delta, Delta, Delta, RunFinished]
+    assert any(isinstance(e, SessionsChanged) for e in events)
+    assert fake.stream_threads == ["flynn-runtime"]
+    info, msgs = run_sync(rt, lambda: rt.get_session(sid))
+    assert [m.content for m in msgs] == ["hello", "Hello from the fake."]
+    assert info.title == "hello" and info.source == "app"
+
+
+def test_cancel_and_shutdown_keep_partial_answers(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    fake = FakeProvider(gate_after=2)
+    rt = make_runtime(fake)
+    events, ended = record(rt)
+    run_id, sid = rt.submit(rt.send("one")).result()
+    assert fake.reached_gate.wait(30)
+    assert rt.submit(rt.cancel(run_id)).result() is True
+    assert ended.wait(30)
+    assert isinstance(events[-1], RunCancelled)
+    msgs = run_sync(rt, lambda: rt.get_session(sid))[1]
+    assert (msgs[-1].status, msgs[-1].content) == (MessageStatus.PARTIAL, "Hello from ")
+
+    fake.reached_gate.clear()
+    rt.submit(rt.send("two", sid)).result()
+    assert fake.reached_gate.wait(30)
+    store = rt.store
+    rt.stop()  # graceful shutdown cancels what runs and saves it
+    assert fake.closed
+    assert store.messages(sid)[-1].status == MessageStatus.PARTIAL
+
+
+def test_delete_a_session_while_it_answers(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    fake = FakeProvider(gate_after=1)
+    rt = make_runtime(fake)
+    _, sid = rt.submit(rt.send("q")).result()
+    assert fake.reached_gate.wait(30)
+    rt.submit(rt.delete_session(sid)).result(timeout=30)
+    with pytest.raises(NotFoundError):
+        run_sync(rt, lambda: rt.get_session(sid))
+    assert rt.active_runs() == []
+
+
+def test_models_and_tiers(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    cfg = Config.model_validate({"models": {"router": {"tiers": {"default": "local:smollm2-135m", "fast": "x:y"}}}})
+    rt = make_runtime(config=cfg)
+    assert rt.provider_for("default").model == "smollm2-135m"
+    with pytest.raises(ProviderError, match="can't use yet"):
+        rt.provider_for("fast")
+    with pytest.raises(ProviderError):
+        rt.submit(rt.send("hi", model="anthropic:claude")).result()
+
+
+def test_unknown_session_and_empty_message(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    rt = make_runtime(FakeProvider())
+    with pytest.raises(NotFoundError):
+        rt.submit(rt.send("hi", "nope-nope")).result()
+    with pytest.raises(Exception, match="empty"):
+        rt.submit(rt.send("   ")).result()
