@@ -24,7 +24,9 @@ def test_ask_streams_an_answer_and_keeps_the_session(clean_env: dict[str, str]) 
     assert "Traceback" not in r.stderr and "model.load done" in r.stderr
     sid = r.stderr.strip().splitlines()[-1].split()[-1]
 
-    again = flynn(clean_env, "ask", "-q", "And what is the capital of Italy?")  # continues the last CLI session
+    again = flynn(
+        clean_env, "ask", "-q", "And what is the capital of Italy?"
+    )  # continues the last CLI session
     assert again.returncode == 0 and again.stderr == ""
     new = flynn(clean_env, "ask", "--new", "-q", "Say hello.")
     assert new.returncode == 0

@@ -62,7 +62,9 @@ def test_the_control_socket_serves_sessions_ask_and_show(make_runtime, paths) ->
             raise AssertionError("expected an error")
         except FlynnError as e:
             assert e.code == "NOT_FOUND"
-        with socket.socket(socket.AF_UNIX) as s:  # a malformed request gets an answer, and the server lives on
+        with socket.socket(
+            socket.AF_UNIX
+        ) as s:  # a malformed request gets an answer, and the server lives on
             s.connect(str(paths.instance_socket))
             s.sendall(b"this is not json\n")
             assert json.loads(s.makefile().readline())["error"]["code"] == "BAD_REQUEST"

@@ -15,7 +15,11 @@ from tests.conftest import FLYNN, ROOT
 def test_kill_9_mid_answer_then_restart(flynn_home, clean_env) -> None:  # type: ignore[no-untyped-def]
     env = dict(clean_env, PYTHONPATH=str(ROOT))
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.helpers.crash_child"], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "tests.helpers.crash_child"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert child.stdout is not None
@@ -29,7 +33,10 @@ def test_kill_9_mid_answer_then_restart(flynn_home, clean_env) -> None:  # type:
 
     # A new process opens the store the crash left behind.
     r = subprocess.run(
-        [FLYNN, "sessions", "export", session_id, "--format", "json"], env=clean_env, capture_output=True, text=True
+        [FLYNN, "sessions", "export", session_id, "--format", "json"],
+        env=clean_env,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
@@ -40,13 +47,18 @@ def test_kill_9_mid_answer_then_restart(flynn_home, clean_env) -> None:  # type:
         ("user", "Second question", "complete"),
         ("assistant", "Half an answer ", "partial"),
     ]
-    shown = subprocess.run([FLYNN, "sessions", "show", session_id], env=clean_env, capture_output=True, text=True)
+    shown = subprocess.run(
+        [FLYNN, "sessions", "show", session_id], env=clean_env, capture_output=True, text=True
+    )
     assert "partial answer" in shown.stdout
     with sqlite3.connect(flynn_home / "data" / "sessions.db") as db:
         assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
 
     # And the conversation goes on from there.
     more = subprocess.run(
-        [FLYNN, "ask", "--session", session_id, "--quiet", "Third?"], env=clean_env, capture_output=True, text=True
+        [FLYNN, "ask", "--session", session_id, "--quiet", "Third?"],
+        env=clean_env,
+        capture_output=True,
+        text=True,
     )
     assert more.returncode == 0, more.stderr

@@ -73,7 +73,9 @@ def test_delete_a_session_while_it_answers(make_runtime) -> None:  # type: ignor
 
 
 def test_models_and_tiers(make_runtime) -> None:  # type: ignore[no-untyped-def]
-    cfg = Config.model_validate({"models": {"router": {"tiers": {"default": "local:smollm2-135m", "fast": "x:y"}}}})
+    cfg = Config.model_validate(
+        {"models": {"router": {"tiers": {"default": "local:smollm2-135m", "fast": "x:y"}}}}
+    )
     rt = make_runtime(config=cfg)
     assert rt.provider_for("default").model == "smollm2-135m"
     with pytest.raises(ProviderError, match="can't use yet"):
