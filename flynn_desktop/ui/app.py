@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -30,6 +32,13 @@ def run_gui(config: Config, paths: Paths) -> int:
         runtime.submit(server.start()).result()
         window = MainWindow(bridge, paths.window_state)
         window.show()
+        # SIGTERM / Ctrl+C close the window the normal way (state saved, answers kept). Python runs
+        # signal handlers only when it gets control, so a timer gives it control a few times a second.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: window.close())
+        wake = QTimer()
+        wake.timeout.connect(lambda: None)
+        wake.start(200)
         bridge.call(runtime.load_model())  # load now, with progress, rather than at the first question
         return app.exec()
     finally:

@@ -1,37 +1,62 @@
 """The bridge between Qt and the Runtime's loop thread.
 
-Runtime events arrive on the loop thread and are re-emitted as a Qt signal, which Qt queues to the GUI
-thread. Requests go to the loop with `call()`, whose callbacks run back on the GUI thread.
+Runtime events arrive on the loop thread. They go into a plain Python queue, and the GUI thread is woken
+by a signal that carries no Python objects; it then drains the queue and re-emits each event as
+`event_received`, on the GUI thread. (Queued signals that carry Python objects across threads leave
+their reference counting to Qt's thread, which crashed the interpreter's GC now and then.)
+Requests go to the loop with `call()`, whose callbacks run back on the GUI thread the same way.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from flynn_desktop.core.events import Event
 from flynn_desktop.errors import FlynnError
 
+Item = tuple[Callable[[Any], None], Any]
+
 
 class RuntimeBridge(QObject):
-    event_received = Signal(object)  # a core.events.Event, delivered on the GUI thread
+    event_received = Signal(object)  # a core.events.Event, emitted on the GUI thread only
     show_requested = Signal()
-    _deliver = Signal(object, object)  # (callback, value)
+    _wake = Signal()
 
     def __init__(self, runtime: Any) -> None:
         super().__init__()
         self.runtime = runtime
-        self._deliver.connect(self._on_deliver)
+        self._inbox: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._pending = threading.Event()
+        self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
         self._unsubscribe = runtime.subscribe(self._on_event)
 
+    def _post(self, fn: Callable[[Any], None], value: Any) -> None:  # any thread
+        self._inbox.put((fn, value))
+        if not self._pending.is_set():
+            self._pending.set()
+            self._wake.emit()
+
+    @Slot()
+    def _drain(self) -> None:  # GUI thread
+        self._pending.clear()
+        while True:
+            try:
+                fn, value = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            fn(value)
+
     def _on_event(self, ev: Event) -> None:  # loop thread
-        self.event_received.emit(ev)
+        self._post(self.event_received.emit, ev)
 
     def request_show(self) -> bool:  # loop thread (control socket)
-        self.show_requested.emit()
+        self._post(lambda _v: self.show_requested.emit(), None)
         return True
 
     def call(
@@ -46,17 +71,13 @@ class RuntimeBridge(QObject):
             err = f.exception()
             if err is None:
                 if on_done:
-                    self._deliver.emit(on_done, f.result())
+                    self._post(on_done, f.result())
             elif on_error:
                 e = err if isinstance(err, FlynnError) else FlynnError(f"{type(err).__name__}: {err}")
-                self._deliver.emit(on_error, e)
+                self._post(on_error, e)
 
         fut.add_done_callback(done)
         return fut
-
-    @Slot(object, object)
-    def _on_deliver(self, fn: Callable[[Any], None], value: Any) -> None:
-        fn(value)
 
     def close(self) -> None:
         self._unsubscribe()

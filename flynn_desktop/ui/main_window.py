@@ -54,7 +54,11 @@ class MainWindow(QMainWindow):
         self.session_id: str | None = None
         self.messages: list[StoredMessage] = []
         self.runs: dict[str, str] = {}  # run_id -> session_id, for runs this window started or saw
+        # Runs that ended. A fast run can end before send()'s reply reaches the GUI thread, so that
+        # reply must not bring an ended run back.
+        self.ended_runs: set[str] = set()
         self.streaming_id: int | None = None
+        self._loads = 0  # session loads in flight
         self.setWindowTitle("Flynn")
         self._build()
         self._render_timer = QTimer(self)
@@ -64,6 +68,7 @@ class MainWindow(QMainWindow):
         bridge.event_received.connect(self._on_event)
         bridge.show_requested.connect(self.bring_to_front)
         self._restore_state()
+        self._render()
         self.refresh_sessions()
 
     # layout ----------------------------------------------------------------------------------------
@@ -77,6 +82,8 @@ class MainWindow(QMainWindow):
         self.search.textChanged.connect(lambda _t: self.refresh_sessions())
         self.session_list = QListWidget()
         self.session_list.setObjectName("sessionList")
+        self.session_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.session_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.session_list.currentItemChanged.connect(self._on_session_selected)
         self.session_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.session_list.customContextMenuRequested.connect(self._session_menu)
@@ -109,6 +116,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 3)
+        self.splitter.setSizes([260, 740])
         self.setCentralWidget(self.splitter)
 
         self.model_indicator = ModelIndicator()
@@ -166,9 +174,15 @@ class MainWindow(QMainWindow):
 
     def open_session(self, session_id: str) -> None:
         self.session_id = session_id
-        self.bridge.call(self.runtime.get_session(session_id), self._show_session, self._show_error)
+        self._loads += 1
+        self.bridge.call(self.runtime.get_session(session_id), self._show_session, self._load_failed)
+
+    def _load_failed(self, e: FlynnError) -> None:
+        self._loads -= 1
+        self._show_error(e)
 
     def _show_session(self, result: tuple[SessionInfo, list[StoredMessage]]) -> None:
+        self._loads -= 1
         info, messages = result
         if info.id != self.session_id:
             return
@@ -233,9 +247,12 @@ class MainWindow(QMainWindow):
 
     def _sent(self, result: tuple[str, str]) -> None:
         run_id, session_id = result
-        self.runs[run_id] = session_id
+        if run_id not in self.ended_runs:
+            self.runs[run_id] = session_id
         if self.session_id is None:
             self.session_id = session_id
+        if session_id == self.session_id:
+            self.open_session(session_id)
         self._update_buttons()
 
     def stop(self) -> None:
@@ -279,6 +296,7 @@ class MainWindow(QMainWindow):
                 self._append_delta(ev)
         elif isinstance(ev, RunFinished | RunCancelled | RunError):
             self.runs.pop(ev.run_id, None)
+            self.ended_runs.add(ev.run_id)
             self.streaming_id = None
             if isinstance(ev, RunFinished | RunCancelled):
                 self.model_indicator.set_state(self.runtime.default_model, "ready")
@@ -322,5 +340,5 @@ class MainWindow(QMainWindow):
         return answers[-1] if answers else None
 
     def answer_done(self) -> bool:
-        """True once the newest answer in view is no longer streaming."""
-        return self.last_answer() is not None and self._active_run() is None
+        """True once the newest answer in view is no longer streaming, and the view shows it as saved."""
+        return self.last_answer() is not None and self._active_run() is None and self._loads == 0

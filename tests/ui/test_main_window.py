@@ -1,0 +1,116 @@
+"""The window, offscreen, over a real Runtime (fake provider unless the test is about the model)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from flynn_desktop.core.messages import MessageStatus
+from tests.helpers.fake_provider import FakeProvider
+
+
+def type_and_enter(qtbot, w, text: str) -> None:  # type: ignore[no-untyped-def]
+    qtbot.keyClicks(w.input, text)
+    qtbot.keyClick(w.input, Qt.Key.Key_Return)
+
+
+def test_enter_sends_and_the_answer_streams_in(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    fake = FakeProvider()
+    w = open_window(fake)
+    type_and_enter(qtbot, w, "Hi Flynn")
+    qtbot.waitUntil(lambda: "Hello from the fake." in w.transcript() and w.answer_done(), timeout=30000)
+    assert w.input.toPlainText() == ""
+    assert "Hi Flynn" in w.transcript() and "fake:scripted" in w.transcript()
+    qtbot.waitUntil(lambda: w.session_list.count() == 1)
+    assert w.session_list.item(0).text() == "Hi Flynn"
+    assert fake.stream_threads == ["flynn-runtime"]  # never on the Qt thread
+    assert w.send_button.isEnabled() and not w.stop_button.isEnabled()
+
+
+def test_shift_enter_is_a_new_line(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    fake = FakeProvider()
+    w = open_window(fake)
+    qtbot.keyClicks(w.input, "line one")
+    qtbot.keyClick(w.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(w.input, "line two")
+    assert w.input.toPlainText() == "line one\nline two"
+    assert fake.prompts == []
+    qtbot.keyClick(w.input, Qt.Key.Key_Enter)
+    qtbot.waitUntil(lambda: w.answer_done(), timeout=30000)
+    assert fake.prompts[0][-1].content == "line one\nline two"
+
+
+def test_stop_ends_the_answer_and_keeps_it(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    fake = FakeProvider(gate_after=2)
+    w = open_window(fake)
+    type_and_enter(qtbot, w, "Tell me a story")
+    qtbot.waitUntil(lambda: fake.reached_gate.is_set() and w.stop_button.isEnabled(), timeout=30000)
+    qtbot.waitUntil(lambda: "Hello from" in w.transcript(), timeout=30000)  # streamed while it thinks
+    assert not w.send_button.isEnabled()
+    qtbot.mouseClick(w.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.answer_done() and "partial answer" in w.transcript(), timeout=30000)
+    last = w.last_answer()
+    assert last is not None and last.status == MessageStatus.PARTIAL and last.content == "Hello from "
+    assert w.send_button.isEnabled() and not w.stop_button.isEnabled()
+
+
+def test_the_session_list_follows(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    w = open_window(FakeProvider())
+    type_and_enter(qtbot, w, "First chat")
+    qtbot.waitUntil(lambda: w.answer_done() and w.session_list.count() == 1, timeout=30000)
+    first = w.session_id
+    qtbot.mouseClick(w.new_button, Qt.MouseButton.LeftButton)
+    assert w.session_id is None and "Ask anything" in w.transcript()
+    type_and_enter(qtbot, w, "Second chat")
+    qtbot.waitUntil(lambda: w.answer_done() and w.session_list.count() == 2, timeout=30000)
+    assert w.session_list.item(0).text() == "Second chat"  # most recent first
+    # pick the first again: its conversation comes back
+    w.session_list.setCurrentRow(1)
+    qtbot.waitUntil(lambda: w.session_id == first and "First chat" in w.transcript(), timeout=30000)
+    assert first is not None
+    w.rename_session(first, "", title="Renamed")
+    qtbot.waitUntil(lambda: any(w.session_list.item(i).text() == "Renamed" for i in range(2)), timeout=30000)
+    w.search.setText("Second")
+    qtbot.waitUntil(lambda: w.session_list.count() == 1, timeout=30000)
+    w.search.setText("")
+    qtbot.waitUntil(lambda: w.session_list.count() == 2, timeout=30000)
+    w.delete_session(first, confirm=False)
+    qtbot.waitUntil(lambda: w.session_list.count() == 1, timeout=30000)
+    assert w.session_id is None
+
+
+def test_model_indicator_and_errors(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    w = open_window(FakeProvider(fail_load=True))
+    type_and_enter(qtbot, w, "Hello?")
+    qtbot.waitUntil(lambda: w.answer_done() and "failed to load" in w.transcript(), timeout=30000)
+    assert "Hello?" in w.transcript()  # the question is kept
+
+
+def test_load_progress_shows_then_ready(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    w = open_window(FakeProvider())
+    w.bridge.call(w.runtime.load_model())
+    qtbot.waitUntil(lambda: w.model_indicator.label.text().endswith("ready"), timeout=30000)
+    assert w.model_indicator.bar.value() == 100 and not w.model_indicator.bar.isVisible()
+
+
+def test_it_remembers_size_and_place(qtbot, open_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    state = tmp_path / "window.ini"
+    w = open_window(FakeProvider(), state)
+    w.resize(777, 555)
+    w.splitter.setSizes([100, 600])
+    w.close()
+    assert state.exists()
+    again = open_window(runtime=w.runtime, state_file=state)
+    assert (again.width(), again.height()) == (777, 555)
+    assert again.splitter.sizes()[0] == 100
+
+
+@pytest.mark.model
+def test_the_real_model_answers_in_the_window(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    w = open_window()  # the default: local:smollm2-135m through llama.cpp
+    type_and_enter(qtbot, w, "What is the capital of France?")
+    qtbot.waitUntil(lambda: w.answer_done(), timeout=240000)
+    last = w.last_answer()
+    assert last is not None and last.status == MessageStatus.COMPLETE
+    assert "Paris" in last.content and "Paris" in w.transcript()
+    assert "local:smollm2-135m" in w.transcript()
