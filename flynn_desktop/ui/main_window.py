@@ -59,6 +59,9 @@ class MainWindow(QMainWindow):
         self.ended_runs: set[str] = set()
         self.streaming_id: int | None = None
         self._loads = 0  # session loads in flight
+        # Text streamed so far, by message id, for answers still streaming. The store saves a streaming
+        # answer only now and then, so a session loaded mid-answer takes its text from here.
+        self.streams: dict[int, str] = {}
         self.setWindowTitle("Flynn")
         self._build()
         self._render_timer = QTimer(self)
@@ -186,7 +189,12 @@ class MainWindow(QMainWindow):
         info, messages = result
         if info.id != self.session_id:
             return
-        self.messages = list(messages)
+        self.messages = [
+            dataclasses.replace(m, content=self.streams[m.id])
+            if m.id in self.streams and len(self.streams[m.id]) > len(m.content)
+            else m
+            for m in messages
+        ]
         self._update_buttons()
         self._render()
 
@@ -292,9 +300,12 @@ class MainWindow(QMainWindow):
                 self.open_session(ev.session_id)  # picks up the saved question and the new answer
             self._update_buttons()
         elif isinstance(ev, Delta):
+            self.streams[ev.message_id] = self.streams.get(ev.message_id, "") + ev.text
             if ev.session_id == self.session_id:
                 self._append_delta(ev)
         elif isinstance(ev, RunFinished | RunCancelled | RunError):
+            if ev.message_id is not None:
+                self.streams.pop(ev.message_id, None)  # the store has the whole answer now
             self.runs.pop(ev.run_id, None)
             self.ended_runs.add(ev.run_id)
             self.streaming_id = None

@@ -127,3 +127,28 @@ def test_auto_title() -> None:
     long = auto_title("word " * 40)
     assert len(long) <= 61 and long.endswith("…")
     assert auto_title("") == "New chat"
+
+
+def test_a_stalled_answer_is_saved_within_the_flush_interval(tmp_path: Path) -> None:
+    store = SQLSessionStore(tmp_path / "s.db")
+    agent = Agent(store, AgentSettings("S", "minimal", 64, 0.0, flush_interval=0.05), lambda e: None)
+    sid = store.create_session().id
+    p = FakeProvider(gate_after=2)
+    seen: list[str] = []
+
+    async def go() -> None:
+        cancel = CancelToken()
+        task = asyncio.create_task(agent.run_turn("r1", sid, "q", p, cancel))
+        while not p.reached_gate.is_set():
+            await asyncio.sleep(0.001)
+        # nothing more streams; the writer's timer must still put the text on disk
+        while (text := store.messages(sid)[-1].content) != "Hello from ":
+            await asyncio.sleep(0.005)
+        seen.append(text)
+        assert store.messages(sid)[-1].status == MessageStatus.PARTIAL
+        p.gate.set()
+        await task
+
+    asyncio.run(go())
+    assert seen == ["Hello from "]
+    assert store.messages(sid)[-1].content == "Hello from the fake."

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 from flynn_desktop.config import Config
 from flynn_desktop.control import InstanceLock
 from flynn_desktop.core.events import Delta, Event, RunFinished
 from flynn_desktop.paths import Paths
 from flynn_desktop.runtime import Runtime
+from flynn_desktop.sessions import SQLSessionStore
 from tests.helpers.fake_provider import FakeProvider
 
 
@@ -39,8 +41,12 @@ def main() -> None:
 
     rt.subscribe(on)
     rt.submit(rt.send("Second question", first.session_id))
-    # The agent commits each delta before it emits it, so these three are on disk.
     deltas.wait()
+    # The model now stalls; the agent saves what streamed within its flush interval. Wait for that
+    # on disk, through a connection of our own, before saying we are ready to be killed.
+    probe = SQLSessionStore(paths.sessions_db)
+    while probe.messages(first.session_id)[-1].content != "Half an answer ":
+        time.sleep(0.01)
     print(f"READY {first.session_id}", flush=True)
     threading.Event().wait()
 

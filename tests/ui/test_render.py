@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flynn_desktop.core.messages import MessageStatus, Role, StoredMessage
+from flynn_desktop.ui.render import conversation_html, markdown_html
+
+NOW = datetime.now(UTC)
+
+
+def msg(
+    i: int, role: Role, content: str, status: MessageStatus = MessageStatus.COMPLETE, **kw: str
+) -> StoredMessage:
+    return StoredMessage(i, "s", role, content, status, NOW, NOW, **kw)  # type: ignore[arg-type]
+
+
+def test_markdown_and_code_blocks() -> None:
+    out = markdown_html("Some **bold** text.\n\n```python\nprint('<hi>')\n```\n")
+    assert "<strong>bold</strong>" in out
+    assert "<pre><code" in out and "&lt;hi&gt;" in out and "<hi>" not in out
+
+
+def test_raw_html_from_a_model_is_shown_as_text() -> None:
+    out = markdown_html('<script>alert(1)</script> and <img src="x" onerror="y">')
+    assert "<script>" not in out and "<img" not in out
+    assert "&lt;script&gt;" in out
+
+
+def test_user_text_is_escaped_and_badges_and_states_show() -> None:
+    html = conversation_html(
+        [
+            msg(1, Role.USER, "a < b & **not bold**"),
+            msg(2, Role.ASSISTANT, "Half", MessageStatus.PARTIAL, provider="local", model="m"),
+            msg(
+                3,
+                Role.ASSISTANT,
+                "",
+                MessageStatus.ERROR,
+                provider="local",
+                model="m",
+                error="The model failed.",
+            ),
+        ]
+    )
+    assert "a &lt; b &amp; **not bold**" in html
+    assert "local:m" in html and "partial answer" in html and "The model failed." in html
+
+
+def test_the_streaming_answer_is_not_marked_partial() -> None:
+    html = conversation_html([msg(2, Role.ASSISTANT, "Stream", MessageStatus.PARTIAL)], streaming_id=2)
+    assert "partial answer" not in html
