@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from flynn_desktop.config import Config
 from flynn_desktop.config.schema import gguf_path_of
 from flynn_desktop.core.agent import Agent, AgentSettings, TurnResult
-from flynn_desktop.core.events import Event, ModelState, Progress, RunError, SessionsChanged
+from flynn_desktop.core.events import Event, ModelState, RunError, SessionsChanged
 from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
 from flynn_desktop.core.messages import SessionInfo, StoredMessage
 from flynn_desktop.errors import FlynnError, ProviderError
@@ -59,7 +59,6 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._agent: Agent | None = None
-        self.model_state: dict[str, ModelState] = {}
 
     # life cycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -131,9 +130,6 @@ class Runtime:
         return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
 
     def _emit(self, event: Event) -> None:
-        if isinstance(event, Progress) and event.task == "model.load":
-            state = "ready" if event.fraction >= 1 else "loading"
-            self.model_state["local"] = ModelState(self.default_model, state, event.detail)
         for fn in list(self._subscribers):
             try:
                 fn(event)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from flynn_desktop.core.events import (
     Delta,
     Event,
-    Progress,
     RunCancelled,
     RunError,
     RunFinished,
@@ -221,14 +220,3 @@ class Agent:
         self.emit(RunError(run_id, session_id, message_id, err.code, str(err)))
         return TurnResult(session_id, message_id, text, MessageStatus.ERROR, err)
 
-
-def progress_printer(write: Callable[[str], None]) -> Callable[[Progress], None]:
-    """A terminal progress line for long operations."""
-
-    def show(p: Progress) -> None:
-        bar = "#" * int(p.fraction * 20)
-        write(f"\r{p.task:<14} [{bar:<20}] {p.fraction * 100:5.1f}% {p.detail}")
-        if p.fraction >= 1:
-            write("\n")
-
-    return show

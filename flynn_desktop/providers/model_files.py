@@ -134,14 +134,6 @@ class ModelFiles:
         tmp.write_text(json.dumps(stamps, indent=1))
         tmp.replace(self.stamp_file)
 
-    def is_verified(self, path: Path, m: ModelManifest) -> bool:
-        st = path.stat()
-        return self._stamps().get(str(path)) == {
-            "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns,
-            "sha256": m.sha256,
-        }
-
     def _stamps(self) -> dict[str, dict[str, object]]:
         try:
             data = json.loads(self.stamp_file.read_text())
