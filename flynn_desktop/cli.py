@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import queue
 import signal
@@ -292,6 +293,21 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(ctx: Context, args: argparse.Namespace) -> int:
+    from flynn_desktop.providers.probe import configured_models, probe_all
+
+    names = configured_models(ctx.config)
+    results = asyncio.run(probe_all(names, ctx.config.models.providers, ctx.paths.cache_dir))
+    tiers = ctx.config.models.router.tiers
+    for name, (ok, local, detail) in results.items():
+        roles = [t for t, m in tiers.items() if m == name]
+        where = "this computer" if local else "leaves this computer"
+        mark = "reachable" if ok else "UNREACHABLE"
+        role = f"  [{', '.join(roles)}]" if roles else ""
+        print(f"{name:<40} {mark:<12} {where:<22}{role}  {detail}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="flynn", description="Flynn Desktop: a local-first AI assistant.")
     p.add_argument("--version", action="version", version=f"flynn {__version__}")
@@ -333,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cs.add_parser("show", help="print the configuration in effect")
     c.set_defaults(func=cmd_config)
+
+    m = sub.add_parser("models", help="the configured models and whether each is reachable now")
+    m.add_subparsers(dest="models_cmd", required=True).add_parser("list")
+    m.set_defaults(func=cmd_models)
 
     sub.add_parser("doctor", help="check this machine and the set-up").set_defaults(func=cmd_doctor)
     sub.add_parser("serve", help="run the Runtime headless, without a window").set_defaults(func=cmd_serve)

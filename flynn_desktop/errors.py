@@ -28,22 +28,62 @@ class ConfigError(FlynnError):
     code = "CONFIG"
 
 
-class ModelError(FlynnError):
+class ProviderError(FlynnError):
+    """A provider failed while answering. `retryable` says whether trying again may help."""
+
+    code = "PROVIDER"
+    retryable = False
+    provider_code: str | None = None  # the service's own error code, e.g. "invalid_api_key"
+
+
+class ModelError(ProviderError):
     """A model can't be found, verified or loaded."""
 
     code = "MODEL"
 
 
-class ContextOverflowError(FlynnError):
+class ContextOverflowError(ProviderError):
     """A prompt can't fit in the model's context window."""
 
     code = "CONTEXT_OVERFLOW"
 
 
-class ProviderError(FlynnError):
-    """A provider failed while answering."""
+class ProviderAuthError(ProviderError):
+    """The key is missing, wrong or has no access. Retrying never helps."""
 
-    code = "PROVIDER"
+    code = "PROVIDER_AUTH"
+
+
+class ProviderRateLimitError(ProviderError):
+    code = "PROVIDER_RATE_LIMIT"
+    retryable = True
+
+    def __init__(self, message: str, hint: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, hint)
+        self.retry_after = retry_after
+
+
+class ProviderOverloadedError(ProviderError):
+    """The service is overloaded or failing on its side (5xx, 529)."""
+
+    code = "PROVIDER_OVERLOADED"
+    retryable = True
+
+
+class ProviderTimeoutError(ProviderError):
+    code = "PROVIDER_TIMEOUT"
+    retryable = True
+
+
+class ProviderConnectionError(ProviderError):
+    """The service can't be reached, or the connection dropped."""
+
+    code = "PROVIDER_UNAVAILABLE"
+    retryable = True
+
+
+class ProviderBadRequestError(ProviderError):
+    code = "PROVIDER_BAD_REQUEST"
 
 
 class NotFoundError(FlynnError):

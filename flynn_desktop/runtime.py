@@ -17,15 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flynn_desktop.config import Config
-from flynn_desktop.config.schema import gguf_path_of
 from flynn_desktop.core.agent import Agent, AgentSettings, TurnResult
-from flynn_desktop.core.events import Event, ModelState, RunError, SessionsChanged
+from flynn_desktop.core.events import Event, ModelState, SessionsChanged
 from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
 from flynn_desktop.core.messages import SessionInfo, StoredMessage
-from flynn_desktop.errors import FlynnError, ProviderError
+from flynn_desktop.errors import FlynnError
 from flynn_desktop.paths import Paths
-from flynn_desktop.providers.llama_cpp import LlamaCppProvider
-from flynn_desktop.providers.model_files import ModelFiles
+from flynn_desktop.providers.factory import build_provider
+from flynn_desktop.providers.router import ModelRouter
 from flynn_desktop.sessions import SQLSessionStore, to_json, to_markdown
 
 log = logging.getLogger(__name__)
@@ -59,6 +58,7 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._agent: Agent | None = None
+        self.router = ModelRouter(config.models.router, self.provider_for)
 
     # life cycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -142,28 +142,12 @@ class Runtime:
         return self.config.models.router.tiers["default"]
 
     def provider_for(self, model: str | None = None) -> Provider:
+        """The provider for one model (a tier name gives the tier's model), built once and kept."""
         name = model or self.default_model
-        if name in self.config.models.router.tiers:  # a tier name, e.g. "fast"
-            name = self.config.models.router.tiers[name]
-        if name in self._providers:
-            return self._providers[name]
-        kind, _, model_name = name.partition(":")
-        if kind != "local":
-            raise ProviderError(
-                f"The model '{name}' needs the '{kind}' provider, which this version of Flynn can't use yet.",
-                "Use a local model, e.g. local:smollm2-135m.",
-            )
-        local = self.config.models.providers.local
-        provider = LlamaCppProvider(
-            model_name,
-            ModelFiles(self.paths.cache_dir),
-            gguf_path=gguf_path_of(model_name),
-            context_length=local.context_length,
-            threads=local.threads,
-            chat_format=local.chat_format,
-        )
-        self._providers[name] = provider
-        return provider
+        name = self.config.models.router.tiers.get(name, name)
+        if name not in self._providers:
+            self._providers[name] = build_provider(name, self.config.models.providers, self.paths.cache_dir)
+        return self._providers[name]
 
     async def load_model(self, model: str | None = None) -> None:
         """Load a model now (with progress events) instead of at the first question."""
@@ -193,12 +177,7 @@ class Runtime:
             session_id = self.store.get_session(session_id).id
         run = _Run(uuid.uuid4().hex[:12], session_id, CancelToken())
         self._runs[run.run_id] = run
-        try:
-            provider = self.provider_for(model)
-        except FlynnError as e:
-            self._runs.pop(run.run_id)
-            self._emit(RunError(run.run_id, session_id, None, e.code, str(e)))
-            raise
+        provider = self.router.route(model)
         assert self._agent is not None
         run.task = asyncio.create_task(
             self._agent.run_turn(run.run_id, session_id, text, provider, run.cancel)

@@ -5,7 +5,16 @@ import threading
 import pytest
 
 from flynn_desktop.config import Config
-from flynn_desktop.core.events import Delta, Event, RunCancelled, RunFinished, RunStarted, SessionsChanged
+from flynn_desktop.core.events import (
+    Delta,
+    Event,
+    RunCancelled,
+    RunError,
+    RunFinished,
+    RunRouted,
+    RunStarted,
+    SessionsChanged,
+)
 from flynn_desktop.core.messages import MessageStatus
 from flynn_desktop.errors import NotFoundError, ProviderError
 from flynn_desktop.runtime import run_sync
@@ -32,7 +41,8 @@ def test_send_streams_events_from_the_runtime_thread(make_runtime) -> None:  # t
     run_id, sid = rt.submit(rt.send("hello")).result()
     assert ended.wait(30)
     mine = [e for e in events if getattr(e, "run_id", None) == run_id]
-    assert [type(e) for e in mine] == [RunStarted, Delta, Delta, Delta, Delta, RunFinished]
+    assert [type(e) for e in mine] == [RunStarted, RunRouted, Delta, Delta, Delta, Delta, RunFinished]
+    assert isinstance(mine[1], RunRouted) and mine[1].model == "fake:scripted" and mine[1].local
     assert any(isinstance(e, SessionsChanged) for e in events)
     assert fake.stream_threads == ["flynn-runtime"]
     info, msgs = run_sync(rt, lambda: rt.get_session(sid))
@@ -78,10 +88,14 @@ def test_models_and_tiers(make_runtime) -> None:  # type: ignore[no-untyped-def]
     )
     rt = make_runtime(config=cfg)
     assert rt.provider_for("default").model == "smollm2-135m"
-    with pytest.raises(ProviderError, match="can't use yet"):
+    with pytest.raises(ProviderError, match="'x', which is not configured"):
         rt.provider_for("fast")
-    with pytest.raises(ProviderError):
-        rt.submit(rt.send("hi", model="anthropic:claude")).result()
+    events: list[Event] = []
+    rt.subscribe(events.append)
+    result = rt.submit(rt.ask("hi", model="anthropic:claude")).result()
+    assert result.error is not None and "models.providers.anthropic" in str(result.error)
+    assert "did not answer with another model" in str(result.error)  # explicit: strict
+    assert isinstance(events[-1], RunError)
 
 
 def test_unknown_session_and_empty_message(make_runtime) -> None:  # type: ignore[no-untyped-def]

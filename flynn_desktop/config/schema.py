@@ -43,8 +43,38 @@ def gguf_path_of(model: str) -> Path | None:
     return None
 
 
-class ProvidersConfig(OpenSection):
+class RemoteConfig(Section):
+    timeout_ms: int = Field(60000, ge=100, description="how long to wait for an answer to start")
+    context_length: int | None = Field(None, ge=256, description="the model's context window, in tokens")
+
+
+class AnthropicConfig(RemoteConfig):
+    api_key: str | None = Field(None, description="e.g. ${ANTHROPIC_API_KEY}")
+    base_url: str | None = None
+
+
+class OllamaConfig(RemoteConfig):
+    host: str = "http://127.0.0.1:11434"
+
+
+class OpenAICompatConfig(RemoteConfig):
+    base_url: str | None = Field(None, description="empty: api.openai.com")
+    api_key: str | None = None
+    models: list[str] = []
+
+
+class ProvidersConfig(Section):
+    """`local`, `anthropic` and `ollama`; any other name is an OpenAI-compatible endpoint."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    __pydantic_extra__: dict[str, OpenAICompatConfig] = Field(init=False)
+
     local: LocalProviderConfig = LocalProviderConfig()
+    anthropic: AnthropicConfig | None = None
+    ollama: OllamaConfig | None = None
+
+    def compatible(self) -> dict[str, OpenAICompatConfig]:
+        return dict(self.__pydantic_extra__ or {})
 
 
 class RetryConfig(Section):
@@ -64,6 +94,11 @@ def _check_model_name(value: str) -> str:
 ModelName = Annotated[str, AfterValidator(_check_model_name)]
 
 
+class CooldownConfig(Section):
+    after_failures: int = Field(3, ge=1, description="consecutive failures before a model rests")
+    seconds: float = Field(60, ge=0, description="how long it rests; the router skips it meanwhile")
+
+
 class RouterConfig(Section):
     tiers: dict[str, ModelName] = {
         "fast": DEFAULT_MODEL,
@@ -74,6 +109,7 @@ class RouterConfig(Section):
     tier_fallbacks: dict[str, list[ModelName]] = {}
     fallback_chain: list[ModelName] = []
     retry: RetryConfig = RetryConfig()
+    cooldown: CooldownConfig = CooldownConfig()
 
     @field_validator("tiers")
     @classmethod

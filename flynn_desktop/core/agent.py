@@ -18,11 +18,12 @@ from flynn_desktop.core.events import (
     RunCancelled,
     RunError,
     RunFinished,
+    RunRouted,
     RunStarted,
     SessionsChanged,
 )
 from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, MessageStatus, Role, Usage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, MessageStatus, Role, Served, Usage
 from flynn_desktop.core.prompt import fit_prompt, system_message
 from flynn_desktop.errors import FlynnError
 
@@ -165,6 +166,11 @@ class Agent:
                 if isinstance(item, Usage):
                     usage = item
                     continue
+                if isinstance(item, Served):
+                    store.update_message(message_id, served=item)
+                    label = f"{item.provider}:{item.model}"
+                    self.emit(RunRouted(run_id, session_id, message_id, label, item.local, item.notes))
+                    continue
                 writer.add(item)
                 self.emit(Delta(run_id, session_id, message_id, item))
             writer.cancel()
@@ -219,4 +225,3 @@ class Agent:
             log.exception("could not record the failed answer")
         self.emit(RunError(run_id, session_id, message_id, err.code, str(err)))
         return TurnResult(session_id, message_id, text, MessageStatus.ERROR, err)
-

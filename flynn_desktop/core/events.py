@@ -44,6 +44,19 @@ class RunStarted(Event):
 
 
 @dataclass(frozen=True)
+class RunRouted(Event):
+    """The model that answers, when a router chose it; notes say which models it passed over, and why."""
+
+    kind: ClassVar[str] = "routed"
+    run_id: str
+    session_id: str
+    message_id: int
+    model: str
+    local: bool
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Delta(Event):
     kind: ClassVar[str] = "delta"
     run_id: str

@@ -12,6 +12,7 @@ from flynn_desktop.core.messages import (
     GenerationParams,
     MessageStatus,
     Role,
+    Served,
     SessionInfo,
     StoredMessage,
     Usage,
@@ -40,7 +41,11 @@ class Provider(Protocol):
 
     provider: str  # the part before ':' in provider:model
     model: str
-    local: bool  # True when nothing leaves the machine
+
+    @property
+    def local(self) -> bool:
+        """True when nothing leaves the machine."""
+        ...
 
     @property
     def context_length(self) -> int: ...
@@ -53,7 +58,7 @@ class Provider(Protocol):
 
     def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
-    ) -> AsyncIterator[str | Usage]: ...
+    ) -> AsyncIterator[str | Usage | Served]: ...
 
     async def close(self) -> None: ...
 
@@ -87,6 +92,7 @@ class SessionStore(Protocol):
         tokens_in: int | None = None,
         tokens_out: int | None = None,
         error: str | None = None,
+        served: Served | None = None,
     ) -> None: ...
 
     def messages(self, session_id: str) -> list[StoredMessage]: ...

@@ -46,6 +46,7 @@ class StoredMessage:
     tokens_in: int | None = None
     tokens_out: int | None = None
     error: str | None = None
+    remote: bool = False  # the answer came from a model off this machine
 
     def as_chat(self) -> ChatMessage:
         return ChatMessage(self.role, self.content)
@@ -66,6 +67,16 @@ class GenerationParams:
     max_tokens: int = 512
     temperature: float = 0.2
     stop: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Served:
+    """Which model is answering. A router yields it before the first text; `notes` say what it skipped."""
+
+    provider: str
+    model: str
+    local: bool
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ def to_json(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
                 "tokens_in": m.tokens_in,
                 "tokens_out": m.tokens_out,
                 "error": m.error,
+                "remote": m.remote,
                 "created_at": m.created_at.isoformat(),
                 "updated_at": m.updated_at.isoformat(),
             }

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
-from flynn_desktop.core.messages import MessageStatus, Role, SessionInfo, StoredMessage
+from flynn_desktop.core.messages import MessageStatus, Role, Served, SessionInfo, StoredMessage
 from flynn_desktop.errors import NotFoundError, StorageError
 from flynn_desktop.sessions.tables import SCHEMA_VERSION, MessageRow, SessionRow, utcnow
 
@@ -77,6 +77,10 @@ class SQLSessionStore:
     def _migrate(self) -> None:
         SQLModel.metadata.create_all(self.engine, tables=[_table(SessionRow), _table(MessageRow)])
         with self.engine.begin() as conn:
+            version = conn.execute(text("PRAGMA user_version")).scalar() or 0
+            columns = {row[1] for row in conn.execute(text("PRAGMA table_info(messages)"))}
+            if version < 2 and "remote" not in columns:  # v1 -> v2: whether an answer left the machine
+                conn.execute(text("ALTER TABLE messages ADD COLUMN remote BOOLEAN NOT NULL DEFAULT 0"))
             conn.execute(
                 text("CREATE INDEX IF NOT EXISTS ix_messages_session_order ON messages(session_id, id)")
             )
@@ -190,8 +194,11 @@ class SQLSessionStore:
         tokens_in: int | None = None,
         tokens_out: int | None = None,
         error: str | None = None,
+        served: Served | None = None,
     ) -> None:
         values: dict[str, Any] = {"updated_at": utcnow()}
+        if served is not None:
+            values.update(provider=served.provider, model=served.model, remote=not served.local)
         for key, value in (
             ("content", content),
             ("tokens_in", tokens_in),
@@ -244,6 +251,7 @@ class SQLSessionStore:
             tokens_in=r.tokens_in,
             tokens_out=r.tokens_out,
             error=r.error,
+            remote=r.remote,
         )
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -36,5 +36,6 @@ class MessageRow(SQLModel, table=True):
     tokens_in: int | None = None
     tokens_out: int | None = None
     error: str | None = None
+    remote: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

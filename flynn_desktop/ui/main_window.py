@@ -33,6 +33,7 @@ from flynn_desktop.core.events import (
     RunCancelled,
     RunError,
     RunFinished,
+    RunRouted,
     RunStarted,
     SessionsChanged,
 )
@@ -299,6 +300,12 @@ class MainWindow(QMainWindow):
                 self.streaming_id = ev.message_id
                 self.open_session(ev.session_id)  # picks up the saved question and the new answer
             self._update_buttons()
+        elif isinstance(ev, RunRouted):
+            self.model_indicator.set_state(ev.model, "answering" + ("" if ev.local else " (cloud)"))
+            if ev.notes:
+                self.statusBar().showMessage(
+                    f"Answered by {ev.model}; passed over: {' '.join(ev.notes)}", 15000
+                )
         elif isinstance(ev, Delta):
             self.streams[ev.message_id] = self.streams.get(ev.message_id, "") + ev.text
             if ev.session_id == self.session_id:

@@ -1,0 +1,127 @@
+"""Anthropic's Messages API, through the official `anthropic` SDK. Its own retries are off: the router
+retries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anthropic
+
+from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
+from flynn_desktop.core.tokens import estimate_prompt_tokens
+from flynn_desktop.errors import ProviderAuthError, ProviderError
+from flynn_desktop.providers.remote import (
+    error_for_status,
+    is_loopback,
+    is_transport_error,
+    transport_error,
+    unless_cancelled,
+    until_cancelled,
+)
+
+
+def _code(e: anthropic.APIStatusError) -> str | None:
+    body = e.body if isinstance(e.body, dict) else {}
+    inner = body.get("error", {})
+    return str(inner.get("type")) if isinstance(inner, dict) and inner.get("type") else None
+
+
+def map_anthropic_error(label: str, e: Exception) -> ProviderError:
+    if isinstance(e, anthropic.APIStatusError):
+        return error_for_status(label, e.status_code, type(e).__name__, e.response.headers, _code(e))
+    return transport_error(label, e)
+
+
+def split_system(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
+    """Anthropic takes the system prompt apart, and wants user and assistant turns to alternate."""
+    system = "\n\n".join(m.content for m in messages if m.role == Role.SYSTEM)
+    turns: list[dict[str, str]] = []
+    for m in messages:
+        if m.role == Role.SYSTEM:
+            continue
+        if turns and turns[-1]["role"] == m.role.value:
+            turns[-1]["content"] += "\n\n" + m.content
+        else:
+            turns.append({"role": m.role.value, "content": m.content})
+    return system, turns
+
+
+class AnthropicProvider:
+    provider = "anthropic"
+
+    def __init__(
+        self, model: str, api_key: str | None, base_url: str | None = None, timeout_s: float = 60.0
+    ) -> None:
+        self.model = model
+        self.local = is_loopback(base_url)
+        self._has_key = bool(api_key)
+        self.client = anthropic.AsyncAnthropic(
+            api_key=api_key or "missing", base_url=base_url, timeout=timeout_s, max_retries=0
+        )
+
+    @property
+    def label(self) -> str:
+        return f"anthropic:{self.model}"
+
+    @property
+    def context_length(self) -> int:
+        return 200_000
+
+    async def load(self, progress: ProgressCallback | None = None) -> None:
+        if not self._has_key:
+            raise ProviderAuthError(
+                f"{self.label} has no API key.",
+                "Set models.providers.anthropic.apiKey (e.g. to ${ANTHROPIC_API_KEY}).",
+            )
+
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
+        return estimate_prompt_tokens(messages), False
+
+    async def list_models(self) -> list[str]:
+        try:
+            return [m.id async for m in self.client.models.list()]
+        except anthropic.AnthropicError as e:
+            raise map_anthropic_error(self.label, e) from e
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
+    ) -> AsyncIterator[str | Usage]:
+        await self.load()
+        system, turns = split_system(messages)
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": params.max_tokens,
+            "messages": turns,
+        }  # this SDK's Messages API takes no temperature; the model's default applies
+        if system:
+            kwargs["system"] = system
+        if params.stop:
+            kwargs["stop_sequences"] = list(params.stop)
+        tokens_in = tokens_out = 0
+        finish = "stop"
+        try:
+            stream = await unless_cancelled(self.client.messages.create(stream=True, **kwargs), cancel)
+            if stream is None:
+                yield Usage(estimate_prompt_tokens(messages), 0, False, "cancelled")
+                return
+            try:
+                async for event in until_cancelled(stream, cancel):
+                    if event.type == "message_start":
+                        tokens_in = event.message.usage.input_tokens
+                    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        yield event.delta.text
+                    elif event.type == "message_delta":
+                        tokens_out = event.usage.output_tokens
+                        finish = event.delta.stop_reason or finish
+            finally:
+                await stream.close()
+        except Exception as e:
+            if isinstance(e, anthropic.AnthropicError) or is_transport_error(e):
+                raise map_anthropic_error(self.label, e) from e
+            raise
+        yield Usage(tokens_in, tokens_out, True, "cancelled" if cancel.cancelled else finish)
+
+    async def close(self) -> None:
+        await self.client.close()

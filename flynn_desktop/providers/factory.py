@@ -1,0 +1,60 @@
+"""Build a provider from its `provider:model` name and the config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flynn_desktop.config.schema import ProvidersConfig, gguf_path_of
+from flynn_desktop.core.interfaces import Provider
+from flynn_desktop.errors import ProviderError
+
+
+def build_provider(name: str, providers: ProvidersConfig, cache_dir: Path) -> Provider:
+    kind, sep, model = name.partition(":")
+    if not sep or not model:
+        raise ProviderError(
+            f"'{name}' is not a model name.", "Write it as provider:model, e.g. local:smollm2-135m"
+        )
+    if kind == "local":
+        from flynn_desktop.providers.llama_cpp import LlamaCppProvider
+        from flynn_desktop.providers.model_files import ModelFiles
+
+        local = providers.local
+        return LlamaCppProvider(
+            model,
+            ModelFiles(cache_dir),
+            gguf_path=gguf_path_of(model),
+            context_length=local.context_length,
+            threads=local.threads,
+            chat_format=local.chat_format,
+        )
+    if kind == "anthropic":
+        from flynn_desktop.providers.anthropic import AnthropicProvider
+
+        a = providers.anthropic
+        if a is None:
+            raise ProviderError(
+                f"'{name}' needs models.providers.anthropic in config.yaml.",
+                "Add it with apiKey: ${ANTHROPIC_API_KEY}.",
+            )
+        return AnthropicProvider(model, a.api_key, a.base_url, a.timeout_ms / 1000)
+    if kind == "ollama":
+        from flynn_desktop.providers.ollama import OllamaProvider
+
+        o = providers.ollama
+        host = o.host if o else None
+        timeout = o.timeout_ms / 1000 if o else 120.0
+        return OllamaProvider(model, host, timeout, (o.context_length if o else None) or 8192)
+    compatible = providers.compatible()
+    if kind in compatible:
+        from flynn_desktop.providers.openai_compat import OpenAICompatProvider
+
+        c = compatible[kind]
+        return OpenAICompatProvider(
+            kind, model, c.base_url, c.api_key, c.timeout_ms / 1000, c.context_length or 32768
+        )
+    raise ProviderError(
+        f"'{name}' names the provider '{kind}', which is not configured.",
+        f"Add models.providers.{kind} (baseUrl, apiKey) for an OpenAI-compatible server, "
+        "or use local, ollama or anthropic.",
+    )

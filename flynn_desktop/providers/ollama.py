@@ -1,0 +1,107 @@
+"""A running Ollama, through the official `ollama` client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+import ollama
+
+from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
+from flynn_desktop.core.tokens import estimate_prompt_tokens
+from flynn_desktop.errors import ProviderError
+from flynn_desktop.providers.remote import (
+    error_for_status,
+    is_loopback,
+    is_transport_error,
+    transport_error,
+    unless_cancelled,
+    until_cancelled,
+)
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+
+
+def map_ollama_error(label: str, e: Exception) -> ProviderError:
+    if isinstance(e, ollama.ResponseError):
+        return error_for_status(label, e.status_code, "ResponseError")
+    return transport_error(label, e)
+
+
+class OllamaProvider:
+    provider = "ollama"
+
+    def __init__(
+        self, model: str, host: str | None = None, timeout_s: float = 120.0, context_length: int = 8192
+    ):
+        self.model = model
+        self.host = host or DEFAULT_HOST
+        self.local = is_loopback(self.host)
+        self._context_length = context_length
+        self.client = ollama.AsyncClient(host=self.host, timeout=timeout_s)
+
+    @property
+    def label(self) -> str:
+        return f"ollama:{self.model}"
+
+    @property
+    def context_length(self) -> int:
+        return self._context_length
+
+    async def load(self, progress: ProgressCallback | None = None) -> None:
+        return None
+
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
+        return estimate_prompt_tokens(messages), False
+
+    async def list_models(self) -> list[str]:
+        try:
+            listed = await self.client.list()
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as e:
+            raise map_ollama_error(self.label, e) from e
+        return [m.model or "" for m in listed.models]
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
+    ) -> AsyncIterator[str | Usage]:
+        options: dict[str, Any] = {
+            "num_predict": params.max_tokens,
+            "temperature": params.temperature,
+            "num_ctx": self._context_length,
+        }
+        if params.stop:
+            options["stop"] = list(params.stop)
+        tokens_in = tokens_out = 0
+        exact = False
+        finish = "stop"
+        try:
+            parts = await unless_cancelled(
+                self.client.chat(
+                    model=self.model, messages=[m.as_dict() for m in messages], stream=True, options=options
+                ),
+                cancel,
+            )
+            if parts is None:
+                yield Usage(estimate_prompt_tokens(messages), 0, False, "cancelled")
+                return
+            async for part in until_cancelled(parts, cancel):
+                if part.message and part.message.content:
+                    tokens_out += 1
+                    yield part.message.content
+                if part.done:
+                    tokens_in = part.prompt_eval_count or 0
+                    tokens_out = part.eval_count or tokens_out
+                    exact = part.eval_count is not None
+                    finish = part.done_reason or finish
+        except Exception as e:
+            if isinstance(e, ollama.ResponseError) or is_transport_error(e):
+                raise map_ollama_error(self.label, e) from e
+            raise
+        if not tokens_in:
+            tokens_in = estimate_prompt_tokens(messages)
+        yield Usage(tokens_in, tokens_out, exact, "cancelled" if cancel.cancelled else finish)
+
+    async def close(self) -> None:
+        await self.client._client.aclose()

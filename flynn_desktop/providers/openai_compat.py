@@ -1,0 +1,122 @@
+"""Any OpenAI-compatible endpoint (OpenAI, LM Studio, vLLM, llama.cpp's server, OpenRouter...), through
+the official `openai` SDK. Retries are the router's job, so the SDK's own are off."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import openai
+
+from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
+from flynn_desktop.core.tokens import estimate_prompt_tokens
+from flynn_desktop.errors import ProviderError
+from flynn_desktop.providers.remote import (
+    error_for_status,
+    is_loopback,
+    is_transport_error,
+    transport_error,
+    unless_cancelled,
+    until_cancelled,
+)
+
+
+def _code(e: openai.APIStatusError) -> str | None:
+    body = e.body if isinstance(e.body, dict) else {}
+    inner = body.get("error", body)
+    code = inner.get("code") if isinstance(inner, dict) else None
+    return str(code) if code else None
+
+
+def map_openai_error(label: str, e: Exception) -> ProviderError:
+    if isinstance(e, openai.APIStatusError):
+        return error_for_status(label, e.status_code, type(e).__name__, e.response.headers, _code(e))
+    return transport_error(label, e)
+
+
+class OpenAICompatProvider:
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        base_url: str | None,
+        api_key: str | None,
+        timeout_s: float = 60.0,
+        context_length: int = 32768,
+    ) -> None:
+        self.provider = name
+        self.model = model
+        self.local = is_loopback(base_url)
+        self._context_length = context_length
+        self.client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0
+        )
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @property
+    def context_length(self) -> int:
+        return self._context_length
+
+    async def load(self, progress: ProgressCallback | None = None) -> None:
+        return None
+
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
+        return estimate_prompt_tokens(messages), False
+
+    async def list_models(self) -> list[str]:
+        try:
+            return [m.id async for m in self.client.models.list()]
+        except openai.OpenAIError as e:
+            raise map_openai_error(self.label, e) from e
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
+    ) -> AsyncIterator[str | Usage]:
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m.as_dict() for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+        }
+        if params.stop:
+            kwargs["stop"] = list(params.stop)
+        usage: Usage | None = None
+        out = 0
+        finish = "stop"
+        try:
+            stream = await unless_cancelled(self.client.chat.completions.create(**kwargs), cancel)
+            if stream is None:
+                yield Usage(estimate_prompt_tokens(messages), 0, False, "cancelled")
+                return
+            try:
+                async for chunk in until_cancelled(stream, cancel):
+                    if chunk.usage:
+                        u = chunk.usage
+                        usage = Usage(u.prompt_tokens, u.completion_tokens, True, finish)
+                    if chunk.choices:
+                        choice = chunk.choices[0]
+                        if choice.delta.content:
+                            out += 1
+                            yield choice.delta.content
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+            finally:
+                await stream.close()
+        except Exception as e:
+            if isinstance(e, openai.OpenAIError) or is_transport_error(e):
+                raise map_openai_error(self.label, e) from e
+            raise
+        if cancel.cancelled:
+            finish = "cancelled"
+        if usage is None:
+            usage = Usage(estimate_prompt_tokens(messages), out, False, finish)
+        yield Usage(usage.tokens_in, usage.tokens_out, usage.exact, finish)
+
+    async def close(self) -> None:
+        await self.client.close()

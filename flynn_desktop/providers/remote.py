@@ -1,0 +1,144 @@
+"""What the remote providers (Ollama, Anthropic, OpenAI-compatible) share: one mapping from HTTP
+failures to Flynn's typed errors, cancellable streaming, and whether an endpoint leaves the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+import httpx
+
+from flynn_desktop.core.interfaces import CancelToken
+from flynn_desktop.errors import (
+    ContextOverflowError,
+    ProviderAuthError,
+    ProviderBadRequestError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderOverloadedError,
+    ProviderRateLimitError,
+    ProviderTimeoutError,
+)
+
+T = TypeVar("T")
+CANCEL_POLL_S = 0.05
+CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
+
+
+def is_loopback(url: str | None) -> bool:
+    """True when `url` points at this machine, so talking to it sends nothing away."""
+    if not url:
+        return False
+    host = urllib.parse.urlsplit(url if "//" in url else f"http://{url}").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            from datetime import UTC, datetime
+
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def error_for_status(
+    label: str,
+    status: int,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    provider_code: str | None = None,
+) -> ProviderError:
+    """The typed error for an HTTP failure of `label` (provider:model). Keys never appear in `detail`."""
+    where = f"{label} answered {status}: {detail}".strip()
+    err: ProviderError
+    if status in (401, 403):
+        err = ProviderAuthError(where, f"Check the API key for {label.split(':')[0]} (models.providers).")
+    elif status == 429:
+        wait = retry_after_seconds(headers)
+        err = ProviderRateLimitError(where, "It is rate-limited; Flynn waits and retries.", wait)
+    elif status in (408, 504):
+        err = ProviderTimeoutError(where)
+    elif status >= 500:  # 500, 502, 503, and Anthropic's 529 "overloaded"
+        err = ProviderOverloadedError(where, "The service is having trouble; Flynn retries, then falls back.")
+    elif provider_code in CONTEXT_CODES:
+        err = ContextOverflowError(where, "Shorten the conversation or pick a model with a longer context.")
+    elif status == 404:
+        err = ProviderBadRequestError(where, f"Check that the model name in '{label}' exists there.")
+    else:
+        err = ProviderBadRequestError(where)
+    err.provider_code = provider_code
+    return err
+
+
+def is_transport_error(e: BaseException) -> bool:
+    """A failure below HTTP, raised by the SDKs' HTTP stacks (httpx, httpx2, httpcore, h11) or the OS."""
+    root = type(e).__module__.split(".")[0]
+    return isinstance(e, OSError | asyncio.TimeoutError) or root in {
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "httpcore2",
+        "h11",
+    }
+
+
+def transport_error(label: str, e: BaseException) -> ProviderError:
+    """The typed error for a failure below HTTP: timeouts, refused or dropped connections."""
+    timeout = "Timeout" in type(e).__name__  # the SDKs' APITimeoutError, httpx's ReadTimeout...
+    if timeout or isinstance(e, httpx.TimeoutException | asyncio.TimeoutError):
+        return ProviderTimeoutError(f"{label} timed out.", "Flynn retries, then falls back.")
+    return ProviderConnectionError(
+        f"{label} can't be reached or dropped the connection ({type(e).__name__}).",
+        "Check that the service is running and the address in models.providers is right.",
+    )
+
+
+async def unless_cancelled(awaitable: Awaitable[T], cancel: CancelToken) -> T | None:
+    """Await, but give up (returning None) within CANCEL_POLL_S of a cancel."""
+    task = asyncio.ensure_future(awaitable)
+    while not task.done():
+        await asyncio.wait({task}, timeout=CANCEL_POLL_S)
+        if cancel.cancelled and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            return None
+    return task.result()
+
+
+async def until_cancelled(items: AsyncIterator[T], cancel: CancelToken) -> AsyncIterator[T]:
+    """Iterate, but stop within CANCEL_POLL_S of a cancel even while the server is silent."""
+    it = items.__aiter__()
+    while not cancel.cancelled:
+        try:
+            item = await unless_cancelled(it.__anext__(), cancel)
+        except StopAsyncIteration:
+            return
+        if item is None:
+            return
+        yield item
