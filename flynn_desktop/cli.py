@@ -293,6 +293,28 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_usage(ctx: Context, args: argparse.Namespace) -> int:
+    with backend(ctx) as b:
+        rows = b.call("usage", {"days": args.days})
+    if not rows:
+        print("No answers recorded yet.")
+        return 0
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f}"
+
+    head = f"{'model':<36}{'where':>7}{'answers':>9}{'errors':>8}{'tokens in':>11}{'tokens out':>11}"
+    print(head + f"{'cost $':>10}{'p50 ms':>9}{'p95 ms':>9}{'1st tok ms':>11}")
+    for r in rows:
+        cost = "?" if r["cost"] is None else f"{r['cost']:.4f}"
+        print(
+            f"{r['model']:<36}{'cloud' if r['remote'] else 'local':>7}{r['answers']:>9}{r['errors']:>8}"
+            f"{r['tokens_in']:>11}{r['tokens_out']:>11}{cost:>10}{ms(r['latency_p50_ms']):>9}"
+            f"{ms(r['latency_p95_ms']):>9}{ms(r['first_token_p50_ms']):>11}"
+        )
+    return 0
+
+
 def cmd_models(ctx: Context, args: argparse.Namespace) -> int:
     from flynn_desktop.providers.probe import configured_models, probe_all
 
@@ -349,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cs.add_parser("show", help="print the configuration in effect")
     c.set_defaults(func=cmd_config)
+
+    u = sub.add_parser("usage", help="tokens, cost and latency per model")
+    u.add_argument("--days", type=float, help="only the last N days")
+    u.set_defaults(func=cmd_usage)
 
     m = sub.add_parser("models", help="the configured models and whether each is reachable now")
     m.add_subparsers(dest="models_cmd", required=True).add_parser("list")

@@ -77,6 +77,8 @@ async def dispatch(runtime: Runtime, method: str, params: dict[str, Any]) -> Any
     if method == "sessions.delete":
         await runtime.delete_session(str(sid))
         return True
+    if method == "usage":
+        return to_jsonable(await runtime.usage(params.get("days")))
     if method == "cancel":
         return await runtime.cancel(params.get("run"))
     raise FlynnError(f"Unknown method '{method}'.")

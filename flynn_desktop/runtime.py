@@ -21,6 +21,7 @@ from flynn_desktop.core.agent import Agent, AgentSettings, TurnResult
 from flynn_desktop.core.events import Event, ModelState, SessionsChanged
 from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
 from flynn_desktop.core.messages import SessionInfo, StoredMessage
+from flynn_desktop.core.usage import UsageRecorder, UsageRow, summarize
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.paths import Paths
 from flynn_desktop.providers.factory import build_provider
@@ -67,6 +68,7 @@ class Runtime:
         if self._store is None:
             self._store = SQLSessionStore(self.paths.sessions_db)
         c = self.config.agent
+        self.subscribe(UsageRecorder(self._store))
         self._agent = Agent(
             self._store,
             AgentSettings(c.system_prompt, self.config.prompt.context_depth, c.max_tokens, c.temperature),
@@ -235,6 +237,14 @@ class Runtime:
                 await r.done.wait()
         self.store.delete_session(info.id)
         self._emit(SessionsChanged(info.id))
+
+    async def usage(self, days: float | None = None) -> list[UsageRow]:
+        """Per-model statistics, over the last `days` or all time."""
+        from datetime import UTC, datetime, timedelta
+
+        since = datetime.now(UTC) - timedelta(days=days) if days else None
+        records = [r for _at, r in self.store.usage_records(since)]
+        return summarize(records, self.config.models.price_table())
 
     async def export_session(self, session_id: str, fmt: str = "markdown") -> str:
         info, messages = await self.get_session(session_id)

@@ -101,6 +101,14 @@ def test_ask_falls_back_and_records_who_answered(clean_env, tmp_path) -> None:  
             text=True,
         )
         assert r.returncode == 0 and r.stdout.strip() == "Hello from the cloud.", r.stderr
+        usage = subprocess.run(
+            [FLYNN, "--config", str(cfg), "usage"], env=env, capture_output=True, text=True
+        ).stdout
+        rows = {line.split()[0]: line.split() for line in usage.splitlines()[1:]}
+        assert rows["anthropic:claude-test"][1:4] == ["local", "0", "1"]  # 127.0.0.1 is this computer
+        assert rows["ollama:llama3"][2:4] == ["0", "1"]
+        assert rows["local:smollm2-135m"][2:4] == ["1", "0"]
+        assert rows["openai:gpt-test"][2:6] == ["1", "0", "11", "4"]
     finally:
         oa.close()
         an.close()

@@ -119,9 +119,18 @@ class RouterConfig(Section):
         return v
 
 
+class Price(Section):
+    input: float = Field(0.0, ge=0, description="USD per million input tokens")
+    output: float = Field(0.0, ge=0, description="USD per million output tokens")
+
+
 class ModelsConfig(Section):
     providers: ProvidersConfig = ProvidersConfig()
     router: RouterConfig = RouterConfig()
+    prices: dict[ModelName, Price] = Field({}, description="per provider:model, for `flynn usage`")
+
+    def price_table(self) -> dict[str, tuple[float, float]]:
+        return {name: (p.input, p.output) for name, p in self.prices.items()}
 
     @model_validator(mode="after")
     def _tiers_follow_the_local_model(self) -> ModelsConfig:

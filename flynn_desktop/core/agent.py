@@ -169,7 +169,9 @@ class Agent:
                 if isinstance(item, Served):
                     store.update_message(message_id, served=item)
                     label = f"{item.provider}:{item.model}"
-                    self.emit(RunRouted(run_id, session_id, message_id, label, item.local, item.notes))
+                    self.emit(
+                        RunRouted(run_id, session_id, message_id, label, item.local, item.notes, item.failed)
+                    )
                     continue
                 writer.add(item)
                 self.emit(Delta(run_id, session_id, message_id, item))

@@ -54,6 +54,7 @@ class RunRouted(Event):
     model: str
     local: bool
     notes: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

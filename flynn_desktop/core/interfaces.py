@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from flynn_desktop.core.events import Progress
@@ -16,6 +17,7 @@ from flynn_desktop.core.messages import (
     SessionInfo,
     StoredMessage,
     Usage,
+    UsageRecord,
 )
 
 ProgressCallback = Callable[[Progress], None]
@@ -63,7 +65,13 @@ class Provider(Protocol):
     async def close(self) -> None: ...
 
 
-class SessionStore(Protocol):
+class UsageStore(Protocol):
+    def record_usage(self, record: UsageRecord) -> None: ...
+
+    def usage_records(self, since: datetime | None = None) -> list[tuple[datetime, UsageRecord]]: ...
+
+
+class SessionStore(UsageStore, Protocol):
     def create_session(self, title: str = "", source: str = "app") -> SessionInfo: ...
 
     def get_session(self, session_id: str) -> SessionInfo: ...

@@ -77,6 +77,21 @@ class Served:
     model: str
     local: bool
     notes: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()  # the provider:model names that were tried and failed first
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """One answer (or failed attempt) for the usage statistics."""
+
+    provider: str
+    model: str
+    ok: bool
+    remote: bool = False
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: float | None = None  # from the question to the end of the answer
+    first_token_ms: float | None = None
 
 
 @dataclass(frozen=True)

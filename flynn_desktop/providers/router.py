@@ -142,12 +142,14 @@ class RoutedProvider:
     ) -> AsyncIterator[str | Usage | Served]:
         r = self.router
         notes: list[str] = []
+        failed: list[str] = []
         last: ProviderError | None = None
         for name in self._candidates():
             try:
                 provider = r.resolve(name)
             except ProviderError as e:
                 notes.append(f"{name}: {e.message}")
+                failed.append(name)
                 last = e
                 continue
             attempts = r.config.retry.max_attempts
@@ -167,10 +169,11 @@ class RoutedProvider:
                         continue
                     r.failed(name)
                     notes.append(f"{name}: {e.message}")
+                    failed.append(name)
                     break
                 r.succeeded(name)
                 self.attempts.append(f"{name}: ok")
-                yield Served(provider.provider, provider.model, provider.local, tuple(notes))
+                yield Served(provider.provider, provider.model, provider.local, tuple(notes), tuple(failed))
                 yield first
                 async for item in items:  # past the first token, a failure is the agent's to report
                     yield item

@@ -5,6 +5,7 @@ Every write commits at once (WAL, synchronous=NORMAL), so a crash loses nothing 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,9 +19,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
-from flynn_desktop.core.messages import MessageStatus, Role, Served, SessionInfo, StoredMessage
+from flynn_desktop.core.messages import MessageStatus, Role, Served, SessionInfo, StoredMessage, UsageRecord
 from flynn_desktop.errors import NotFoundError, StorageError
-from flynn_desktop.sessions.tables import SCHEMA_VERSION, MessageRow, SessionRow, utcnow
+from flynn_desktop.sessions.tables import SCHEMA_VERSION, MessageRow, SessionRow, UsageRow, utcnow
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -75,7 +76,8 @@ class SQLSessionStore:
             ) from e
 
     def _migrate(self) -> None:
-        SQLModel.metadata.create_all(self.engine, tables=[_table(SessionRow), _table(MessageRow)])
+        tables = [_table(SessionRow), _table(MessageRow), _table(UsageRow)]
+        SQLModel.metadata.create_all(self.engine, tables=tables)
         with self.engine.begin() as conn:
             version = conn.execute(text("PRAGMA user_version")).scalar() or 0
             columns = {row[1] for row in conn.execute(text("PRAGMA table_info(messages)"))}
@@ -220,6 +222,35 @@ class SQLSessionStore:
                 select(MessageRow).where(MessageRow.session_id == row.id).order_by(col(MessageRow.id))
             ).all()
             return [self._message(r) for r in rows]
+
+    # usage -----------------------------------------------------------------------------------------
+    @_storage_errors
+    def record_usage(self, record: UsageRecord) -> None:
+        with self._session() as s:
+            s.add(UsageRow(**dataclasses.asdict(record)))
+            s.commit()
+
+    def usage_records(self, since: datetime | None = None) -> list[tuple[datetime, UsageRecord]]:
+        stmt = select(UsageRow).order_by(col(UsageRow.id))
+        if since is not None:
+            stmt = stmt.where(col(UsageRow.at) >= since)
+        with self._session() as s:
+            return [
+                (
+                    _aware(r.at),
+                    UsageRecord(
+                        r.provider,
+                        r.model,
+                        r.ok,
+                        r.remote,
+                        r.tokens_in,
+                        r.tokens_out,
+                        r.latency_ms,
+                        r.first_token_ms,
+                    ),
+                )
+                for r in s.exec(stmt).all()
+            ]
 
     def integrity_check(self) -> str:
         with self.engine.connect() as conn:

@@ -23,6 +23,21 @@ class SessionRow(SQLModel, table=True):
     last_active_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class UsageRow(SQLModel, table=True):
+    __tablename__ = "usage"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    provider: str
+    model: str
+    ok: bool
+    remote: bool = False
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: float | None = None
+    first_token_ms: float | None = None
+
+
 class MessageRow(SQLModel, table=True):
     __tablename__ = "messages"
 
