@@ -77,6 +77,8 @@ async def dispatch(runtime: Runtime, method: str, params: dict[str, Any]) -> Any
     if method == "sessions.delete":
         await runtime.delete_session(str(sid))
         return True
+    if method == "sessions.model":
+        return to_jsonable(await runtime.set_session_model(str(sid), params.get("model")))
     if method == "usage":
         return to_jsonable(await runtime.usage(params.get("days")))
     if method == "cancel":

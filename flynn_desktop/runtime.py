@@ -174,9 +174,11 @@ class Runtime:
         if not text.strip():
             raise FlynnError("The message is empty.", "Type a question first.")
         if session_id is None:
-            session_id = self.store.create_session(source=source).id
+            session = self.store.create_session(source=source)
         else:
-            session_id = self.store.get_session(session_id).id
+            session = self.store.get_session(session_id)
+        session_id = session.id
+        model = model or session.model
         run = _Run(uuid.uuid4().hex[:12], session_id, CancelToken())
         self._runs[run.run_id] = run
         provider = self.router.route(model)
@@ -228,6 +230,42 @@ class Runtime:
         info = self.store.rename_session(session_id, title)
         self._emit(SessionsChanged(info.id))
         return info
+
+    async def set_session_model(self, session_id: str, model: str | None) -> SessionInfo:
+        """Which tier or provider:model answers in this session from now on (None: the default tier)."""
+        info = self.store.set_session_model(session_id, model)
+        self._emit(SessionsChanged(info.id))
+        return info
+
+    def model_choices(self) -> list[str]:
+        """What the model picker offers: the tiers, then every model the config names."""
+        from flynn_desktop.providers.probe import configured_models
+
+        return list(dict.fromkeys([*self.config.models.router.tiers, *configured_models(self.config)]))
+
+    def route_task(self, task: str) -> Provider:
+        """The provider for an internal task (compaction, memoryExtraction, ...), by its delegation tier."""
+        tier = self.config.agent.delegation.tiers.get(task, "default")
+        return self.router.route(tier if tier in self.config.models.router.tiers else "default")
+
+    def key_providers(self) -> list[str]:
+        """The configured providers that take an API key."""
+        p = self.config.models.providers
+        return (["anthropic"] if p.anthropic else []) + list(p.compatible())
+
+    async def save_api_key(self, provider: str, key: str | None) -> None:
+        """Keep `provider`'s key in the system keyring, and rebuild its models with it."""
+        from flynn_desktop.secrets import set_key
+
+        set_key(provider, key)
+        for name in [n for n in self._providers if n.startswith(provider + ":")]:
+            await self._providers.pop(name).close()
+
+    async def test_connection(self, model: str) -> tuple[bool, bool, str]:
+        """(reachable, stays on this computer, detail) for one provider:model."""
+        from flynn_desktop.providers.probe import probe
+
+        return await probe(model, self.config.models.providers, self.paths.cache_dir)
 
     async def delete_session(self, session_id: str) -> None:
         info = self.store.get_session(session_id)

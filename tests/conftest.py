@@ -41,7 +41,8 @@ def make_runtime(paths):  # type: ignore[no-untyped-def]
     def make(provider=None, config: Config | None = None, **kw):  # type: ignore[no-untyped-def]
         cfg = config or Config()
         providers = {cfg.models.router.tiers["default"]: provider} if provider is not None else None
-        rt = Runtime(cfg, paths, providers=providers, **kw)
+        kw.setdefault("providers", providers)
+        rt = Runtime(cfg, paths, **kw)
         rt.start()
         started.append(rt)
         return rt

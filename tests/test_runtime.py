@@ -104,3 +104,26 @@ def test_unknown_session_and_empty_message(make_runtime) -> None:  # type: ignor
         rt.submit(rt.send("hi", "nope-nope")).result()
     with pytest.raises(Exception, match="empty"):
         rt.submit(rt.send("   ")).result()
+
+
+def test_a_session_keeps_its_model_and_tasks_use_their_tier(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    cfg = Config.model_validate(
+        {
+            "models": {"router": {"tiers": {"default": "local:a", "fast": "local:b"}}},
+            "agents": {
+                "default": {"delegation": {"tiers": {"compaction": "fast", "classification": "nope"}}}
+            },
+        }
+    )
+    a, b = FakeProvider(model="a"), FakeProvider(replies=["B"], model="b")
+    rt = make_runtime(config=cfg, providers={"local:a": a, "local:b": b})
+    info = rt.submit(rt.new_session("chat")).result()
+    rt.submit(rt.set_session_model(info.id, "fast")).result()
+    assert rt.submit(rt.ask("hi", info.id)).result().text == "B"
+    assert (
+        rt.submit(rt.ask("hi", info.id, model="local:a")).result().text == "Hello from the fake."
+    )  # explicit wins
+    assert rt.store.get_session(info.id).model == "fast"
+    assert rt.route_task("compaction").order == ["local:b"]  # type: ignore[attr-defined]
+    assert rt.route_task("classification").order == ["local:a"]  # type: ignore[attr-defined]  # unknown tier: default
+    assert rt.model_choices()[:2] == ["default", "fast"]

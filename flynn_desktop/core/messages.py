@@ -60,6 +60,7 @@ class SessionInfo:
     updated_at: datetime
     message_count: int = 0
     source: str = "app"
+    model: str | None = None  # the tier or provider:model this session asks; None: the default tier
 
 
 @dataclass(frozen=True)

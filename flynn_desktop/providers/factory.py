@@ -7,6 +7,7 @@ from pathlib import Path
 from flynn_desktop.config.schema import ProvidersConfig, gguf_path_of
 from flynn_desktop.core.interfaces import Provider
 from flynn_desktop.errors import ProviderError
+from flynn_desktop.secrets import get_key
 
 
 def build_provider(name: str, providers: ProvidersConfig, cache_dir: Path) -> Provider:
@@ -37,7 +38,7 @@ def build_provider(name: str, providers: ProvidersConfig, cache_dir: Path) -> Pr
                 f"'{name}' needs models.providers.anthropic in config.yaml.",
                 "Add it with apiKey: ${ANTHROPIC_API_KEY}.",
             )
-        return AnthropicProvider(model, a.api_key, a.base_url, a.timeout_ms / 1000)
+        return AnthropicProvider(model, a.api_key or get_key("anthropic"), a.base_url, a.timeout_ms / 1000)
     if kind == "ollama":
         from flynn_desktop.providers.ollama import OllamaProvider
 
@@ -50,8 +51,9 @@ def build_provider(name: str, providers: ProvidersConfig, cache_dir: Path) -> Pr
         from flynn_desktop.providers.openai_compat import OpenAICompatProvider
 
         c = compatible[kind]
+        key = c.api_key or get_key(kind)
         return OpenAICompatProvider(
-            kind, model, c.base_url, c.api_key, c.timeout_ms / 1000, c.context_length or 32768
+            kind, model, c.base_url, key, c.timeout_ms / 1000, c.context_length or 32768
         )
     raise ProviderError(
         f"'{name}' names the provider '{kind}', which is not configured.",

@@ -83,6 +83,9 @@ class SQLSessionStore:
             columns = {row[1] for row in conn.execute(text("PRAGMA table_info(messages)"))}
             if version < 2 and "remote" not in columns:  # v1 -> v2: whether an answer left the machine
                 conn.execute(text("ALTER TABLE messages ADD COLUMN remote BOOLEAN NOT NULL DEFAULT 0"))
+            session_columns = {row[1] for row in conn.execute(text("PRAGMA table_info(sessions)"))}
+            if version < 3 and "model" not in session_columns:  # v2 -> v3: a model per session
+                conn.execute(text("ALTER TABLE sessions ADD COLUMN model VARCHAR"))
             conn.execute(
                 text("CREATE INDEX IF NOT EXISTS ix_messages_session_order ON messages(session_id, id)")
             )
@@ -145,6 +148,15 @@ class SQLSessionStore:
         with self._session() as s:
             row = self._row(s, session_id)
             row.title = title.strip()
+            s.add(row)
+            s.commit()
+        return self.get_session(row.id)
+
+    @_storage_errors
+    def set_session_model(self, session_id: str, model: str | None) -> SessionInfo:
+        with self._session() as s:
+            row = self._row(s, session_id)
+            row.model = model or None
             s.add(row)
             s.commit()
         return self.get_session(row.id)
@@ -262,9 +274,8 @@ class SQLSessionStore:
     # conversions ----------------------------------------------------------------------------------
     @staticmethod
     def _info(row: SessionRow, count: int) -> SessionInfo:
-        return SessionInfo(
-            row.id, row.title, _aware(row.created_at), _aware(row.last_active_at), count, row.source
-        )
+        created, active = _aware(row.created_at), _aware(row.last_active_at)
+        return SessionInfo(row.id, row.title, created, active, count, row.source, row.model)
 
     @staticmethod
     def _message(r: MessageRow) -> StoredMessage:

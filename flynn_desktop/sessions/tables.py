@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> datetime:
@@ -19,6 +19,7 @@ class SessionRow(SQLModel, table=True):
     id: str = Field(primary_key=True)
     title: str = ""
     source: str = "app"
+    model: str | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
     last_active_at: datetime = Field(default_factory=utcnow, index=True)
 

@@ -9,9 +9,11 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -97,6 +99,23 @@ class MainWindow(QMainWindow):
 
         right = QWidget()
         rv = QVBoxLayout(right)
+        top = QHBoxLayout()
+        self.model_picker = QComboBox()
+        self.model_picker.setObjectName("modelPicker")
+        self.model_picker.setToolTip("Which tier or model answers in this chat")
+        tiers = self.runtime.config.models.router.tiers
+        self.model_picker.addItem(f"default tier ({tiers['default']})", None)
+        for choice in self.runtime.model_choices():
+            if choice != "default":
+                label = f"{choice} tier ({tiers[choice]})" if choice in tiers else choice
+                self.model_picker.addItem(label, choice)
+        self.model_picker.currentIndexChanged.connect(self._on_model_picked)
+        self.settings_button = QPushButton("Models…")
+        self.settings_button.clicked.connect(self.open_settings)
+        top.addWidget(QLabel("Model:"))
+        top.addWidget(self.model_picker, 1)
+        top.addWidget(self.settings_button)
+        rv.addLayout(top)
         self.chat_view = QTextBrowser()
         self.chat_view.setObjectName("chatView")
         self.chat_view.setOpenExternalLinks(True)
@@ -190,6 +209,7 @@ class MainWindow(QMainWindow):
         info, messages = result
         if info.id != self.session_id:
             return
+        self._show_model(info.model)
         self.messages = [
             dataclasses.replace(m, content=self.streams[m.id])
             if m.id in self.streams and len(self.streams[m.id]) > len(m.content)
@@ -199,9 +219,27 @@ class MainWindow(QMainWindow):
         self._update_buttons()
         self._render()
 
+    def _show_model(self, model: str | None) -> None:
+        index = self.model_picker.findData(model)
+        self.model_picker.blockSignals(True)
+        self.model_picker.setCurrentIndex(max(0, index))
+        self.model_picker.blockSignals(False)
+
+    def _on_model_picked(self, _index: int) -> None:
+        model = self.model_picker.currentData()
+        if self.session_id is not None:
+            self.bridge.call(self.runtime.set_session_model(self.session_id, model), None, self._show_error)
+
+    def open_settings(self) -> None:
+        from flynn_desktop.ui.settings import ProvidersDialog
+
+        self.settings_dialog = ProvidersDialog(self.bridge, self)
+        self.settings_dialog.show()
+
     def new_chat(self) -> None:
         self.session_id = None
         self.messages = []
+        self._show_model(None)
         self.session_list.blockSignals(True)
         self.session_list.setCurrentRow(-1)
         self.session_list.blockSignals(False)
@@ -252,7 +290,9 @@ class MainWindow(QMainWindow):
         if not text.strip() or self._active_run() is not None:
             return
         self.input.clear()
-        self.bridge.call(self.runtime.send(text, self.session_id), self._sent, self._show_error)
+        # A new chat takes the model picked before its first message, and keeps it.
+        model = self.model_picker.currentData() if self.session_id is None else None
+        self.bridge.call(self.runtime.send(text, self.session_id, model), self._sent, self._show_error)
 
     def _sent(self, result: tuple[str, str]) -> None:
         run_id, session_id = result
@@ -260,6 +300,8 @@ class MainWindow(QMainWindow):
             self.runs[run_id] = session_id
         if self.session_id is None:
             self.session_id = session_id
+            if self.model_picker.currentData() is not None:
+                self._on_model_picked(self.model_picker.currentIndex())
         if session_id == self.session_id:
             self.open_session(session_id)
         self._update_buttons()

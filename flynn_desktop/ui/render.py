@@ -41,7 +41,8 @@ def message_html(m: StoredMessage) -> str:
         head = '<p><span class="you">You</span></p>'
         body = f"<p>{html.escape(m.content).replace(chr(10), '<br>')}</p>"
         return head + body
-    badge = f' <span class="badge">{html.escape(f"{m.provider}:{m.model}")}</span>' if m.model else ""
+    where = " · left this computer" if m.remote else ""
+    badge = f' <span class="badge">{html.escape(f"{m.provider}:{m.model}")}{where}</span>' if m.model else ""
     head = f'<p><span class="flynn">Flynn</span>{badge}</p>'
     body = markdown_html(m.content) if m.content else ""
     if m.status == MessageStatus.PARTIAL and not body:

@@ -1,0 +1,106 @@
+"""The model picker, the answer badge and the providers page, with a cloud tier on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import keyring
+import pytest
+from PySide6.QtCore import Qt
+
+from flynn_desktop.config import Config
+from tests.helpers.fake_provider import FakeProvider
+from tests.helpers.fake_servers import FakeServer, Fault
+from tests.helpers.memory_keyring import MemoryKeyring
+
+
+@pytest.fixture
+def cloud_config() -> Iterator[tuple[Config, FakeServer]]:
+    srv = FakeServer("openai")
+    cfg = Config.model_validate(
+        {
+            "models": {
+                "providers": {"cloudy": {"baseUrl": srv.url + "/v1", "models": ["gpt-test"]}},
+                "router": {
+                    "tiers": {"default": "local:smollm2-135m", "complex": "cloudy:gpt-test"},
+                    "retry": {"maxAttempts": 1},
+                },
+            }
+        }
+    )
+    yield cfg, srv
+    srv.close()
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    before = keyring.get_keyring()
+    kr = MemoryKeyring()
+    keyring.set_keyring(kr)
+    yield kr
+    keyring.set_keyring(before)
+
+
+def test_pick_a_model_per_chat(qtbot, open_window, make_runtime, cloud_config) -> None:  # type: ignore[no-untyped-def]
+    cfg, srv = cloud_config
+    rt = make_runtime(config=cfg, providers=None)
+    rt._providers["local:smollm2-135m"] = FakeProvider(model="smollm2-135m")
+    w = open_window(runtime=rt)
+    labels = [w.model_picker.itemText(i) for i in range(w.model_picker.count())]
+    assert labels[0].startswith("default tier") and "complex tier (cloudy:gpt-test)" in labels
+    assert "cloudy:gpt-test" in labels
+    w.model_picker.setCurrentIndex(w.model_picker.findData("complex"))
+    qtbot.keyClicks(w.input, "Big question")
+    qtbot.keyClick(w.input, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.answer_done() and "Hello from the cloud." in w.transcript(), timeout=30000)
+    assert "cloudy:gpt-test" in w.transcript()
+    qtbot.waitUntil(lambda: rt.store.get_session(w.session_id).model == "complex", timeout=30000)
+    first = w.session_id
+    # a new chat starts on the default tier; going back shows the chat's own choice
+    qtbot.mouseClick(w.new_button, Qt.MouseButton.LeftButton)
+    assert w.model_picker.currentData() is None
+    w.open_session(first)
+    qtbot.waitUntil(lambda: w.model_picker.currentData() == "complex", timeout=30000)
+    assert len(srv.chat_requests()) == 1
+
+
+def test_remote_answers_say_they_left_the_machine(qtbot, open_window, make_runtime) -> None:  # type: ignore[no-untyped-def]
+    from flynn_desktop.core.messages import MessageStatus, Role, Served
+
+    rt = make_runtime(FakeProvider())
+    sid = rt.store.create_session("t").id
+    m = rt.store.append_message(sid, Role.ASSISTANT, "From afar", MessageStatus.COMPLETE)
+    rt.store.update_message(m.id, served=Served("openai", "gpt-x", local=False))
+    w = open_window(runtime=rt)
+    w.open_session(sid)
+    qtbot.waitUntil(lambda: "From afar" in w.transcript(), timeout=30000)
+    assert "openai:gpt-x · left this computer" in w.transcript()
+
+
+def test_providers_page_tests_connections_and_keeps_keys(
+    qtbot, open_window, make_runtime, cloud_config, memory_keyring
+) -> None:  # type: ignore[no-untyped-def]
+    cfg, srv = cloud_config
+    rt = make_runtime(config=cfg, providers=None)
+    w = open_window(runtime=rt)
+    qtbot.mouseClick(w.settings_button, Qt.MouseButton.LeftButton)
+    d = w.settings_dialog
+    assert set(d.results) == {"local:smollm2-135m", "cloudy:gpt-test"}
+    qtbot.mouseClick(d.test_buttons["cloudy:gpt-test"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: d.results["cloudy:gpt-test"].text().startswith("reachable"), timeout=30000)
+    assert "stays on this computer" in d.results["cloudy:gpt-test"].text()  # 127.0.0.1
+    srv.faults.append(Fault(status=401))
+    qtbot.mouseClick(d.test_buttons["cloudy:gpt-test"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: d.results["cloudy:gpt-test"].text().startswith("unreachable"), timeout=30000)
+    assert "API key" in d.results["cloudy:gpt-test"].text()
+
+    assert d.key_provider.currentText() == "cloudy"
+    d.key_edit.setText("sk-from-keyring")
+    qtbot.mouseClick(d.save_key_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Saved the key for cloudy" in d.key_status.text(), timeout=30000)
+    assert memory_keyring.store[("flynn-desktop", "cloudy")] == "sk-from-keyring"
+    assert d.key_edit.text() == ""
+    # the next request carries the key from the keyring
+    result = rt.submit(rt.ask("hi", model="cloudy:gpt-test")).result()
+    assert result.text == "Hello from the cloud."
+    assert srv.chat_requests()[-1].headers["authorization"] == "Bearer sk-from-keyring"
