@@ -115,6 +115,9 @@ class MainWindow(QMainWindow):
         top.addWidget(QLabel("Model:"))
         top.addWidget(self.model_picker, 1)
         top.addWidget(self.settings_button)
+        self.usage_button = QPushButton("Usage…")
+        self.usage_button.clicked.connect(self.open_usage)
+        top.addWidget(self.usage_button)
         rv.addLayout(top)
         self.chat_view = QTextBrowser()
         self.chat_view.setObjectName("chatView")
@@ -235,6 +238,12 @@ class MainWindow(QMainWindow):
 
         self.settings_dialog = ProvidersDialog(self.bridge, self)
         self.settings_dialog.show()
+
+    def open_usage(self) -> None:
+        from flynn_desktop.ui.usage_view import UsageDialog
+
+        self.usage_dialog = UsageDialog(self.bridge, self)
+        self.usage_dialog.show()
 
     def new_chat(self) -> None:
         self.session_id = None

@@ -104,3 +104,17 @@ def test_providers_page_tests_connections_and_keeps_keys(
     result = rt.submit(rt.ask("hi", model="cloudy:gpt-test")).result()
     assert result.text == "Hello from the cloud."
     assert srv.chat_requests()[-1].headers["authorization"] == "Bearer sk-from-keyring"
+
+
+def test_the_usage_view(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    w = open_window(FakeProvider())
+    qtbot.keyClicks(w.input, "Count me")
+    qtbot.keyClick(w.input, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.answer_done(), timeout=30000)
+    qtbot.mouseClick(w.usage_button, Qt.MouseButton.LeftButton)
+    table = w.usage_dialog.table
+    qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=30000)
+    cells = [table.item(0, j).text() for j in range(table.columnCount())]
+    assert (
+        cells[:4] == ["fake:scripted", "this computer", "1", "0"] and cells[5] == "4" and cells[6] == "0.0000"
+    )
