@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flynn_desktop.config import Config
-from flynn_desktop.core.agent import Agent, AgentSettings, TurnResult
+from flynn_desktop.core.agent import Agent, AgentSettings, TurnResult, auto_title
 from flynn_desktop.core.events import Event, ModelState, SessionsChanged
 from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
 from flynn_desktop.core.messages import SessionInfo, StoredMessage
@@ -173,8 +173,8 @@ class Runtime:
         """
         if not text.strip():
             raise FlynnError("The message is empty.", "Type a question first.")
-        if session_id is None:
-            session = self.store.create_session(source=source)
+        if session_id is None:  # titled at once: one write fewer before the first token
+            session = self.store.create_session(auto_title(text), source=source)
         else:
             session = self.store.get_session(session_id)
         session_id = session.id
