@@ -104,11 +104,13 @@ class MainWindow(QMainWindow):
         self.model_picker.setObjectName("modelPicker")
         self.model_picker.setToolTip("Which tier or model answers in this chat")
         tiers = self.runtime.config.models.router.tiers
-        self.model_picker.addItem(f"default tier ({tiers['default']})", None)
+        # The values, by index: None (the default tier) can't be item data, which Qt keeps as a QVariant.
+        self.model_values: list[str | None] = [None]
+        self.model_picker.addItem(f"default tier ({tiers['default']})")
         for choice in self.runtime.model_choices():
             if choice != "default":
-                label = f"{choice} tier ({tiers[choice]})" if choice in tiers else choice
-                self.model_picker.addItem(label, choice)
+                self.model_values.append(choice)
+                self.model_picker.addItem(f"{choice} tier ({tiers[choice]})" if choice in tiers else choice)
         self.model_picker.currentIndexChanged.connect(self._on_model_picked)
         self.settings_button = QPushButton("Models…")
         self.settings_button.clicked.connect(self.open_settings)
@@ -156,12 +158,10 @@ class MainWindow(QMainWindow):
         self.resize(1000, 700)
 
     def _restore_state(self) -> None:
-        geometry = self.settings.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        split = self.settings.value("splitter")
-        if split is not None:
-            self.splitter.restoreState(split)
+        if self.settings.contains("geometry"):
+            self.restoreGeometry(self.settings.value("geometry"))
+        if self.settings.contains("splitter"):
+            self.splitter.restoreState(self.settings.value("splitter"))
 
     def save_state(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
@@ -223,13 +223,17 @@ class MainWindow(QMainWindow):
         self._render()
 
     def _show_model(self, model: str | None) -> None:
-        index = self.model_picker.findData(model)
+        index = self.model_values.index(model) if model in self.model_values else 0
         self.model_picker.blockSignals(True)
-        self.model_picker.setCurrentIndex(max(0, index))
+        self.model_picker.setCurrentIndex(index)
         self.model_picker.blockSignals(False)
 
+    def picked_model(self) -> str | None:
+        """The tier or model picked for this chat; None is the default tier."""
+        return self.model_values[max(0, self.model_picker.currentIndex())]
+
     def _on_model_picked(self, _index: int) -> None:
-        model = self.model_picker.currentData()
+        model = self.picked_model()
         if self.session_id is not None:
             self.bridge.call(self.runtime.set_session_model(self.session_id, model), None, self._show_error)
 
@@ -300,7 +304,7 @@ class MainWindow(QMainWindow):
             return
         self.input.clear()
         # A new chat takes the model picked before its first message, and keeps it.
-        model = self.model_picker.currentData() if self.session_id is None else None
+        model = self.picked_model() if self.session_id is None else None
         self.bridge.call(self.runtime.send(text, self.session_id, model), self._sent, self._show_error)
 
     def _sent(self, result: tuple[str, str]) -> None:
@@ -309,7 +313,7 @@ class MainWindow(QMainWindow):
             self.runs[run_id] = session_id
         if self.session_id is None:
             self.session_id = session_id
-            if self.model_picker.currentData() is not None:
+            if self.picked_model() is not None:
                 self._on_model_picked(self.model_picker.currentIndex())
         if session_id == self.session_id:
             self.open_session(session_id)

@@ -49,7 +49,7 @@ def test_pick_a_model_per_chat(qtbot, open_window, make_runtime, cloud_config) -
     labels = [w.model_picker.itemText(i) for i in range(w.model_picker.count())]
     assert labels[0].startswith("default tier") and "complex tier (cloudy:gpt-test)" in labels
     assert "cloudy:gpt-test" in labels
-    w.model_picker.setCurrentIndex(w.model_picker.findData("complex"))
+    w.model_picker.setCurrentIndex(w.model_values.index("complex"))
     qtbot.keyClicks(w.input, "Big question")
     qtbot.keyClick(w.input, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: w.answer_done() and "Hello from the cloud." in w.transcript(), timeout=30000)
@@ -58,9 +58,9 @@ def test_pick_a_model_per_chat(qtbot, open_window, make_runtime, cloud_config) -
     first = w.session_id
     # a new chat starts on the default tier; going back shows the chat's own choice
     qtbot.mouseClick(w.new_button, Qt.MouseButton.LeftButton)
-    assert w.model_picker.currentData() is None
+    assert w.picked_model() is None
     w.open_session(first)
-    qtbot.waitUntil(lambda: w.model_picker.currentData() == "complex", timeout=30000)
+    qtbot.waitUntil(lambda: w.picked_model() == "complex", timeout=30000)
     assert len(srv.chat_requests()) == 1
 
 
