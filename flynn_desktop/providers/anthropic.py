@@ -12,26 +12,13 @@ from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ProviderAuthError, ProviderError
-from flynn_desktop.providers.remote import (
-    error_for_status,
-    is_loopback,
-    is_transport_error,
-    transport_error,
-    unless_cancelled,
-    until_cancelled,
-)
+from flynn_desktop.providers.remote import RemoteProvider, error_for_status, unless_cancelled, until_cancelled
 
 
 def _code(e: anthropic.APIStatusError) -> str | None:
     body = e.body if isinstance(e.body, dict) else {}
     inner = body.get("error", {})
     return str(inner.get("type")) if isinstance(inner, dict) and inner.get("type") else None
-
-
-def map_anthropic_error(label: str, e: Exception) -> ProviderError:
-    if isinstance(e, anthropic.APIStatusError):
-        return error_for_status(label, e.status_code, type(e).__name__, e.response.headers, _code(e))
-    return transport_error(label, e)
 
 
 def split_system(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
@@ -48,26 +35,23 @@ def split_system(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, s
     return system, turns
 
 
-class AnthropicProvider:
+class AnthropicProvider(RemoteProvider):
     provider = "anthropic"
+    sdk_errors = (anthropic.AnthropicError,)
 
     def __init__(
         self, model: str, api_key: str | None, base_url: str | None = None, timeout_s: float = 60.0
     ) -> None:
-        self.model = model
-        self.local = is_loopback(base_url)
+        super().__init__(model, base_url, 200_000)
         self._has_key = bool(api_key)
         self.client = anthropic.AsyncAnthropic(
             api_key=api_key or "missing", base_url=base_url, timeout=timeout_s, max_retries=0
         )
 
-    @property
-    def label(self) -> str:
-        return f"anthropic:{self.model}"
-
-    @property
-    def context_length(self) -> int:
-        return 200_000
+    def status_error(self, e: BaseException) -> ProviderError | None:
+        if isinstance(e, anthropic.APIStatusError):
+            return error_for_status(self.label, e.status_code, type(e).__name__, e.response.headers, _code(e))
+        return None
 
     async def load(self, progress: ProgressCallback | None = None) -> None:
         if not self._has_key:
@@ -76,14 +60,13 @@ class AnthropicProvider:
                 "Set models.providers.anthropic.apiKey (e.g. to ${ANTHROPIC_API_KEY}).",
             )
 
-    async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
-        return estimate_prompt_tokens(messages), False
-
     async def list_models(self) -> list[str]:
         try:
             return [m.id async for m in self.client.models.list()]
-        except anthropic.AnthropicError as e:
-            raise map_anthropic_error(self.label, e) from e
+        except Exception as e:
+            if (err := self.failure(e)) is None:
+                raise
+            raise err from e
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
@@ -118,9 +101,9 @@ class AnthropicProvider:
             finally:
                 await stream.close()
         except Exception as e:
-            if isinstance(e, anthropic.AnthropicError) or is_transport_error(e):
-                raise map_anthropic_error(self.label, e) from e
-            raise
+            if (err := self.failure(e)) is None:
+                raise
+            raise err from e
         yield Usage(tokens_in, tokens_out, True, "cancelled" if cancel.cancelled else finish)
 
     async def close(self) -> None:

@@ -5,62 +5,42 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import httpx
 import ollama
 
-from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
+from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ProviderError
-from flynn_desktop.providers.remote import (
-    error_for_status,
-    is_loopback,
-    is_transport_error,
-    transport_error,
-    unless_cancelled,
-    until_cancelled,
-)
+from flynn_desktop.providers.remote import RemoteProvider, error_for_status, unless_cancelled, until_cancelled
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
 
-def map_ollama_error(label: str, e: Exception) -> ProviderError:
-    if isinstance(e, ollama.ResponseError):
-        return error_for_status(label, e.status_code, "ResponseError")
-    return transport_error(label, e)
-
-
-class OllamaProvider:
+class OllamaProvider(RemoteProvider):
     provider = "ollama"
+    sdk_errors = (ollama.RequestError,)
 
     def __init__(
         self, model: str, host: str | None = None, timeout_s: float = 120.0, context_length: int = 8192
-    ):
-        self.model = model
+    ) -> None:
         self.host = host or DEFAULT_HOST
-        self.local = is_loopback(self.host)
-        self._context_length = context_length
+        super().__init__(model, self.host, context_length)
         self.client = ollama.AsyncClient(host=self.host, timeout=timeout_s)
 
-    @property
-    def label(self) -> str:
-        return f"ollama:{self.model}"
-
-    @property
-    def context_length(self) -> int:
-        return self._context_length
-
-    async def load(self, progress: ProgressCallback | None = None) -> None:
-        return None
-
-    async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
-        return estimate_prompt_tokens(messages), False
+    def status_error(self, e: BaseException) -> ProviderError | None:
+        return (
+            error_for_status(self.label, e.status_code, "ResponseError")
+            if isinstance(e, ollama.ResponseError)
+            else None
+        )
 
     async def list_models(self) -> list[str]:
         try:
             listed = await self.client.list()
-        except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as e:
-            raise map_ollama_error(self.label, e) from e
+        except Exception as e:
+            if (err := self.failure(e)) is None:
+                raise
+            raise err from e
         return [m.model or "" for m in listed.models]
 
     async def stream(
@@ -96,9 +76,9 @@ class OllamaProvider:
                     exact = part.eval_count is not None
                     finish = part.done_reason or finish
         except Exception as e:
-            if isinstance(e, ollama.ResponseError) or is_transport_error(e):
-                raise map_ollama_error(self.label, e) from e
-            raise
+            if (err := self.failure(e)) is None:
+                raise
+            raise err from e
         if not tokens_in:
             tokens_in = estimate_prompt_tokens(messages)
         yield Usage(tokens_in, tokens_out, exact, "cancelled" if cancel.cancelled else finish)

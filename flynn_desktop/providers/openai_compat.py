@@ -8,18 +8,11 @@ from typing import Any
 
 import openai
 
-from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
+from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ProviderError
-from flynn_desktop.providers.remote import (
-    error_for_status,
-    is_loopback,
-    is_transport_error,
-    transport_error,
-    unless_cancelled,
-    until_cancelled,
-)
+from flynn_desktop.providers.remote import RemoteProvider, error_for_status, unless_cancelled, until_cancelled
 
 
 def _code(e: openai.APIStatusError) -> str | None:
@@ -29,13 +22,9 @@ def _code(e: openai.APIStatusError) -> str | None:
     return str(code) if code else None
 
 
-def map_openai_error(label: str, e: Exception) -> ProviderError:
-    if isinstance(e, openai.APIStatusError):
-        return error_for_status(label, e.status_code, type(e).__name__, e.response.headers, _code(e))
-    return transport_error(label, e)
+class OpenAICompatProvider(RemoteProvider):
+    sdk_errors = (openai.OpenAIError,)
 
-
-class OpenAICompatProvider:
     def __init__(
         self,
         name: str,
@@ -46,32 +35,23 @@ class OpenAICompatProvider:
         context_length: int = 32768,
     ) -> None:
         self.provider = name
-        self.model = model
-        self.local = is_loopback(base_url)
-        self._context_length = context_length
+        super().__init__(model, base_url, context_length)
         self.client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0
         )
 
-    @property
-    def label(self) -> str:
-        return f"{self.provider}:{self.model}"
-
-    @property
-    def context_length(self) -> int:
-        return self._context_length
-
-    async def load(self, progress: ProgressCallback | None = None) -> None:
+    def status_error(self, e: BaseException) -> ProviderError | None:
+        if isinstance(e, openai.APIStatusError):
+            return error_for_status(self.label, e.status_code, type(e).__name__, e.response.headers, _code(e))
         return None
-
-    async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
-        return estimate_prompt_tokens(messages), False
 
     async def list_models(self) -> list[str]:
         try:
             return [m.id async for m in self.client.models.list()]
-        except openai.OpenAIError as e:
-            raise map_openai_error(self.label, e) from e
+        except Exception as e:
+            if (err := self.failure(e)) is None:
+                raise
+            raise err from e
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
@@ -109,9 +89,9 @@ class OpenAICompatProvider:
             finally:
                 await stream.close()
         except Exception as e:
-            if isinstance(e, openai.OpenAIError) or is_transport_error(e):
-                raise map_openai_error(self.label, e) from e
-            raise
+            if (err := self.failure(e)) is None:
+                raise
+            raise err from e
         if cancel.cancelled:
             finish = "cancelled"
         if usage is None:

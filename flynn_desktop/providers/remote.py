@@ -7,13 +7,15 @@ import asyncio
 import contextlib
 import ipaddress
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 import httpx
 
-from flynn_desktop.core.interfaces import CancelToken
+from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
+from flynn_desktop.core.messages import ChatMessage
+from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import (
     ContextOverflowError,
     ProviderAuthError,
@@ -142,3 +144,42 @@ async def until_cancelled(items: AsyncIterator[T], cancel: CancelToken) -> Async
         if item is None:
             return
         yield item
+
+
+class RemoteProvider:
+    """What the remote providers share. Subclasses set `provider` and `sdk_errors`, and implement
+    `stream`, `list_models`, `close` and `status_error` (the SDK's HTTP-status exception, mapped)."""
+
+    provider: str
+    sdk_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, model: str, url: str | None, context_length: int) -> None:
+        self.model = model
+        self.local = is_loopback(url)
+        self._context_length = context_length
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @property
+    def context_length(self) -> int:
+        return self._context_length
+
+    async def load(self, progress: ProgressCallback | None = None) -> None:
+        return None
+
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
+        return estimate_prompt_tokens(messages), False
+
+    def status_error(self, e: BaseException) -> ProviderError | None:
+        return None
+
+    def failure(self, e: BaseException) -> ProviderError | None:
+        """The typed error for a failure of this provider's SDK or transport; None for anything else."""
+        mapped = self.status_error(e)
+        if mapped is not None:
+            return mapped
+        if isinstance(e, self.sdk_errors) or is_transport_error(e):
+            return transport_error(self.label, e)
+        return None
