@@ -9,7 +9,7 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,12 +144,46 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
             "Another Flynn (`flynn ask` or `flynn serve`) is using your sessions and has no window.",
             "Wait for it to finish, or stop it, then start the window again.",
         )
+    from flynn_desktop.control import ControlServer
+    from flynn_desktop.runtime import Runtime
     from flynn_desktop.ui.app import run_gui
 
     try:
-        return run_gui(ctx.config, ctx.paths)
+        runtime = Runtime(ctx.config, ctx.paths)
+        runtime.start()
+        server = ControlServer(runtime)
+        gateway = None
+        try:
+            gateway, gateway_error = start_gateway(runtime)
+
+            def set_show_handler(show: Callable[[], bool]) -> None:
+                # The control socket opens once the window can be shown, so a second `flynn` that
+                # finds it can always hand over.
+                server.on_show = show
+                runtime.submit(server.start()).result()
+
+            return run_gui(runtime, ctx.paths.window_state, set_show_handler, gateway, gateway_error)
+        finally:
+            if gateway is not None:
+                runtime.submit(gateway.stop()).result()
+            runtime.submit(server.close()).result()
+            runtime.stop()
     finally:
         lock.release()
+
+
+def start_gateway(runtime: Any) -> tuple[Any | None, str | None]:
+    """Start the gateway if gateway.enabled; if it can't start, the window works on and says why."""
+    if not runtime.config.gateway.enabled:
+        return None, None
+    from flynn_desktop.gateway.server import GatewayServer
+
+    gateway = GatewayServer(runtime)
+    try:
+        runtime.submit(gateway.start()).result()
+    except FlynnError as e:
+        return None, str(e)
+    return gateway, None
 
 
 def cmd_ask(ctx: Context, args: argparse.Namespace) -> int:
@@ -277,19 +311,43 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    from flynn_desktop.gateway.server import GatewayServer
+
     runtime = Runtime(ctx.config, ctx.paths)
+    gateway: GatewayServer | None = None
     try:
         runtime.start()
         server = ControlServer(runtime)
         runtime.submit(server.start()).result()
+        if ctx.config.gateway.enabled:
+            gateway = GatewayServer(runtime)
+            runtime.submit(gateway.start()).result()
         runtime.subscribe(lambda ev: _progress_line(ev.to_dict()) if ev.kind == "progress" else None)
         runtime.submit(runtime.load_model()).result()
-        print(f"flynn: ready; control socket {ctx.paths.instance_socket}", file=sys.stderr, flush=True)
+        where = f"gateway {gateway.url} (token: `flynn token`)" if gateway else "gateway off"
+        print(
+            f"flynn: ready; {where}; control socket {ctx.paths.instance_socket}", file=sys.stderr, flush=True
+        )
         stop.wait()
+        if gateway is not None:
+            runtime.submit(gateway.stop()).result()
         runtime.submit(server.close()).result()
     finally:
         runtime.stop()
         lock.release()
+    return 0
+
+
+def cmd_token(ctx: Context, args: argparse.Namespace) -> int:
+    from flynn_desktop.gateway.auth import TokenStore
+
+    ctx.paths.ensure()
+    store = TokenStore(ctx.paths.data_dir)
+    print(store.rotate() if args.rotate else store.get())
+    if args.rotate:
+        print(
+            "flynn: a new token is in effect; restart Flynn for a running gateway to use it.", file=sys.stderr
+        )
     return 0
 
 
@@ -381,7 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models)
 
     sub.add_parser("doctor", help="check this machine and the set-up").set_defaults(func=cmd_doctor)
-    sub.add_parser("serve", help="run the Runtime headless, without a window").set_defaults(func=cmd_serve)
+    sub.add_parser("serve", help="run the Runtime and its gateway headless, without a window").set_defaults(
+        func=cmd_serve
+    )
+    t = sub.add_parser("token", help="print the gateway token")
+    t.add_argument("--rotate", action="store_true", help="replace it with a new one")
+    t.set_defaults(func=cmd_token)
     return p
 
 

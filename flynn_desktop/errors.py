@@ -98,6 +98,18 @@ class StorageError(FlynnError):
     code = "STORAGE"
 
 
+class QueueFullError(FlynnError):
+    """Too many requests wait in one lane (gateway.laneQueue.maxDepth)."""
+
+    code = "QUEUE_FULL"
+
+
+class QueueTimeoutError(FlynnError):
+    """A request waited in its lane longer than gateway.laneQueue.requestTimeoutMs."""
+
+    code = "TIMEOUT"
+
+
 class InstanceError(FlynnError):
     """Another Flynn owns the stores, or can't be reached."""
 

@@ -9,20 +9,42 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import hashlib
 import logging
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flynn_desktop.config import Config
 from flynn_desktop.core.agent import Agent, AgentSettings, TurnResult, auto_title
-from flynn_desktop.core.events import Event, ModelState, SessionsChanged
+from flynn_desktop.core.events import (
+    Delta,
+    Event,
+    ModelState,
+    RunCancelled,
+    RunError,
+    RunFinished,
+    RunRouted,
+    RunStarted,
+    SessionsChanged,
+)
 from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
-from flynn_desktop.core.messages import SessionInfo, StoredMessage
+from flynn_desktop.core.messages import (
+    ChatMessage,
+    GenerationParams,
+    MessageStatus,
+    Role,
+    Served,
+    SessionInfo,
+    StoredMessage,
+    Usage,
+)
+from flynn_desktop.core.prompt import system_message
 from flynn_desktop.core.usage import UsageRecorder, UsageRow, summarize
-from flynn_desktop.errors import FlynnError
+from flynn_desktop.errors import FlynnError, QueueFullError, QueueTimeoutError
 from flynn_desktop.paths import Paths
 from flynn_desktop.providers.factory import build_provider
 from flynn_desktop.providers.router import ModelRouter
@@ -31,6 +53,13 @@ from flynn_desktop.sessions import SQLSessionStore, to_json, to_markdown
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Subscriber = Callable[[Event], None]
+
+
+@dataclass
+class _Lane:
+    key: str
+    depth: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass
@@ -56,6 +85,7 @@ class Runtime:
         self._store = store
         self._subscribers: list[Subscriber] = []
         self._runs: dict[str, _Run] = {}
+        self._lanes: dict[str, _Lane] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._agent: Agent | None = None
@@ -180,14 +210,55 @@ class Runtime:
         session_id = session.id
         model = model or session.model
         run = _Run(uuid.uuid4().hex[:12], session_id, CancelToken())
-        self._runs[run.run_id] = run
         provider = self.router.route(model)
-        assert self._agent is not None
-        run.task = asyncio.create_task(
-            self._agent.run_turn(run.run_id, session_id, text, provider, run.cancel)
-        )
+        lane = self._enter_lane(session_id)
+        self._runs[run.run_id] = run
+        run.task = asyncio.create_task(self._turn_in_lane(lane, run, text, provider))
         run.task.add_done_callback(lambda _t: self._finish_run(run))
         return run.run_id, session_id
+
+    def _enter_lane(self, key: str) -> _Lane:
+        """One lane per session (or per gateway client): its turns run in order, and at most
+        gateway.laneQueue.maxDepth of them wait or run at once."""
+        lane = self._lanes.setdefault(key, _Lane(key))
+        limit = self.config.gateway.lane_queue.max_depth
+        if lane.depth >= limit:
+            raise QueueFullError(
+                f"{lane.depth} requests are already waiting for this conversation.",
+                "Wait for them to finish, or raise gateway.laneQueue.maxDepth.",
+            )
+        lane.depth += 1
+        return lane
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, lane: _Lane) -> AsyncIterator[None]:
+        """Hold the lane for one turn; give up with QueueTimeoutError after requestTimeoutMs waiting."""
+        timeout = self.config.gateway.lane_queue.request_timeout_ms / 1000
+        try:
+            try:
+                await asyncio.wait_for(lane.lock.acquire(), timeout)
+            except TimeoutError:
+                raise QueueTimeoutError(
+                    f"This request waited {timeout:.0f} s for the conversation's earlier turns.",
+                    "Try again, or raise gateway.laneQueue.requestTimeoutMs.",
+                ) from None
+            try:
+                yield
+            finally:
+                lane.lock.release()
+        finally:
+            lane.depth -= 1
+            if lane.depth == 0:
+                self._lanes.pop(lane.key, None)
+
+    async def _turn_in_lane(self, lane: _Lane, run: _Run, text: str, provider: Provider) -> TurnResult:
+        assert self._agent is not None
+        try:
+            async with self._turn(lane):
+                return await self._agent.run_turn(run.run_id, run.session_id, text, provider, run.cancel)
+        except QueueTimeoutError as e:
+            self._emit(RunError(run.run_id, run.session_id, None, e.code, str(e)))
+            return TurnResult(run.session_id, None, "", MessageStatus.ERROR, e)
 
     def _finish_run(self, run: _Run) -> None:
         self._runs.pop(run.run_id, None)
@@ -213,6 +284,91 @@ class Runtime:
     def active_runs(self) -> list[str]:
         return list(self._runs)
 
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        model: str | None,
+        params: GenerationParams,
+        cancel: CancelToken,
+        client: str = "gateway",
+    ) -> AsyncGenerator[str | Usage | Served, None]:
+        """A stateless completion for a client that sends its own history (the OpenAI and Ollama
+        dialects). It goes through the router; with gateway.history on, the exchange is saved as a
+        session tagged with the client. Events go out as for any run."""
+        run_id = uuid.uuid4().hex[:12]
+        routed = self.router.route(None if model in (None, "", "flynn") else model)
+        # A stateless client's conversation is known by its first user message: its requests share a
+        # lane and keep their order; other conversations, even from the same client, don't wait on it.
+        first = next((m.content for m in messages if m.role == Role.USER), "")
+        lane = self._enter_lane(f"gateway:{client}:{hashlib.sha1(first.encode()).hexdigest()[:12]}")
+        async with self._turn(lane):
+            async for item in self._complete(run_id, routed, messages, params, cancel, client):
+                yield item
+
+    async def _complete(
+        self,
+        run_id: str,
+        routed: Provider,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        cancel: CancelToken,
+        client: str,
+    ) -> AsyncGenerator[str | Usage | Served, None]:
+        if not any(m.role == Role.SYSTEM for m in messages):  # a client without one gets Flynn's own
+            agent = self.config.agent
+            messages = [system_message(agent.system_prompt, self.config.prompt.context_depth), *messages]
+        user_text = next((m.content for m in reversed(messages) if m.role == Role.USER), "")
+        session_id, user_id, message_id = "", 0, 0
+        if self.config.gateway.history:
+            session_id = self.store.create_session(auto_title(user_text), source=f"gateway:{client}").id
+            user_id = self.store.append_message(session_id, Role.USER, user_text).id
+            message_id = self.store.append_message(
+                session_id, Role.ASSISTANT, "", MessageStatus.PARTIAL, routed.provider, routed.model
+            ).id
+            self._emit(SessionsChanged(session_id))
+        self._emit(RunStarted(run_id, session_id, user_id, message_id, f"{routed.provider}:{routed.model}"))
+        text: list[str] = []
+        usage: Usage | None = None
+        status, error = MessageStatus.PARTIAL, None
+        try:
+            async for item in routed.stream(messages, params, cancel):
+                if isinstance(item, Served):
+                    if message_id:
+                        self.store.update_message(message_id, served=item)
+                    label = f"{item.provider}:{item.model}"
+                    self._emit(
+                        RunRouted(run_id, session_id, message_id, label, item.local, item.notes, item.failed)
+                    )
+                elif isinstance(item, Usage):
+                    usage = item
+                else:
+                    text.append(item)
+                    self._emit(Delta(run_id, session_id, message_id, item))
+                yield item
+            status = MessageStatus.PARTIAL if cancel.cancelled else MessageStatus.COMPLETE
+        except FlynnError as e:
+            status, error = MessageStatus.ERROR, e
+            raise
+        finally:
+            u = usage or Usage(0, len(text), False)
+            if message_id:
+                self.store.update_message(
+                    message_id,
+                    content="".join(text),
+                    status=status,
+                    tokens_in=u.tokens_in,
+                    tokens_out=u.tokens_out,
+                    error=str(error) if error else None,
+                )
+            if error is not None:
+                self._emit(RunError(run_id, session_id, message_id, error.code, str(error)))
+            elif status == MessageStatus.COMPLETE:
+                self._emit(
+                    RunFinished(run_id, session_id, message_id, u.tokens_in, u.tokens_out, u.finish_reason)
+                )
+            else:
+                self._emit(RunCancelled(run_id, session_id, message_id))
+
     # sessions --------------------------------------------------------------------------------------
     async def new_session(self, title: str = "", source: str = "app") -> SessionInfo:
         info = self.store.create_session(title, source)
@@ -236,6 +392,10 @@ class Runtime:
         info = self.store.set_session_model(session_id, model)
         self._emit(SessionsChanged(info.id))
         return info
+
+    def loaded_providers(self) -> dict[str, Provider]:
+        """The providers built so far, by provider:model."""
+        return dict(self._providers)
 
     def model_choices(self) -> list[str]:
         """What the model picker offers: the tiers, then every model the config names."""

@@ -71,6 +71,14 @@ def test_no_display_points_to_ask_and_serve(clean_env: dict[str, str]) -> None:
     assert "no display" in r.stderr and "flynn ask" in r.stderr and "flynn serve" in r.stderr
 
 
+def test_token(clean_env: dict[str, str], flynn_home: Path) -> None:
+    first = flynn(clean_env, "token").stdout.strip()
+    assert len(first) >= 40 and flynn(clean_env, "token").stdout.strip() == first
+    rotated = flynn(clean_env, "token", "--rotate")
+    assert rotated.stdout.strip() != first and "new token" in rotated.stderr
+    assert oct((flynn_home / "data" / "gateway.token").stat().st_mode & 0o777) == "0o600"
+
+
 def test_version_and_doctor(clean_env: dict[str, str], tmp_path: Path) -> None:
     assert flynn(clean_env, "--version").stdout.strip() == f"flynn {__version__}"
     r = flynn(clean_env, "doctor")
@@ -88,8 +96,12 @@ def test_version_and_doctor(clean_env: dict[str, str], tmp_path: Path) -> None:
 
 
 @pytest.mark.model
-def test_a_second_flynn_goes_through_the_first(clean_env: dict[str, str]) -> None:
-    serve = subprocess.Popen([FLYNN, "serve"], env=clean_env, stderr=subprocess.PIPE, text=True)
+def test_a_second_flynn_goes_through_the_first(clean_env: dict[str, str], tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("gateway:\n  port: 0\n")
+    serve = subprocess.Popen(
+        [FLYNN, "--config", str(cfg), "serve"], env=clean_env, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert serve.stderr is not None
         for line in serve.stderr:
@@ -97,10 +109,20 @@ def test_a_second_flynn_goes_through_the_first(clean_env: dict[str, str]) -> Non
                 break
         else:
             raise AssertionError("flynn serve did not start")
+        url = line.split("gateway ")[1].split()[0]
+        token = flynn(clean_env, "token").stdout.strip()
+        import openai
+
+        answer = openai.OpenAI(base_url=url + "/v1", api_key=token).chat.completions.create(
+            model="flynn",
+            messages=[{"role": "user", "content": "What is the capital of France?"}],
+            temperature=0,
+        )
+        assert "Paris" in (answer.choices[0].message.content or "")
         r = flynn(clean_env, "ask", "-q", "What is the capital of France?")
         assert r.returncode == 0 and "Paris" in r.stdout, r.stderr
         assert "[cli]" in flynn(clean_env, "sessions", "list").stdout
-        second = flynn(clean_env, "serve")
+        second = flynn(clean_env, "--config", str(cfg), "serve")
         assert second.returncode == 1 and "already running" in second.stderr
         gui = flynn(dict(clean_env, QT_QPA_PLATFORM="offscreen"))
         assert gui.returncode == 1 and "has no window" in gui.stderr

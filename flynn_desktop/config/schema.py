@@ -230,7 +230,11 @@ class LaneQueueConfig(Section):
 
 class GatewayConfig(OpenSection):
     enabled: bool = True
+    host: str = Field("127.0.0.1", description="the address to bind; anything but loopback needs allowRemote")
     port: int = Field(18800, ge=0, le=65535)
+    allow_remote: bool = False
+    allowed_origins: list[str] = Field([], description="web origins allowed to call the gateway")
+    history: bool = Field(True, description="save gateway conversations as sessions")
     max_connections: int = Field(50, ge=1)
     lock: GatewayLockConfig = GatewayLockConfig()
     lane_queue: LaneQueueConfig = LaneQueueConfig()

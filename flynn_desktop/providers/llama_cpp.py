@@ -21,7 +21,7 @@ from flynn_desktop.core.events import Progress
 from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
-from flynn_desktop.errors import ModelError, ProviderError
+from flynn_desktop.errors import ContextOverflowError, ModelError, ProviderError
 from flynn_desktop.providers.model_files import ModelFiles, load_manifests
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,11 @@ class LlamaCppProvider:
         stop: threading.Event,
     ) -> Iterator[str | Usage]:
         tokens, fmt = self._tokens(messages)
+        if len(tokens) >= self._n_ctx:
+            raise ContextOverflowError(
+                f"The prompt needs {len(tokens)} tokens, but the model's context holds {self._n_ctx}.",
+                "Send less history, or raise models.providers.local.contextLength.",
+            )
         stops = [*(fmt.stop if isinstance(fmt.stop, list) else [fmt.stop] if fmt.stop else []), *params.stop]
         max_tokens = min(params.max_tokens, self._n_ctx - len(tokens))
         pieces: list[str] = []

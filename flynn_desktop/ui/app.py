@@ -1,37 +1,43 @@
-"""Start the window: the Qt application over a Runtime that runs on its own thread."""
+"""Start the window: the Qt application over a Runtime that runs on its own thread.
+
+The caller (cli.py, the composition root) builds and starts the Runtime, the control socket and the
+gateway, and stops them when this returns."""
 
 from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from flynn_desktop.config import Config
-from flynn_desktop.paths import Paths
 from flynn_desktop.ui.bridge import RuntimeBridge
 from flynn_desktop.ui.main_window import MainWindow
 
 
-def run_gui(config: Config, paths: Paths) -> int:
-    """Run the window until it closes. The caller holds the instance lock."""
-    from flynn_desktop.control import ControlServer
-    from flynn_desktop.runtime import Runtime
-
+def run_gui(
+    runtime: Any,
+    state_file: Path,
+    set_show_handler: Callable[[Callable[[], bool]], None],
+    gateway: Any | None = None,
+    gateway_error: str | None = None,
+) -> int:
+    """Run the window until it closes. `set_show_handler` connects "show the window" requests from a
+    second `flynn` to this window."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Flynn")
     app.setWindowIcon(QIcon.fromTheme("dialog-information"))
-    runtime = Runtime(config, paths)
-    runtime.start()
     bridge = RuntimeBridge(runtime)
-    server = ControlServer(runtime, on_show=bridge.request_show)
     try:
-        runtime.submit(server.start()).result()
-        window = MainWindow(bridge, paths.window_state)
+        window = MainWindow(bridge, state_file)
+        window.add_gateway_panel(gateway, gateway_error)
         window.show()
+        set_show_handler(bridge.request_show)
         # SIGTERM / Ctrl+C close the window the normal way (state saved, answers kept). Python runs
         # signal handlers only when it gets control, so a timer gives it control a few times a second.
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -42,6 +48,4 @@ def run_gui(config: Config, paths: Paths) -> int:
         bridge.call(runtime.load_model())  # load now, with progress, rather than at the first question
         return app.exec()
     finally:
-        runtime.submit(server.close()).result()
         bridge.close()
-        runtime.stop()

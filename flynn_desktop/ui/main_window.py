@@ -243,6 +243,12 @@ class MainWindow(QMainWindow):
         self.settings_dialog = ProvidersDialog(self.bridge, self)
         self.settings_dialog.show()
 
+    def add_gateway_panel(self, gateway: Any | None, error: str | None = None) -> None:
+        from flynn_desktop.ui.gateway_panel import GatewayPanel
+
+        self.gateway_panel = GatewayPanel(gateway, error)
+        self.statusBar().addPermanentWidget(self.gateway_panel)
+
     def open_usage(self) -> None:
         from flynn_desktop.ui.usage_view import UsageDialog
 

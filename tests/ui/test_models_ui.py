@@ -118,3 +118,27 @@ def test_the_usage_view(qtbot, open_window) -> None:  # type: ignore[no-untyped-
     assert (
         cells[:4] == ["fake:scripted", "this computer", "1", "0"] and cells[5] == "4" and cells[6] == "0.0000"
     )
+
+
+def test_the_gateway_panel(qtbot, open_window, make_runtime) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QApplication
+
+    from flynn_desktop.gateway.server import GatewayServer
+
+    rt = make_runtime(FakeProvider(), config=Config.model_validate({"gateway": {"port": 0}}))
+    gw = GatewayServer(rt)
+    rt.submit(gw.start()).result()
+    try:
+        w = open_window(runtime=rt)
+        w.add_gateway_panel(gw)
+        panel = w.gateway_panel
+        assert panel.label.text().startswith(f"gateway: {gw.url}")
+        qtbot.mouseClick(panel.copy_button, Qt.MouseButton.LeftButton)
+        assert QApplication.clipboard().text() == gw.tokens.get()
+        qtbot.mouseClick(panel.help_button, Qt.MouseButton.LeftButton)
+        assert f"{gw.url}/v1" in panel.help_box.text()
+        off = open_window(runtime=rt)
+        off.add_gateway_panel(None, "port 18800 is taken")
+        assert "off" in off.gateway_panel.label.text() and not off.gateway_panel.copy_button.isEnabled()
+    finally:
+        rt.submit(gw.stop()).result()

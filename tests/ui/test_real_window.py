@@ -35,10 +35,14 @@ def wait_for(predicate, what: str, proc: subprocess.Popen[str]) -> None:  # type
 
 def test_the_window_opens_hands_over_and_answers(clean_env, paths, tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = dict(clean_env, DISPLAY=str(DISPLAY))
-    gui = subprocess.Popen([FLYNN], env=env, stderr=subprocess.PIPE, text=True)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("gateway:\n  port: 0\n")
+    gui = subprocess.Popen([FLYNN, "--config", str(cfg)], env=env, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(paths.instance_socket.exists, "its control socket", gui)
-        second = subprocess.run([FLYNN], env=env, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            [FLYNN, "--config", str(cfg)], env=env, capture_output=True, text=True, timeout=120
+        )
         assert second.returncode == 0 and "already running" in second.stderr
         r = subprocess.run(
             [FLYNN, "ask", "-q", "What is the capital of France?"],

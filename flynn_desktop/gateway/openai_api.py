@@ -1,0 +1,243 @@
+"""The OpenAI dialect: /v1/models, /v1/chat/completions (SSE or not), /v1/completions."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from flynn_desktop.core.interfaces import CancelToken
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
+from flynn_desktop.errors import FlynnError
+from flynn_desktop.gateway.dialects import BadRequest, http_status, number, stop_list, to_messages
+from flynn_desktop.runtime import Runtime
+
+COMPLETION_SYSTEM = "Continue the user's text. Reply with the continuation only, nothing else."
+
+
+def error_body(e: FlynnError) -> dict[str, Any]:
+    code = "context_length_exceeded" if e.code == "CONTEXT_OVERFLOW" else e.code.lower()
+    return {
+        "error": {
+            "message": str(e),
+            "type": "invalid_request_error" if http_status(e) == 400 else "api_error",
+            "code": code,
+        }
+    }
+
+
+def error_response(e: FlynnError) -> JSONResponse:
+    return JSONResponse(error_body(e), status_code=http_status(e))
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def params_of(body: dict[str, Any], runtime: Runtime) -> GenerationParams:
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    limit = (
+        runtime.config.agent.max_tokens
+        if max_tokens is None
+        else int(number(max_tokens, "max_tokens", 0, 1, 1 << 20))
+    )
+    temperature = number(body.get("temperature"), "temperature", runtime.config.agent.temperature, 0, 2)
+    return GenerationParams(max_tokens=limit, temperature=temperature, stop=stop_list(body.get("stop")))
+
+
+def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        now = int(time.time())
+        names = ["flynn", *(m for m in runtime.model_choices() if ":" in m)]
+        return {
+            "object": "list",
+            "data": [{"id": n, "object": "model", "created": now, "owned_by": "flynn"} for n in names],
+        }
+
+    @api.post("/v1/chat/completions", response_model=None)
+    async def chat(request: Request) -> Any:
+        try:
+            body = await read_json(request)
+            messages = to_messages(body.get("messages"))
+            params = params_of(body, runtime)
+        except FlynnError as e:
+            return error_response(e)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await respond(
+            runtime,
+            messages,
+            params,
+            body,
+            client_of(request),
+            bool(body.get("stream")),
+            include_usage,
+            "chat",
+        )
+
+    @api.post("/v1/completions", response_model=None)
+    async def completions(request: Request) -> Any:
+        try:
+            body = await read_json(request)
+            prompt = body.get("prompt")
+            if isinstance(prompt, list):
+                prompt = "".join(p for p in prompt if isinstance(p, str))
+            if not isinstance(prompt, str):
+                raise BadRequest("'prompt' must be a string")
+            suffix = body.get("suffix") or ""
+            text = (
+                prompt if not suffix else f"{prompt}<CURSOR>{suffix}\n\n(Write only what goes at <CURSOR>.)"
+            )
+            messages = [ChatMessage(Role.SYSTEM, COMPLETION_SYSTEM), ChatMessage(Role.USER, text)]
+            params = params_of(body, runtime)
+        except FlynnError as e:
+            return error_response(e)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await respond(
+            runtime,
+            messages,
+            params,
+            body,
+            client_of(request),
+            bool(body.get("stream")),
+            include_usage,
+            "text",
+        )
+
+    return api
+
+
+async def respond(
+    runtime: Runtime,
+    messages: list[ChatMessage],
+    params: GenerationParams,
+    body: dict[str, Any],
+    client: str,
+    stream: bool,
+    include_usage: bool,
+    kind: str,
+) -> Any:
+    model = str(body.get("model") or "flynn")
+    rid = ("chatcmpl-" if kind == "chat" else "cmpl-") + uuid.uuid4().hex[:24]
+    created = int(time.time())
+    obj = "chat.completion" if kind == "chat" else "text_completion"
+    cancel = CancelToken()
+    items = runtime.complete(messages, model, params, cancel, client)
+
+    def choice(text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
+        if kind == "chat":
+            delta: dict[str, Any] = (
+                {"role": "assistant", "content": ""} if first else ({"content": text} if text else {})
+            )
+            return {"index": 0, "delta": delta, "finish_reason": finish}
+        return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+
+    if not stream:
+        pieces: list[str] = []
+        usage = Usage(0, 0, False)
+        try:
+            async for item in items:
+                if isinstance(item, str):
+                    pieces.append(item)
+                elif isinstance(item, Usage):
+                    usage = item
+        except FlynnError as e:
+            return error_response(e)
+        text = "".join(pieces)
+        finish = "length" if usage.finish_reason == "length" else "stop"
+        ch: dict[str, Any] = {"index": 0, "finish_reason": finish}
+        ch.update(
+            {"message": {"role": "assistant", "content": text}}
+            if kind == "chat"
+            else {"text": text, "logprobs": None}
+        )
+        return {
+            "id": rid,
+            "object": obj,
+            "created": created,
+            "model": model,
+            "choices": [ch],
+            "usage": {
+                "prompt_tokens": usage.tokens_in,
+                "completion_tokens": usage.tokens_out,
+                "total_tokens": usage.tokens_in + usage.tokens_out,
+            },
+        }
+
+    chunk_obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
+
+    async def sse() -> AsyncIterator[str]:
+        def frame(doc: dict[str, Any]) -> str:
+            return f"data: {json.dumps(doc)}\n\n"
+
+        usage = Usage(0, 0, False)
+        try:
+            if kind == "chat":
+                yield frame(
+                    {
+                        "id": rid,
+                        "object": chunk_obj,
+                        "created": created,
+                        "model": model,
+                        "choices": [choice(None, None, True)],
+                    }
+                )
+            async for item in items:
+                if isinstance(item, str):
+                    yield frame(
+                        {
+                            "id": rid,
+                            "object": chunk_obj,
+                            "created": created,
+                            "model": model,
+                            "choices": [choice(item, None)],
+                        }
+                    )
+                elif isinstance(item, Usage):
+                    usage = item
+            finish = "length" if usage.finish_reason == "length" else "stop"
+            yield frame(
+                {
+                    "id": rid,
+                    "object": chunk_obj,
+                    "created": created,
+                    "model": model,
+                    "choices": [choice(None, finish)],
+                }
+            )
+            if include_usage:
+                yield frame(
+                    {
+                        "id": rid,
+                        "object": chunk_obj,
+                        "created": created,
+                        "model": model,
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": usage.tokens_in,
+                            "completion_tokens": usage.tokens_out,
+                            "total_tokens": usage.tokens_in + usage.tokens_out,
+                        },
+                    }
+                )
+        except FlynnError as e:
+            yield frame(error_body(e))
+        finally:
+            cancel.cancel()  # the client went away (or we are done): stop generating
+            await items.aclose()
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,224 @@
+"""WebSocket JSON-RPC 2.0 at /ws: `connect` with the token first, then methods and streamed events.
+
+docs/api/PROTOCOL.md documents it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from flynn_desktop import __version__
+from flynn_desktop.config import redacted
+from flynn_desktop.control import dispatch, to_jsonable
+from flynn_desktop.core.events import Delta, Event, RunCancelled, RunError, RunFinished, RunRouted, RunStarted
+from flynn_desktop.errors import FlynnError, NotFoundError
+from flynn_desktop.gateway.auth import token_ok
+from flynn_desktop.runtime import Runtime
+
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, APP_ERROR = (
+    -32700,
+    -32600,
+    -32601,
+    -32602,
+    -32000,
+)
+METHODS = [
+    "connect",
+    "chat.send",
+    "chat.abort",
+    "chat.history",
+    "sessions.list",
+    "sessions.get",
+    "sessions.create",
+    "sessions.rename",
+    "sessions.delete",
+    "models.list",
+    "health",
+    "status",
+    "config.get",
+]
+EVENTS = ["chat.started", "chat.routed", "chat.delta", "chat.final", "chat.error", "chat.aborted", "tick"]
+TICK_SECONDS = 15.0
+MAX_FRAME = 1 << 20
+
+
+def rpc_error(rid: Any, code: int, message: str, app_code: str) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": rid,
+        "error": {"code": code, "message": message, "data": {"code": app_code}},
+    }
+
+
+def app_code(e: FlynnError) -> str:
+    return {
+        "CONTEXT_OVERFLOW": "CONTEXT_OVERFLOW",
+        "NOT_FOUND": "NOT_FOUND",
+        "INVALID_PARAMS": "INVALID_PARAMS",
+    }.get(e.code, "PROVIDER_UNAVAILABLE" if e.code.startswith(("PROVIDER", "MODEL")) else e.code)
+
+
+class Connection:
+    def __init__(
+        self, ws: WebSocket, runtime: Runtime, token: str, client: str, tick: float = TICK_SECONDS
+    ) -> None:
+        self.ws = ws
+        self.runtime = runtime
+        self.token = token
+        self.client = client
+        self.tick = tick
+        self.authed = False
+        self.send_lock = asyncio.Lock()
+        self.runs: dict[str, str] = {}  # run id -> session id, for this connection's runs
+        self.idempotent: dict[str, dict[str, str]] = {}
+        self.unsubscribe = runtime.subscribe(self._on_event)
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def send(self, doc: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(json.dumps(doc))
+
+    def _on_event(self, ev: Event) -> None:  # loop thread: the same loop as this connection
+        run_id = getattr(ev, "run_id", None)
+        if run_id is None or run_id not in self.runs:
+            return
+        names = {
+            RunStarted: "chat.started",
+            RunRouted: "chat.routed",
+            Delta: "chat.delta",
+            RunFinished: "chat.final",
+            RunError: "chat.error",
+            RunCancelled: "chat.aborted",
+        }
+        name = names.get(type(ev))
+        if name:
+            params = to_jsonable(ev)
+            params["runId"] = run_id
+            self.outbox.put_nowait({"jsonrpc": "2.0", "method": name, "params": params})
+        if isinstance(ev, RunFinished | RunError | RunCancelled):
+            self.runs.pop(run_id, None)
+
+    async def pump(self) -> None:
+        while True:
+            await self.send(await self.outbox.get())
+
+    async def ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick)
+            if self.authed:
+                await self.send({"jsonrpc": "2.0", "method": "tick", "params": {"runs": len(self.runs)}})
+
+    async def handle(self, raw: str) -> dict[str, Any] | None:
+        try:
+            req = json.loads(raw)
+        except ValueError:
+            return rpc_error(None, PARSE_ERROR, "not JSON", "INVALID_PARAMS")
+        if not isinstance(req, dict) or req.get("jsonrpc") != "2.0" or not isinstance(req.get("method"), str):
+            return rpc_error(
+                req.get("id") if isinstance(req, dict) else None,
+                INVALID_REQUEST,
+                "not a JSON-RPC 2.0 request",
+                "INVALID_PARAMS",
+            )
+        rid, method = req.get("id"), req["method"]
+        params = req.get("params") or {}
+        if not isinstance(params, dict):
+            return rpc_error(rid, INVALID_PARAMS, "params must be an object", "INVALID_PARAMS")
+        if method == "connect":
+            if not token_ok(
+                params.get("token") if isinstance(params.get("token"), str) else None, self.token
+            ):
+                return rpc_error(rid, APP_ERROR, "wrong or missing token", "UNAUTHORIZED")
+            self.authed = True
+            return {
+                "jsonrpc": "2.0",
+                "id": rid,
+                "result": {
+                    "type": "hello",
+                    "server": "flynn",
+                    "version": __version__,
+                    "methods": METHODS,
+                    "events": EVENTS,
+                    "limits": {"maxFrameBytes": MAX_FRAME, "tickSeconds": self.tick},
+                },
+            }
+        if not self.authed:
+            return rpc_error(rid, APP_ERROR, "send connect with the token first", "UNAUTHORIZED")
+        try:
+            result = await self.call(method, params)
+        except KeyError as e:
+            return rpc_error(rid, INVALID_PARAMS, f"missing parameter {e}", "INVALID_PARAMS")
+        except (TypeError, ValueError) as e:
+            return rpc_error(rid, INVALID_PARAMS, str(e), "INVALID_PARAMS")
+        except LookupError:
+            return rpc_error(rid, METHOD_NOT_FOUND, f"no method '{method}'", "NOT_FOUND")
+        except FlynnError as e:
+            return rpc_error(rid, APP_ERROR, str(e), app_code(e))
+        return None if rid is None else {"jsonrpc": "2.0", "id": rid, "result": result}
+
+    async def call(self, method: str, p: dict[str, Any]) -> Any:
+        rt = self.runtime
+        if method == "chat.send":
+            text = p["text"]
+            if not isinstance(text, str):
+                raise TypeError("'text' must be a string")
+            key = p.get("idempotencyKey")
+            if key and key in self.idempotent:
+                return self.idempotent[key]
+            run_id, session_id = await rt.send(
+                text, p.get("sessionId"), p.get("model"), source=f"gateway:{self.client}"
+            )
+            self.runs[run_id] = session_id
+            ack = {"runId": run_id, "sessionId": session_id}
+            if key:
+                self.idempotent[key] = ack
+            return ack
+        if method == "chat.abort":
+            return {"aborted": await rt.cancel(str(p["runId"]))}
+        if method == "chat.history":
+            return (await dispatch(rt, "sessions.get", {"session": p["sessionId"]}))["messages"]
+        if method in ("sessions.list", "sessions.get", "sessions.rename", "sessions.delete"):
+            args = {"session": p.get("sessionId"), "title": p.get("title"), "query": p.get("query")}
+            if method != "sessions.list" and not p.get("sessionId"):
+                raise KeyError("sessionId")
+            return await dispatch(rt, method, args)
+        if method == "sessions.create":
+            return to_jsonable(await rt.new_session(str(p.get("title", "")), source=f"gateway:{self.client}"))
+        if method == "models.list":
+            return [{"id": m, "tier": m in rt.config.models.router.tiers} for m in rt.model_choices()]
+        if method == "health":
+            return {"ok": True}
+        if method == "status":
+            return {"activeRuns": len(rt.active_runs()), "usage": to_jsonable(await rt.usage())}
+        if method == "config.get":
+            return redacted(rt.config)
+        raise LookupError(method)
+
+
+async def serve_ws(
+    ws: WebSocket, runtime: Runtime, token: str, client: str, tick: float = TICK_SECONDS
+) -> None:
+    await ws.accept()
+    conn = Connection(ws, runtime, token, client, tick)
+    tasks = [asyncio.create_task(conn.pump()), asyncio.create_task(conn.ticker())]
+    try:
+        while True:
+            raw = await ws.receive_text()
+            if len(raw) > MAX_FRAME:
+                await conn.send(rpc_error(None, INVALID_REQUEST, "frame too large", "INVALID_PARAMS"))
+                continue
+            reply = await conn.handle(raw)
+            if reply is not None:
+                await conn.send(reply)
+    except (WebSocketDisconnect, RuntimeError, NotFoundError):
+        pass
+    finally:
+        conn.unsubscribe()
+        for t in tasks:
+            t.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,54 @@
+"""The official `ollama` client against a live gateway."""
+
+from __future__ import annotations
+
+import httpx
+import ollama
+
+from tests.gateway.conftest import Live
+
+
+def client(live: Live) -> ollama.Client:
+    return ollama.Client(host=live.url, headers={"Authorization": f"Bearer {live.token}"})
+
+
+def test_root_version_tags_show_ps(live: Live) -> None:
+    assert httpx.get(live.url + "/").text == "Ollama is running"
+    c = client(live)
+    names = [m.model for m in c.list().models]
+    assert names[0] == "flynn" and "local:smollm2-135m" in names
+    shown = c.show("flynn")
+    assert shown.modelinfo is not None and shown.modelinfo["flynn.context_length"] == 4096
+    assert "completion" in (shown.capabilities or [])
+    version = httpx.get(live.url + "/api/version", headers={"Authorization": f"Bearer {live.token}"}).json()
+    assert version["version"]
+    c.chat(model="flynn", messages=[{"role": "user", "content": "warm up"}])
+    assert [m.model for m in c.ps().models] == ["local:smollm2-135m"]
+
+
+def test_chat_streaming_and_not(live: Live) -> None:
+    c = client(live)
+    parts = list(c.chat(model="flynn", messages=[{"role": "user", "content": "Hi"}], stream=True))
+    assert "".join(p.message.content or "" for p in parts) == "Hello from the fake."
+    last = parts[-1]
+    assert last.done and last.done_reason == "stop" and last.eval_count == 4
+    assert last.total_duration and last.total_duration >= (last.eval_duration or 0) > 0  # nanoseconds
+    whole = c.chat(
+        model="flynn", messages=[{"role": "user", "content": "Hi"}], stream=False, options={"temperature": 0}
+    )
+    assert whole.message.content == "Hello from the fake." and whole.done
+
+
+def test_generate_with_suffix(live: Live) -> None:
+    c = client(live)
+    r = c.generate(model="flynn", prompt="def f():\n    return ", suffix="\n", options={"num_predict": 8})
+    assert r.response == "Hello from the fake." and r.done
+    parts = list(c.generate(model="flynn", prompt="Hello", stream=True))
+    assert parts[-1].done and "".join(p.response for p in parts) == "Hello from the fake."
+
+
+def test_an_unknown_model_is_404(live: Live) -> None:
+    r = httpx.post(
+        live.url + "/api/show", json={"model": "nope"}, headers={"Authorization": f"Bearer {live.token}"}
+    )
+    assert r.status_code == 404 and "not found" in r.json()["error"]

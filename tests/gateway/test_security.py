@@ -1,0 +1,110 @@
+"""Who may talk to the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+
+import httpx
+import pytest
+import websockets
+
+from flynn_desktop.config import Config
+from flynn_desktop.errors import FlynnError
+from flynn_desktop.gateway.auth import TokenStore, host_is_loopback
+from flynn_desktop.gateway.server import GatewayServer
+from tests.gateway.conftest import Live
+
+
+def test_tokens_are_needed_and_checked(live: Live) -> None:
+    assert httpx.get(live.url + "/v1/models").status_code == 401
+    assert httpx.get(live.url + "/v1/models", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert httpx.get(live.url + "/v1/models", headers={"x-api-key": live.token}).status_code == 200
+    assert httpx.post(live.url + "/api/chat", json={}).status_code == 401
+
+
+def test_health_is_open_and_says_nothing_private(live: Live) -> None:
+    r = httpx.get(live.url + "/health")
+    assert r.status_code == 200 and r.json() == {"ok": True, "service": "flynn"}
+
+
+def test_foreign_origins_and_rebinding_hosts_are_refused(live: Live) -> None:
+    auth = {"Authorization": f"Bearer {live.token}"}
+    r = httpx.get(live.url + "/v1/models", headers={**auth, "Origin": "https://evil.example"})
+    assert r.status_code == 403 and "allowedOrigins" in r.json()["error"]["message"]
+    assert "access-control-allow-origin" not in r.headers
+    r = httpx.get(live.url + "/v1/models", headers={**auth, "Host": "evil.example"})
+    assert r.status_code == 403
+    r = httpx.get(live.url + "/health", headers={"Host": "evil.example:18800"})
+    assert r.status_code == 403
+
+    async def ws_with(headers: dict[str, str]) -> None:
+        async with websockets.connect(
+            live.url.replace("http", "ws") + "/ws", additional_headers=headers
+        ) as ws:
+            await ws.recv()
+
+    with pytest.raises(websockets.exceptions.InvalidStatus) as e:  # refused before the upgrade
+        asyncio.run(ws_with({"Origin": "https://evil.example"}))
+    assert e.value.response.status_code == 403
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        asyncio.run(ws_with({"Host": "evil.example"}))
+
+
+@pytest.mark.parametrize("live", [{"allowedOrigins": ["http://localhost:3000"]}], indirect=True)
+def test_an_allowed_origin_gets_in(live: Live) -> None:
+    r = httpx.get(
+        live.url + "/v1/models",
+        headers={"Authorization": f"Bearer {live.token}", "Origin": "http://localhost:3000"},
+    )
+    assert r.status_code == 200
+
+
+def test_binding_beyond_loopback_needs_allow_remote(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    rt = make_runtime(config=Config.model_validate({"gateway": {"host": "0.0.0.0", "port": 0}}))
+    with pytest.raises(FlynnError, match="allowRemote"):
+        rt.submit(GatewayServer(rt).start()).result()
+
+
+def test_the_token_file_is_private_and_rotates(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = TokenStore(tmp_path)
+    first = store.get()
+    assert len(first) >= 40 and store.get() == first
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    second = store.rotate()
+    assert second != first and store.get() == second
+
+
+def test_host_names() -> None:
+    for ok in ("127.0.0.1:18800", "localhost", "[::1]:80", "LOCALHOST:1"):
+        assert host_is_loopback(ok)
+    for bad in ("evil.example", "127.0.0.1.evil.example", "", None, "10.0.0.1:18800"):
+        assert not host_is_loopback(bad)
+
+
+def test_malformed_requests_get_4xx_and_the_server_lives_on(live: Live) -> None:
+    auth = {"Authorization": f"Bearer {live.token}"}
+    bad = [
+        ("/v1/chat/completions", b"not json"),
+        ("/v1/chat/completions", json.dumps([1, 2]).encode()),
+        ("/v1/chat/completions", json.dumps({"messages": []}).encode()),
+        ("/v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": 5}]}).encode()),
+        (
+            "/v1/chat/completions",
+            json.dumps({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}).encode(),
+        ),
+        (
+            "/v1/chat/completions",
+            json.dumps({"messages": [{"role": "user", "content": "x"}], "stop": 3}).encode(),
+        ),
+        ("/v1/completions", json.dumps({"prompt": 5}).encode()),
+        ("/api/chat", json.dumps({"messages": "hi"}).encode()),
+        ("/api/chat", json.dumps({"messages": [{"role": "user", "content": "x"}], "options": []}).encode()),
+        ("/api/generate", json.dumps({"prompt": None}).encode()),
+    ]
+    for path, body in bad:
+        r = httpx.post(live.url + path, content=body, headers={**auth, "Content-Type": "application/json"})
+        assert 400 <= r.status_code < 500, (path, body, r.status_code, r.text)
+    assert httpx.get(live.url + "/health").status_code == 200
