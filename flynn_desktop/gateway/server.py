@@ -51,6 +51,7 @@ class GatewayServer:
             limit_concurrency=self.cfg.max_connections,
             ws_max_size=1 << 20,
             access_log=False,
+            timeout_graceful_shutdown=5,  # then in-flight answers are cancelled, and saved as partial
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())

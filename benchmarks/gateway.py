@@ -1,0 +1,230 @@
+"""The gateway's cost, against the Runtime called directly and against llama-cpp-python's own OpenAI
+server, on the same bundled model and prompt, side by side in one run. Then 20 concurrent clients.
+
+    .venv/bin/python benchmarks/gateway.py [--reps 7] [--tokens 64]
+
+Targets: through the gateway / Runtime direct >= 0.97 (tokens/s and time to first token, as speed);
+Flynn at least as fast as `python -m llama_cpp.server` in both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import openai  # noqa: E402
+
+from flynn_desktop.config import Config  # noqa: E402
+from flynn_desktop.core.interfaces import CancelToken  # noqa: E402
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role  # noqa: E402
+from flynn_desktop.gateway.server import GatewayServer  # noqa: E402
+from flynn_desktop.paths import Paths  # noqa: E402
+from flynn_desktop.providers.model_files import load_manifests  # noqa: E402
+from flynn_desktop.runtime import Runtime  # noqa: E402
+
+SYSTEM = "You are a helpful assistant. Answer briefly."
+QUESTIONS = [
+    "What is the capital of France?",
+    "What is the capital of Spain?",
+    "Name three colours.",
+    "Name three animals.",
+    "What is 12 times 12?",
+    "What is 11 times 11?",
+    "Which ocean is largest?",
+    "Which desert is largest?",
+]
+CLIENT = """
+import json, sys, time, openai
+base, key, model, q, tokens, system = sys.argv[1:7]
+c = openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=300)
+c.models.list()  # warm: a plugin keeps its client and connection; time the answer, not the set-up
+t0 = time.perf_counter(); first = None; n = 0
+for ch in c.chat.completions.create(model=model, messages=[{"role": "system", "content": system},
+        {"role": "user", "content": q}], max_tokens=int(tokens), temperature=0.0, stream=True):
+    if ch.choices and ch.choices[0].delta.content:
+        n += 1; first = first or time.perf_counter()
+end = time.perf_counter()
+print(json.dumps([first - t0, (n - 1) / max(end - first, 1e-9)]))
+"""
+N_CTX = 4096
+THREADS = os.cpu_count() or 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def via_runtime(rt: Runtime, q: str, tokens: int) -> tuple[float, float]:
+    msgs = [ChatMessage(Role.SYSTEM, SYSTEM), ChatMessage(Role.USER, q)]
+    t0 = time.perf_counter()
+    first, n = None, 0
+    async for item in rt.complete(
+        msgs, None, GenerationParams(max_tokens=tokens, temperature=0.0), CancelToken(), "bench"
+    ):
+        if isinstance(item, str):
+            n += 1
+            first = first or time.perf_counter()
+    end = time.perf_counter()
+    assert first is not None
+    return first - t0, (n - 1) / max(end - first, 1e-9)
+
+
+def via_openai(base: str, key: str, model: str, q: str, tokens: int) -> tuple[float, float]:
+    """The official SDK in a process of its own, as an editor plugin would be."""
+    args = [sys.executable, "-c", CLIENT, base, key, model, q, str(tokens), SYSTEM]
+    ttft, tps = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+    return float(ttft), float(tps)
+
+
+async def concurrent(base: str, key: str, clients: int, tokens: int) -> tuple[list[float], float, int]:
+    async def one(c: openai.AsyncOpenAI, i: int) -> tuple[float, int]:
+        t0 = time.perf_counter()
+        first, n = None, 0
+        stream = await c.chat.completions.create(
+            model="flynn",
+            messages=[{"role": "user", "content": f"{QUESTIONS[i % 4]} ({i})"}],
+            max_tokens=tokens,
+            temperature=0.0,
+            stream=True,
+        )
+        async for ch in stream:
+            if ch.choices and ch.choices[0].delta.content:
+                n += 1
+                first = first or time.perf_counter()
+        return (first or time.perf_counter()) - t0, n
+
+    async with openai.AsyncOpenAI(base_url=base, api_key=key, max_retries=0, timeout=600) as c:
+        t0 = time.perf_counter()
+        results = await asyncio.gather(*(one(c, i) for i in range(clients)))
+        wall = time.perf_counter() - t0
+    return [r[0] for r in results], sum(r[1] for r in results) / wall, sum(1 for r in results if r[1] > 0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=8)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--clients", type=int, default=20)
+    args = ap.parse_args()
+    model_path = load_manifests()["smollm2-135m"].locate()
+    med = statistics.median
+
+    with tempfile.TemporaryDirectory() as home:
+        paths = Paths.from_env({"FLYNN_HOME": home})
+        cfg = Config.model_validate(
+            {
+                "models": {"providers": {"local": {"contextLength": N_CTX, "threads": THREADS}}},
+                "gateway": {
+                    "port": 0,
+                    "history": True,
+                    "laneQueue": {"maxDepth": 100, "requestTimeoutMs": 600000},
+                },
+            }
+        )
+        rt = Runtime(cfg, paths)
+        rt.start()
+        rt.submit(rt.load_model()).result()
+        gw = GatewayServer(rt)
+        rt.submit(gw.start()).result()
+        token = gw.tokens.get()
+
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(model_path),
+                "--n_ctx",
+                str(N_CTX),
+                "--n_threads",
+                str(THREADS),
+                "--n_threads_batch",
+                str(THREADS),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(600):
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            rows: dict[str, list[tuple[float, float]]] = {
+                "runtime": [],
+                "gateway": [],
+                "llama_cpp.server": [],
+            }
+            for i in range(args.reps):  # interleaved, so drift hits all three alike
+                # Runtime and gateway share one model and its KV cache: never ask one what the other
+                # just asked, and take turns going first. Over an even number of reps each sees the
+                # same questions.
+                qa, qb = QUESTIONS[(2 * i) % len(QUESTIONS)], QUESTIONS[(2 * i + 1) % len(QUESTIONS)]
+                q_rt, q_gw = (qa, qb) if i % 2 == 0 else (qb, qa)
+                order = ["runtime", "gateway"] if i % 2 == 0 else ["gateway", "runtime"]
+                for name in order:
+                    if name == "runtime":
+                        rows[name].append(rt.submit(via_runtime(rt, q_rt, args.tokens)).result())
+                    else:
+                        rows[name].append(via_openai(gw.url + "/v1", token, "flynn", q_gw, args.tokens))
+                llama_url = f"http://127.0.0.1:{port}/v1"
+                rows["llama_cpp.server"].append(via_openai(llama_url, "x", "m", q_rt, args.tokens))
+        finally:
+            server.terminate()
+            server.wait(30)
+
+        print(
+            f"model {model_path.name}, n_ctx {N_CTX}, {THREADS} threads, {args.reps} reps, {args.tokens} max tokens, medians\n"
+        )
+        print(f"{'':22}{'first token ms':>16}{'tokens/s':>10}")
+        for name, vals in rows.items():
+            print(f"{name:22}{med(v[0] for v in vals) * 1e3:16.1f}{med(v[1] for v in vals):10.1f}")
+        rt_ttft, rt_tps = med(v[0] for v in rows["runtime"]), med(v[1] for v in rows["runtime"])
+        gw_ttft, gw_tps = med(v[0] for v in rows["gateway"]), med(v[1] for v in rows["gateway"])
+        ll_ttft, ll_tps = (
+            med(v[0] for v in rows["llama_cpp.server"]),
+            med(v[1] for v in rows["llama_cpp.server"]),
+        )
+        print(
+            f"\ngateway vs Runtime direct: speed ratio first token {rt_ttft / gw_ttft:.2f}, tokens/s {gw_tps / rt_tps:.2f}  (target >= 0.97)"
+        )
+        print(
+            f"gateway vs llama_cpp.server: speed ratio first token {ll_ttft / gw_ttft:.2f}, tokens/s {gw_tps / ll_tps:.2f}  (target >= 1.00)"
+        )
+
+        ttfts, throughput, finished = asyncio.run(
+            concurrent(gw.url + "/v1", token, args.clients, args.tokens)
+        )
+        q = statistics.quantiles(ttfts, n=20)
+        print(
+            f"\n{args.clients} concurrent streaming clients: {finished}/{args.clients} finished; first token p50 "
+            f"{med(ttfts) * 1e3:.0f} ms, p95 {q[18] * 1e3:.0f} ms; total {throughput:.1f} tokens/s"
+        )
+        rt.submit(gw.stop()).result()
+        rt.stop()
+
+
+if __name__ == "__main__":
+    main()
