@@ -50,7 +50,10 @@ CLIENT = """
 import json, sys, time, openai
 base, key, model, q, tokens, system = sys.argv[1:7]
 c = openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=300)
-c.models.list()  # warm: a plugin keeps its client and connection; time the answer, not the set-up
+# Warm up as a running plugin is: client, connection and the SDK's stream parsing ready (one token).
+for _ in c.chat.completions.create(model=model, messages=[{"role": "system", "content": system},
+        {"role": "user", "content": "Hi"}], max_tokens=1, stream=True):
+    pass
 t0 = time.perf_counter(); first = None; n = 0
 for ch in c.chat.completions.create(model=model, messages=[{"role": "system", "content": system},
         {"role": "user", "content": q}], max_tokens=int(tokens), temperature=0.0, stream=True):

@@ -3,11 +3,13 @@ WebSocket faces of the Runtime."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flynn_desktop import __version__
 from flynn_desktop.gateway import ollama_api, openai_api
@@ -41,6 +43,48 @@ class Clients:
             self.active.pop(name, None)
 
 
+class Guard:
+    """Plain ASGI middleware (cheaper per request than Starlette's BaseHTTPMiddleware): Host, Origin
+    and token checks for HTTP, and the list of connected clients."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        refused: Callable[[str | None, str | None], str | None],
+        token: Callable[[], str],
+        clients: Clients,
+    ) -> None:
+        self.app = app
+        self.refused = refused
+        self.token = token
+        self.clients = clients
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)  # the WebSocket route checks for itself
+            return
+        headers = Headers(scope=scope)
+        why = self.refused(headers.get("host"), headers.get("origin"))
+        if why:
+            body = {"error": {"message": f"Forbidden: {why}.", "code": "forbidden"}}
+            await JSONResponse(body, status_code=403)(scope, receive, send)
+            return
+        if scope["path"] not in PUBLIC:
+            given = token_from_headers(headers.get("authorization"), headers.get("x-api-key"))
+            if not token_ok(given, self.token()):
+                message = "Unauthorized: send the Flynn token (`flynn token`) as a Bearer token or x-api-key."
+                await JSONResponse({"error": {"message": message, "code": "unauthorized"}}, status_code=401)(
+                    scope, receive, send
+                )
+                return
+        name = client_name(headers)
+        self.clients.enter(name)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.clients.leave(name)
+
+
 def create_app(
     runtime: Runtime, token: Callable[[], str], clients: Clients, tick: float = TICK_SECONDS
 ) -> FastAPI:
@@ -54,32 +98,7 @@ def create_app(
             return f"the origin {origin} is not in gateway.allowedOrigins"
         return None
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        why = refused(request.headers.get("host"), request.headers.get("origin"))
-        if why:
-            return JSONResponse(
-                {"error": {"message": f"Forbidden: {why}.", "code": "forbidden"}}, status_code=403
-            )
-        if request.url.path not in PUBLIC:
-            given = token_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
-            if not token_ok(given, token()):
-                return JSONResponse(
-                    {
-                        "error": {
-                            "message": "Unauthorized: send the Flynn token (`flynn token`) as a Bearer token "
-                            "or x-api-key.",
-                            "code": "unauthorized",
-                        }
-                    },
-                    status_code=401,
-                )
-        name = client_name(request.headers)
-        clients.enter(name)
-        try:
-            return await call_next(request)
-        finally:
-            clients.leave(name)
+    app.add_middleware(Guard, refused=refused, token=token, clients=clients)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from flynn_desktop.core.events import Event
@@ -33,6 +34,7 @@ class RuntimeBridge(QObject):
         self.runtime = runtime
         self._inbox: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._pending = threading.Event()
+        self._closed = False
         self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
         self._unsubscribe = runtime.subscribe(self._on_event)
 
@@ -50,6 +52,9 @@ class RuntimeBridge(QObject):
                 fn, value = self._inbox.get_nowait()
             except queue.Empty:
                 return
+            owner = getattr(fn, "__self__", None)
+            if self._closed or (isinstance(owner, QObject) and not shiboken6.isValid(owner)):
+                continue  # its window is gone: an answer that arrives late has nowhere to go
             fn(value)
 
     def _on_event(self, ev: Event) -> None:  # loop thread
@@ -80,4 +85,5 @@ class RuntimeBridge(QObject):
         return fut
 
     def close(self) -> None:
+        self._closed = True
         self._unsubscribe()

@@ -26,6 +26,8 @@ def open_window(qtbot, make_runtime, paths) -> Iterator[Callable[..., MainWindow
         return w
 
     yield make
+    for b in bridges:  # first: nothing late from the Runtime reaches a window being deleted
+        b.close()
     # Delete the windows now, while Python still holds them. (qtbot.addWidget would deleteLater() them
     # and let a later test's event loop run the deletion after the wrapper may be gone, which crashed
     # PySide6 6.12 inside shiboken's override lookup in ~QObject.)
