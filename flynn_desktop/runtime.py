@@ -45,6 +45,7 @@ from flynn_desktop.core.messages import (
 from flynn_desktop.core.prompt import system_message
 from flynn_desktop.core.usage import UsageRecorder, UsageRow, summarize
 from flynn_desktop.errors import FlynnError, QueueFullError, QueueTimeoutError
+from flynn_desktop.memory.embedder import Embeddings, LocalEmbedder
 from flynn_desktop.paths import Paths
 from flynn_desktop.providers.factory import build_provider
 from flynn_desktop.providers.router import ModelRouter
@@ -86,6 +87,7 @@ class Runtime:
         self._subscribers: list[Subscriber] = []
         self._runs: dict[str, _Run] = {}
         self._lanes: dict[str, _Lane] = {}
+        self._embedder: LocalEmbedder | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._agent: Agent | None = None
@@ -392,6 +394,12 @@ class Runtime:
         info = self.store.set_session_model(session_id, model)
         self._emit(SessionsChanged(info.id))
         return info
+
+    async def embed(self, texts: Sequence[str]) -> Embeddings:
+        """Vectors for `texts` from the local embedder (loaded on first use), off the loop thread."""
+        if self._embedder is None:
+            self._embedder = LocalEmbedder(self.paths.cache_dir, self.config.models.providers.local.threads)
+        return await asyncio.to_thread(self._embedder.embed, list(texts))
 
     def loaded_providers(self) -> dict[str, Provider]:
         """The providers built so far, by provider:model."""

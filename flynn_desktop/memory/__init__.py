@@ -1,0 +1,1 @@
+"""Memory: the local embedder (and, later, the stores and search)."""
