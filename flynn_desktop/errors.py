@@ -42,6 +42,12 @@ class ModelError(ProviderError):
     code = "MODEL"
 
 
+class UnknownModelError(ModelError):
+    """No model or provider by that name is configured or bundled."""
+
+    code = "MODEL_NOT_FOUND"
+
+
 class ContextOverflowError(ProviderError):
     """A prompt can't fit in the model's context window."""
 

@@ -15,6 +15,7 @@ from flynn_desktop.errors import (
     ProviderError,
     QueueFullError,
     QueueTimeoutError,
+    UnknownModelError,
 )
 
 ROLES = {"system": Role.SYSTEM, "developer": Role.SYSTEM, "user": Role.USER, "assistant": Role.ASSISTANT}
@@ -58,13 +59,22 @@ def http_status(e: FlynnError) -> int:
         return 429
     if isinstance(e, QueueTimeoutError):
         return 504
-    if isinstance(e, NotFoundError):
+    if isinstance(e, NotFoundError | UnknownModelError):
         return 404
     if isinstance(e, ProviderAuthError):
         return 502
     if isinstance(e, ProviderError):
         return 503
     return 500
+
+
+def model_of(body: dict[str, Any]) -> str:
+    model = body.get("model", "flynn")
+    if model is None:
+        return "flynn"
+    if not isinstance(model, str):
+        raise BadRequest("'model' must be a string: flynn, a tier, or provider:model")
+    return model or "flynn"
 
 
 def stop_list(stop: Any) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
 from flynn_desktop.errors import FlynnError
-from flynn_desktop.gateway.dialects import BadRequest, http_status, number, stop_list, to_messages
+from flynn_desktop.gateway.dialects import BadRequest, http_status, model_of, number, stop_list, to_messages
 from flynn_desktop.gateway.openai_api import embedding_inputs, read_json
 from flynn_desktop.runtime import Runtime
 
@@ -172,7 +172,12 @@ async def respond(
     client: str,
     kind: str,
 ) -> Any:
-    model = str(body.get("model") or "flynn")
+    try:
+        model = model_of(body)
+        if model != "flynn" and model not in runtime.config.models.router.tiers:
+            runtime.provider_for(model)  # an unknown model is a 404 now, not an error inside a stream
+    except FlynnError as e:
+        return error(e)
     cancel = CancelToken()
     items = runtime.complete(messages, model, params, cancel, client)
     start = time.perf_counter_ns()

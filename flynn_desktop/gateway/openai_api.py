@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
 from flynn_desktop.errors import FlynnError
-from flynn_desktop.gateway.dialects import BadRequest, http_status, number, stop_list, to_messages
+from flynn_desktop.gateway.dialects import BadRequest, http_status, model_of, number, stop_list, to_messages
 from flynn_desktop.runtime import Runtime
 
 COMPLETION_SYSTEM = "Continue the user's text. Reply with the continuation only, nothing else."
@@ -45,6 +45,15 @@ async def read_json(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+def wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise BadRequest("'stream_options' must be an object")
+    return bool(options.get("include_usage"))
 
 
 def params_of(body: dict[str, Any], runtime: Runtime) -> GenerationParams:
@@ -76,9 +85,9 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
             body = await read_json(request)
             messages = to_messages(body.get("messages"))
             params = params_of(body, runtime)
+            include_usage = wants_usage(body)
         except FlynnError as e:
             return error_response(e)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await respond(
             runtime,
             messages,
@@ -105,9 +114,9 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
             )
             messages = [ChatMessage(Role.SYSTEM, COMPLETION_SYSTEM), ChatMessage(Role.USER, text)]
             params = params_of(body, runtime)
+            include_usage = wants_usage(body)
         except FlynnError as e:
             return error_response(e)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await respond(
             runtime,
             messages,
@@ -166,7 +175,12 @@ async def respond(
     include_usage: bool,
     kind: str,
 ) -> Any:
-    model = str(body.get("model") or "flynn")
+    try:
+        model = model_of(body)
+        if model != "flynn" and model not in runtime.config.models.router.tiers:
+            runtime.provider_for(model)  # an unknown model is a 404 now, not an error inside a stream
+    except FlynnError as e:
+        return error_response(e)
     rid = ("chatcmpl-" if kind == "chat" else "cmpl-") + uuid.uuid4().hex[:24]
     created = int(time.time())
     obj = "chat.completion" if kind == "chat" else "text_completion"

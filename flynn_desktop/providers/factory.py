@@ -6,14 +6,14 @@ from pathlib import Path
 
 from flynn_desktop.config.schema import ProvidersConfig, gguf_path_of
 from flynn_desktop.core.interfaces import Provider
-from flynn_desktop.errors import ProviderError
+from flynn_desktop.errors import UnknownModelError
 from flynn_desktop.secrets import get_key
 
 
 def build_provider(name: str, providers: ProvidersConfig, cache_dir: Path) -> Provider:
     kind, sep, model = name.partition(":")
     if not sep or not model:
-        raise ProviderError(
+        raise UnknownModelError(
             f"'{name}' is not a model name.", "Write it as provider:model, e.g. local:smollm2-135m"
         )
     if kind == "local":
@@ -34,7 +34,7 @@ def build_provider(name: str, providers: ProvidersConfig, cache_dir: Path) -> Pr
 
         a = providers.anthropic
         if a is None:
-            raise ProviderError(
+            raise UnknownModelError(
                 f"'{name}' needs models.providers.anthropic in config.yaml.",
                 "Add it with apiKey: ${ANTHROPIC_API_KEY}.",
             )
@@ -55,7 +55,7 @@ def build_provider(name: str, providers: ProvidersConfig, cache_dir: Path) -> Pr
         return OpenAICompatProvider(
             kind, model, c.base_url, key, c.timeout_ms / 1000, c.context_length or 32768
         )
-    raise ProviderError(
+    raise UnknownModelError(
         f"'{name}' names the provider '{kind}', which is not configured.",
         f"Add models.providers.{kind} (baseUrl, apiKey) for an OpenAI-compatible server, "
         "or use local, ollama or anthropic.",

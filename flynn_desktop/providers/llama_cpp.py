@@ -22,7 +22,7 @@ from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ContextOverflowError, ModelError, ProviderError
-from flynn_desktop.providers.model_files import ModelFiles, load_manifests
+from flynn_desktop.providers.model_files import ModelFiles, bundled_manifest
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class LlamaCppProvider:
         self._gguf_path = gguf_path
         self._threads = threads or os.cpu_count() or 2
         self._chat_format = chat_format
-        manifest = None if gguf_path else load_manifests().get(model)
+        manifest = None if gguf_path else bundled_manifest(model)  # an unknown name fails here, early
         self._n_ctx = context_length or (manifest.context_length if manifest else USER_GGUF_CONTEXT)
         self._llm: Any = None
         self._formatter: Any = None

@@ -15,7 +15,7 @@ import yaml
 
 from flynn_desktop.checksums import VerifiedFiles
 from flynn_desktop.core.interfaces import ProgressCallback
-from flynn_desktop.errors import ModelError
+from flynn_desktop.errors import ModelError, UnknownModelError
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -80,6 +80,17 @@ def load_manifests() -> dict[str, ModelManifest]:
     return out
 
 
+def bundled_manifest(model: str) -> ModelManifest:
+    manifests = load_manifests()
+    if model not in manifests:
+        known = ", ".join(sorted(manifests)) or "none"
+        raise UnknownModelError(
+            f"There is no bundled model named '{model}' (bundled: {known}).",
+            "Name a bundled model, or give the path of a .gguf file.",
+        )
+    return manifests[model]
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     name: str
@@ -104,14 +115,7 @@ class ModelFiles:
                     "Fix models.providers.local.model in config.yaml, or set it to smollm2-135m.",
                 )
             return ResolvedModel(explicit_path.stem, explicit_path, None, False)
-        manifests = load_manifests()
-        if model not in manifests:
-            known = ", ".join(sorted(manifests)) or "none"
-            raise ModelError(
-                f"There is no bundled model named '{model}' (bundled: {known}).",
-                "Name a bundled model, or give the path of a .gguf file.",
-            )
-        m = manifests[model]
+        m = bundled_manifest(model)
         path = m.locate()
         self.verify(path, m, progress)
         return ResolvedModel(m.name, path, m, True)

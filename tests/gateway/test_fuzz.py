@@ -56,7 +56,12 @@ bodies = (
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(endpoint=st.sampled_from(ENDPOINTS), body=bodies)
 def test_random_bodies_never_break_the_server(live: Live, endpoint: str, body: object) -> None:
     r = httpx.post(

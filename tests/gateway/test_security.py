@@ -108,3 +108,22 @@ def test_malformed_requests_get_4xx_and_the_server_lives_on(live: Live) -> None:
         r = httpx.post(live.url + path, content=body, headers={**auth, "Content-Type": "application/json"})
         assert 400 <= r.status_code < 500, (path, body, r.status_code, r.text)
     assert httpx.get(live.url + "/health").status_code == 200
+
+
+def test_bodies_the_fuzzer_found(live: Live) -> None:
+    auth = {"Authorization": f"Bearer {live.token}"}
+    cases = [
+        ("/v1/completions", {"stream_options": True, "prompt": ""}, 400),
+        ("/v1/completions", {"model": 1, "prompt": ""}, 400),
+        ("/api/generate", {"model": [], "prompt": "x"}, 400),
+        ("/v1/chat/completions", {"model": "nope:x", "messages": [{"role": "user", "content": "x"}]}, 404),
+        (
+            "/v1/chat/completions",
+            {"model": "nope:x", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+            404,
+        ),
+        ("/api/chat", {"model": "local:no-such-model", "messages": [{"role": "user", "content": "x"}]}, 404),
+    ]
+    for path, body, status in cases:
+        r = httpx.post(live.url + path, json=body, headers=auth)
+        assert r.status_code == status, (path, body, r.text)
