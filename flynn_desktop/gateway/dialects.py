@@ -68,6 +68,11 @@ def http_status(e: FlynnError) -> int:
     return 500
 
 
+def fill_in_middle(prompt: str, suffix: str) -> str:
+    """Autocomplete for a chat model: mark where the answer goes between the prompt and the suffix."""
+    return prompt if not suffix else f"{prompt}<CURSOR>{suffix}\n\n(Write only what goes at <CURSOR>.)"
+
+
 def model_of(body: dict[str, Any]) -> str:
     model = body.get("model", "flynn")
     if model is None:

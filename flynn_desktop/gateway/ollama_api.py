@@ -14,7 +14,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
 from flynn_desktop.errors import FlynnError
-from flynn_desktop.gateway.dialects import BadRequest, http_status, model_of, number, stop_list, to_messages
+from flynn_desktop.gateway.dialects import (
+    BadRequest,
+    fill_in_middle,
+    http_status,
+    model_of,
+    number,
+    stop_list,
+    to_messages,
+)
 from flynn_desktop.gateway.openai_api import embedding_inputs, read_json
 from flynn_desktop.runtime import Runtime
 
@@ -144,9 +152,7 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
                 raise BadRequest("'prompt' must be a string")
             suffix = body.get("suffix") or ""
             system = body.get("system") or "Reply to the user's text."
-            text = (
-                prompt if not suffix else f"{prompt}<CURSOR>{suffix}\n\n(Write only what goes at <CURSOR>.)"
-            )
+            text = fill_in_middle(prompt, str(suffix))
             messages = [ChatMessage(Role.SYSTEM, str(system)), ChatMessage(Role.USER, text)]
             params = params_of(body, runtime)
         except FlynnError as e:

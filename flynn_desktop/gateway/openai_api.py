@@ -16,7 +16,15 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
 from flynn_desktop.errors import FlynnError
-from flynn_desktop.gateway.dialects import BadRequest, http_status, model_of, number, stop_list, to_messages
+from flynn_desktop.gateway.dialects import (
+    BadRequest,
+    fill_in_middle,
+    http_status,
+    model_of,
+    number,
+    stop_list,
+    to_messages,
+)
 from flynn_desktop.runtime import Runtime
 
 COMPLETION_SYSTEM = "Continue the user's text. Reply with the continuation only, nothing else."
@@ -85,19 +93,9 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
             body = await read_json(request)
             messages = to_messages(body.get("messages"))
             params = params_of(body, runtime)
-            include_usage = wants_usage(body)
         except FlynnError as e:
             return error_response(e)
-        return await respond(
-            runtime,
-            messages,
-            params,
-            body,
-            client_of(request),
-            bool(body.get("stream")),
-            include_usage,
-            "chat",
-        )
+        return await respond(runtime, messages, params, body, client_of(request), "chat")
 
     @api.post("/v1/completions", response_model=None)
     async def completions(request: Request) -> Any:
@@ -109,24 +107,12 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
             if not isinstance(prompt, str):
                 raise BadRequest("'prompt' must be a string")
             suffix = body.get("suffix") or ""
-            text = (
-                prompt if not suffix else f"{prompt}<CURSOR>{suffix}\n\n(Write only what goes at <CURSOR>.)"
-            )
-            messages = [ChatMessage(Role.SYSTEM, COMPLETION_SYSTEM), ChatMessage(Role.USER, text)]
+            user = ChatMessage(Role.USER, fill_in_middle(prompt, str(suffix)))
+            messages = [ChatMessage(Role.SYSTEM, COMPLETION_SYSTEM), user]
             params = params_of(body, runtime)
-            include_usage = wants_usage(body)
         except FlynnError as e:
             return error_response(e)
-        return await respond(
-            runtime,
-            messages,
-            params,
-            body,
-            client_of(request),
-            bool(body.get("stream")),
-            include_usage,
-            "text",
-        )
+        return await respond(runtime, messages, params, body, client_of(request), "text")
 
     @api.post("/v1/embeddings", response_model=None)
     async def embeddings(request: Request) -> Any:
@@ -171,16 +157,16 @@ async def respond(
     params: GenerationParams,
     body: dict[str, Any],
     client: str,
-    stream: bool,
-    include_usage: bool,
     kind: str,
 ) -> Any:
     try:
         model = model_of(body)
         if model != "flynn" and model not in runtime.config.models.router.tiers:
             runtime.provider_for(model)  # an unknown model is a 404 now, not an error inside a stream
+        include_usage = wants_usage(body)
     except FlynnError as e:
         return error_response(e)
+    stream = bool(body.get("stream"))
     rid = ("chatcmpl-" if kind == "chat" else "cmpl-") + uuid.uuid4().hex[:24]
     created = int(time.time())
     obj = "chat.completion" if kind == "chat" else "text_completion"
