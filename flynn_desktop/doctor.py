@@ -130,6 +130,17 @@ def run_checks(config: Config, paths: Paths, config_file: Path | None) -> list[C
     except FlynnError as e:
         checks.append(Check("model", False, str(e), True))
 
+    from flynn_desktop.memory.embedder import LocalEmbedder
+
+    try:
+        embedder = LocalEmbedder(paths.cache_dir)
+        embedder.load()
+        checks.append(
+            Check("embedder", True, f"{embedder.name}, {embedder.dimensions} dimensions, sha256 verified")
+        )
+    except FlynnError as e:
+        checks.append(Check("embedder", False, str(e), True))
+
     for name in ("config_dir", "data_dir", "cache_dir", "log_dir"):
         d: Path = getattr(paths, name)
         try:

@@ -83,7 +83,7 @@ def test_version_and_doctor(clean_env: dict[str, str], tmp_path: Path) -> None:
     assert flynn(clean_env, "--version").stdout.strip() == f"flynn {__version__}"
     r = flynn(clean_env, "doctor")
     assert r.returncode == 0, r.stdout + r.stderr
-    for name in ("cpu", "llama.cpp", "model", "data folder", "display"):
+    for name in ("cpu", "llama.cpp", "model", "embedder", "data folder", "display"):
         assert f"] {name}" in r.stdout
     assert "sha256" in r.stdout and "[note] display" in r.stdout  # no display: reported, not a failure
     cfg = tmp_path / "c.yaml"
