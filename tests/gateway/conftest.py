@@ -30,4 +30,4 @@ def live(make_runtime, request) -> Iterator[Live]:  # type: ignore[no-untyped-de
     gw = GatewayServer(rt, tick=0.2)
     rt.submit(gw.start()).result()
     yield Live(rt, gw, gw.url, gw.tokens.get(), fake)
-    rt.submit(gw.stop()).result()
+    rt.submit(gw.stop()).result()  # a second stop (after a test stopped it) is harmless
