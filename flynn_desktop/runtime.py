@@ -42,7 +42,7 @@ from flynn_desktop.core.messages import (
     StoredMessage,
     Usage,
 )
-from flynn_desktop.core.prompt import system_message
+from flynn_desktop.core.prompt import fit_prompt, system_message
 from flynn_desktop.core.usage import UsageRecorder, UsageRow, summarize
 from flynn_desktop.errors import FlynnError, QueueFullError, QueueTimeoutError
 from flynn_desktop.memory.embedder import Embeddings, LocalEmbedder
@@ -293,6 +293,7 @@ class Runtime:
         params: GenerationParams,
         cancel: CancelToken,
         client: str = "gateway",
+        context_limit: int | None = None,
     ) -> AsyncGenerator[str | Usage | Served, None]:
         """A stateless completion for a client that sends its own history (the OpenAI and Ollama
         dialects). It goes through the router; with gateway.history on, the exchange is saved as a
@@ -304,8 +305,32 @@ class Runtime:
         first = next((m.content for m in messages if m.role == Role.USER), "")
         lane = self._enter_lane(f"gateway:{client}:{hashlib.sha1(first.encode()).hexdigest()[:12]}")
         async with self._turn(lane):
+            if (
+                context_limit
+            ):  # e.g. Ollama's options.num_ctx: old turns go first, a too-long message is refused
+                messages = await self._fit(routed, messages, params, context_limit)
             async for item in self._complete(run_id, routed, messages, params, cancel, client):
                 yield item
+
+    async def _fit(
+        self, provider: Provider, messages: Sequence[ChatMessage], params: GenerationParams, limit: int
+    ) -> list[ChatMessage]:
+        system = [m for m in messages if m.role == Role.SYSTEM]
+        rest = [m for m in messages if m.role != Role.SYSTEM]
+        head = ChatMessage(Role.SYSTEM, "\n\n".join(m.content for m in system)) if system else None
+
+        async def count(msgs: Sequence[ChatMessage]) -> int:
+            return (await provider.count_tokens([m for m in msgs if m is not _NO_SYSTEM]))[0]
+
+        prompt = await fit_prompt(
+            head or _NO_SYSTEM,
+            rest[:-1],
+            rest[-1],
+            min(limit, provider.context_length),
+            params.max_tokens,
+            count,
+        )
+        return [m for m in prompt.messages if m is not _NO_SYSTEM]
 
     async def _complete(
         self,
@@ -455,6 +480,9 @@ class Runtime:
     async def export_session(self, session_id: str, fmt: str = "markdown") -> str:
         info, messages = await self.get_session(session_id)
         return to_json(info, messages) if fmt == "json" else to_markdown(info, messages)
+
+
+_NO_SYSTEM = ChatMessage(Role.SYSTEM, "")  # stands in for a missing system message while fitting
 
 
 def run_sync(runtime: Runtime, fn: Callable[[], Awaitable[T]]) -> T:

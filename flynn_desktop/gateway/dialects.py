@@ -3,7 +3,8 @@ into HTTP statuses."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, TypeVar
 
 from flynn_desktop.core.messages import ChatMessage, Role
 from flynn_desktop.errors import (
@@ -18,6 +19,7 @@ from flynn_desktop.errors import (
     UnknownModelError,
 )
 
+T = TypeVar("T")
 ROLES = {"system": Role.SYSTEM, "developer": Role.SYSTEM, "user": Role.USER, "assistant": Role.ASSISTANT}
 
 
@@ -66,6 +68,30 @@ def http_status(e: FlynnError) -> int:
     if isinstance(e, ProviderError):
         return 503
     return 500
+
+
+async def started(items: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
+    """Wait for the answer's first item, so that what fails before it starts (a full lane, an unknown
+    or unreachable model, a context overflow) becomes an HTTP status, not an error inside a 200 stream."""
+    try:
+        first = await anext(items)
+    except StopAsyncIteration:
+        return _empty()
+
+    async def chained() -> AsyncGenerator[T, None]:
+        try:
+            yield first
+            async for item in items:
+                yield item
+        finally:
+            await items.aclose()
+
+    return chained()
+
+
+async def _empty() -> AsyncGenerator[Any, None]:
+    return
+    yield
 
 
 def fill_in_middle(prompt: str, suffix: str) -> str:

@@ -20,6 +20,7 @@ from flynn_desktop.gateway.dialects import (
     http_status,
     model_of,
     number,
+    started,
     stop_list,
     to_messages,
 )
@@ -35,6 +36,13 @@ def now_iso() -> str:
 
 def error(e: FlynnError) -> JSONResponse:
     return JSONResponse({"error": str(e)}, status_code=http_status(e))
+
+
+def context_limit_of(body: dict[str, Any]) -> int | None:
+    """options.num_ctx: the most context this request may use (old turns are dropped to fit)."""
+    opts = body.get("options")
+    value = opts.get("num_ctx") if isinstance(opts, dict) else None
+    return None if value is None else int(number(value, "num_ctx", 0, 64, 1 << 22))
 
 
 def params_of(body: dict[str, Any], runtime: Runtime) -> GenerationParams:
@@ -179,14 +187,18 @@ async def respond(
     kind: str,
 ) -> Any:
     try:
+        num_ctx = context_limit_of(body)
         model = model_of(body)
-        if model != "flynn" and model not in runtime.config.models.router.tiers:
-            runtime.provider_for(model)  # an unknown model is a 404 now, not an error inside a stream
     except FlynnError as e:
         return error(e)
     cancel = CancelToken()
-    items = runtime.complete(messages, model, params, cancel, client)
     start = time.perf_counter_ns()
+    try:
+        items = await started(
+            runtime.complete(messages, model, params, cancel, client, context_limit=num_ctx)
+        )
+    except FlynnError as e:
+        return error(e)
 
     def piece(text: str) -> dict[str, Any]:
         base: dict[str, Any] = {"model": model, "created_at": now_iso(), "done": False}

@@ -22,6 +22,7 @@ from flynn_desktop.gateway.dialects import (
     http_status,
     model_of,
     number,
+    started,
     stop_list,
     to_messages,
 )
@@ -161,8 +162,6 @@ async def respond(
 ) -> Any:
     try:
         model = model_of(body)
-        if model != "flynn" and model not in runtime.config.models.router.tiers:
-            runtime.provider_for(model)  # an unknown model is a 404 now, not an error inside a stream
         include_usage = wants_usage(body)
     except FlynnError as e:
         return error_response(e)
@@ -171,7 +170,10 @@ async def respond(
     created = int(time.time())
     obj = "chat.completion" if kind == "chat" else "text_completion"
     cancel = CancelToken()
-    items = runtime.complete(messages, model, params, cancel, client)
+    try:
+        items = await started(runtime.complete(messages, model, params, cancel, client))
+    except FlynnError as e:
+        return error_response(e)
 
     def choice(text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
         if kind == "chat":

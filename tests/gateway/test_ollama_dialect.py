@@ -52,3 +52,25 @@ def test_an_unknown_model_is_404(live: Live) -> None:
         live.url + "/api/show", json={"model": "nope"}, headers={"Authorization": f"Bearer {live.token}"}
     )
     assert r.status_code == 404 and "not found" in r.json()["error"]
+
+
+def test_num_ctx_drops_old_turns_or_refuses(live: Live) -> None:
+    c = client(live)
+    long_history = []
+    for i in range(12):
+        long_history += [
+            {"role": "user", "content": f"question {i} " + "words " * 40},
+            {"role": "assistant", "content": f"answer {i} " + "words " * 40},
+        ]
+    messages = [{"role": "system", "content": "Be brief."}, *long_history, {"role": "user", "content": "last one"}]
+    c.chat(model="flynn", messages=messages, stream=False, options={"num_ctx": 600, "num_predict": 50})
+    assert live.fake is not None
+    sent = live.fake.prompts[-1]
+    assert sent[0].content == "Be brief." and sent[-1].content == "last one"
+    assert 3 <= len(sent) < len(messages)  # old turns left out, newest kept
+    r = httpx.post(
+        live.url + "/api/chat",
+        json={"model": "flynn", "messages": [{"role": "user", "content": "x " * 2000}], "options": {"num_ctx": 256}},
+        headers={"Authorization": f"Bearer {live.token}"},
+    )
+    assert r.status_code == 400 and "context" in r.json()["error"]
