@@ -88,6 +88,7 @@ class Runtime:
         self._runs: dict[str, _Run] = {}
         self._lanes: dict[str, _Lane] = {}
         self._embedder: LocalEmbedder | None = None
+        self._unload_timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._agent: Agent | None = None
@@ -425,6 +426,20 @@ class Runtime:
         if self._embedder is None:
             self._embedder = LocalEmbedder(self.paths.cache_dir, self.config.models.providers.local.threads)
         return await asyncio.to_thread(self._embedder.embed, list(texts))
+
+    def keep_alive(self, model: str | None, seconds: float) -> None:
+        """Unload a local model `seconds` after now (0: at once), unless it is used again meanwhile;
+        a negative value keeps it loaded. This is Ollama's keep_alive."""
+        model = "default" if model in (None, "", "flynn") else model
+        name = self.config.models.router.tiers.get(model, model)
+        provider = self._providers.get(name)
+        unload = getattr(provider, "unload", None)
+        old = self._unload_timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        if unload is None or seconds < 0:
+            return
+        self._unload_timers[name] = self.loop.call_later(seconds, lambda: asyncio.ensure_future(unload()))
 
     def loaded_providers(self) -> dict[str, Provider]:
         """The providers built so far, by provider:model."""

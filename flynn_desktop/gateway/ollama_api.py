@@ -38,6 +38,22 @@ def error(e: FlynnError) -> JSONResponse:
     return JSONResponse({"error": str(e)}, status_code=http_status(e))
 
 
+def keep_alive_seconds(value: Any) -> float | None:
+    """Ollama's keep_alive: seconds as a number, or a duration such as "10s", "5m", "1h"; negative keeps."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+        for unit in sorted(units, key=len, reverse=True):
+            if value.endswith(unit) and value[: -len(unit)].lstrip("-").replace(".", "", 1).isdigit():
+                return float(value[: -len(unit)]) * units[unit]
+        if value.lstrip("-").replace(".", "", 1).isdigit():
+            return float(value)
+    raise BadRequest("'keep_alive' must be seconds, or a duration like 5m")
+
+
 def context_limit_of(body: dict[str, Any]) -> int | None:
     """options.num_ctx: the most context this request may use (old turns are dropped to fit)."""
     opts = body.get("options")
@@ -188,6 +204,7 @@ async def respond(
 ) -> Any:
     try:
         num_ctx = context_limit_of(body)
+        keep = keep_alive_seconds(body.get("keep_alive"))
         model = model_of(body)
     except FlynnError as e:
         return error(e)
@@ -236,6 +253,9 @@ async def respond(
                     usage = item
         except FlynnError as e:
             return error(e)
+        finally:
+            if keep is not None:
+                runtime.keep_alive(model, keep)
         return final(usage, first_ns, "".join(pieces))
 
     async def ndjson() -> AsyncIterator[str]:
@@ -253,5 +273,7 @@ async def respond(
         finally:
             cancel.cancel()
             await items.aclose()
+            if keep is not None:
+                runtime.keep_alive(model, keep)
 
     return StreamingResponse(ndjson(), media_type="application/x-ndjson")

@@ -217,6 +217,13 @@ class LlamaCppProvider:
         )
         yield Usage(len(tokens), len(out), True, finish)
 
+    async def unload(self) -> None:
+        """Free the model's memory; the next request loads it again."""
+        async with self._gen_lock:
+            llm, self._llm = self._llm, None
+            if llm is not None:
+                await asyncio.get_running_loop().run_in_executor(self._executor, llm.close)
+
     async def close(self) -> None:
         llm, self._llm = self._llm, None
         if llm is not None:

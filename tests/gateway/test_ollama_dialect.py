@@ -62,7 +62,11 @@ def test_num_ctx_drops_old_turns_or_refuses(live: Live) -> None:
             {"role": "user", "content": f"question {i} " + "words " * 40},
             {"role": "assistant", "content": f"answer {i} " + "words " * 40},
         ]
-    messages = [{"role": "system", "content": "Be brief."}, *long_history, {"role": "user", "content": "last one"}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        *long_history,
+        {"role": "user", "content": "last one"},
+    ]
     c.chat(model="flynn", messages=messages, stream=False, options={"num_ctx": 600, "num_predict": 50})
     assert live.fake is not None
     sent = live.fake.prompts[-1]
@@ -70,7 +74,32 @@ def test_num_ctx_drops_old_turns_or_refuses(live: Live) -> None:
     assert 3 <= len(sent) < len(messages)  # old turns left out, newest kept
     r = httpx.post(
         live.url + "/api/chat",
-        json={"model": "flynn", "messages": [{"role": "user", "content": "x " * 2000}], "options": {"num_ctx": 256}},
+        json={
+            "model": "flynn",
+            "messages": [{"role": "user", "content": "x " * 2000}],
+            "options": {"num_ctx": 256},
+        },
         headers={"Authorization": f"Bearer {live.token}"},
     )
     assert r.status_code == 400 and "context" in r.json()["error"]
+
+
+def test_keep_alive_unloads_or_keeps(live: Live) -> None:
+    import time
+
+    c = client(live)
+    c.chat(model="flynn", messages=[{"role": "user", "content": "Hi"}], keep_alive="5m")
+    assert [m.model for m in c.ps().models] == ["local:smollm2-135m"]
+    c.chat(model="flynn", messages=[{"role": "user", "content": "Hi"}], keep_alive=0)
+    deadline = time.monotonic() + 30  # the unload is scheduled on the Runtime's loop; wait for it, bounded
+    while c.ps().models and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert c.ps().models == []
+    c.chat(model="flynn", messages=[{"role": "user", "content": "Hi"}], keep_alive="-1")  # loads again, stays
+    assert [m.model for m in c.ps().models] == ["local:smollm2-135m"]
+    r = httpx.post(
+        live.url + "/api/chat",
+        json={"model": "flynn", "messages": [{"role": "user", "content": "x"}], "keep_alive": "soon"},
+        headers={"Authorization": f"Bearer {live.token}"},
+    )
+    assert r.status_code == 400

@@ -75,5 +75,8 @@ class FakeProvider:
             yield piece
         yield Usage(estimate_prompt_tokens(messages), out, False, "cancelled" if cancel.cancelled else "stop")
 
+    async def unload(self) -> None:
+        self.loaded = False
+
     async def close(self) -> None:
         self.closed = True
