@@ -1,5 +1,5 @@
-"""Check a bundled file's sha256 once, and remember it by path, size and mtime, so later starts don't
-hash it again."""
+"""Bundled model files: where their manifests are, and checking a file's sha256 once (remembered by
+path, size and mtime, so later starts don't hash it again)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,16 @@ from pathlib import Path
 from flynn_desktop.core.events import Progress
 from flynn_desktop.core.interfaces import ProgressCallback
 from flynn_desktop.errors import ModelError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def manifest_dir() -> Path:
+    """`models/` in a source checkout; `flynn_desktop/_models` in a wheel or a frozen app."""
+    for d in (_PACKAGE_DIR / "_models", _PACKAGE_DIR.parent / "models"):
+        if d.is_dir():
+            return d
+    raise ModelError("The model manifests are missing from this install.", "Reinstall Flynn.")
 
 
 class VerifiedFiles:

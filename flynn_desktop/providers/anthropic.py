@@ -61,12 +61,8 @@ class AnthropicProvider(RemoteProvider):
             )
 
     async def list_models(self) -> list[str]:
-        try:
+        with self.typed_errors():
             return [m.id async for m in self.client.models.list()]
-        except Exception as e:
-            if (err := self.failure(e)) is None:
-                raise
-            raise err from e
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
@@ -84,7 +80,7 @@ class AnthropicProvider(RemoteProvider):
             kwargs["stop_sequences"] = list(params.stop)
         tokens_in = tokens_out = 0
         finish = "stop"
-        try:
+        with self.typed_errors():
             stream = await unless_cancelled(self.client.messages.create(stream=True, **kwargs), cancel)
             if stream is None:
                 yield Usage(estimate_prompt_tokens(messages), 0, False, "cancelled")
@@ -100,10 +96,6 @@ class AnthropicProvider(RemoteProvider):
                         finish = event.delta.stop_reason or finish
             finally:
                 await stream.close()
-        except Exception as e:
-            if (err := self.failure(e)) is None:
-                raise
-            raise err from e
         yield Usage(tokens_in, tokens_out, True, "cancelled" if cancel.cancelled else finish)
 
     async def close(self) -> None:

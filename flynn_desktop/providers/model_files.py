@@ -13,19 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from flynn_desktop.checksums import VerifiedFiles
+from flynn_desktop.checksums import VerifiedFiles, manifest_dir
 from flynn_desktop.core.interfaces import ProgressCallback
 from flynn_desktop.errors import ModelError, UnknownModelError
-
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
-
-
-def manifest_dir() -> Path:
-    """`models/` in a source checkout; `flynn_desktop/_models` in a wheel or a frozen app."""
-    for d in (_PACKAGE_DIR / "_models", _PACKAGE_DIR.parent / "models"):
-        if d.is_dir():
-            return d
-    raise ModelError("The model manifests are missing from this install.", "Reinstall Flynn.")
 
 
 @dataclass(frozen=True)

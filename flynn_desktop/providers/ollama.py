@@ -35,12 +35,8 @@ class OllamaProvider(RemoteProvider):
         )
 
     async def list_models(self) -> list[str]:
-        try:
+        with self.typed_errors():
             listed = await self.client.list()
-        except Exception as e:
-            if (err := self.failure(e)) is None:
-                raise
-            raise err from e
         return [m.model or "" for m in listed.models]
 
     async def stream(
@@ -56,7 +52,7 @@ class OllamaProvider(RemoteProvider):
         tokens_in = tokens_out = 0
         exact = False
         finish = "stop"
-        try:
+        with self.typed_errors():
             parts = await unless_cancelled(
                 self.client.chat(
                     model=self.model, messages=[m.as_dict() for m in messages], stream=True, options=options
@@ -75,10 +71,6 @@ class OllamaProvider(RemoteProvider):
                     tokens_out = part.eval_count or tokens_out
                     exact = part.eval_count is not None
                     finish = part.done_reason or finish
-        except Exception as e:
-            if (err := self.failure(e)) is None:
-                raise
-            raise err from e
         if not tokens_in:
             tokens_in = estimate_prompt_tokens(messages)
         yield Usage(tokens_in, tokens_out, exact, "cancelled" if cancel.cancelled else finish)

@@ -46,12 +46,8 @@ class OpenAICompatProvider(RemoteProvider):
         return None
 
     async def list_models(self) -> list[str]:
-        try:
+        with self.typed_errors():
             return [m.id async for m in self.client.models.list()]
-        except Exception as e:
-            if (err := self.failure(e)) is None:
-                raise
-            raise err from e
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
@@ -69,7 +65,7 @@ class OpenAICompatProvider(RemoteProvider):
         usage: Usage | None = None
         out = 0
         finish = "stop"
-        try:
+        with self.typed_errors():
             stream = await unless_cancelled(self.client.chat.completions.create(**kwargs), cancel)
             if stream is None:
                 yield Usage(estimate_prompt_tokens(messages), 0, False, "cancelled")
@@ -88,10 +84,6 @@ class OpenAICompatProvider(RemoteProvider):
                             finish = choice.finish_reason
             finally:
                 await stream.close()
-        except Exception as e:
-            if (err := self.failure(e)) is None:
-                raise
-            raise err from e
         if cancel.cancelled:
             finish = "cancelled"
         if usage is None:

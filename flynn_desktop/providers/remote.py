@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import ipaddress
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
@@ -183,3 +183,13 @@ class RemoteProvider:
         if isinstance(e, self.sdk_errors) or is_transport_error(e):
             return transport_error(self.label, e)
         return None
+
+    @contextlib.contextmanager
+    def typed_errors(self) -> Iterator[None]:
+        """Re-raise the SDK's and the transport's failures as Flynn's typed errors; others pass."""
+        try:
+            yield
+        except Exception as e:
+            if (err := self.failure(e)) is None:
+                raise
+            raise err from e
