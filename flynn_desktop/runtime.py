@@ -21,13 +21,9 @@ from typing import Any, TypeVar
 from flynn_desktop.config import Config
 from flynn_desktop.core.agent import Agent, AgentSettings, TurnResult, auto_title
 from flynn_desktop.core.events import (
-    Delta,
     Event,
     ModelState,
-    RunCancelled,
     RunError,
-    RunFinished,
-    RunRouted,
     RunStarted,
     SessionsChanged,
 )
@@ -355,47 +351,10 @@ class Runtime:
             ).id
             self._emit(SessionsChanged(session_id))
         self._emit(RunStarted(run_id, session_id, user_id, message_id, f"{routed.provider}:{routed.model}"))
-        text: list[str] = []
-        usage: Usage | None = None
-        status, error = MessageStatus.PARTIAL, None
-        try:
-            async for item in routed.stream(messages, params, cancel):
-                if isinstance(item, Served):
-                    if message_id:
-                        self.store.update_message(message_id, served=item)
-                    label = f"{item.provider}:{item.model}"
-                    self._emit(
-                        RunRouted(run_id, session_id, message_id, label, item.local, item.notes, item.failed)
-                    )
-                elif isinstance(item, Usage):
-                    usage = item
-                else:
-                    text.append(item)
-                    self._emit(Delta(run_id, session_id, message_id, item))
-                yield item
-            status = MessageStatus.PARTIAL if cancel.cancelled else MessageStatus.COMPLETE
-        except FlynnError as e:
-            status, error = MessageStatus.ERROR, e
-            raise
-        finally:
-            u = usage or Usage(0, len(text), False)
-            if message_id:
-                self.store.update_message(
-                    message_id,
-                    content="".join(text),
-                    status=status,
-                    tokens_in=u.tokens_in,
-                    tokens_out=u.tokens_out,
-                    error=str(error) if error else None,
-                )
-            if error is not None:
-                self._emit(RunError(run_id, session_id, message_id, error.code, str(error)))
-            elif status == MessageStatus.COMPLETE:
-                self._emit(
-                    RunFinished(run_id, session_id, message_id, u.tokens_in, u.tokens_out, u.finish_reason)
-                )
-            else:
-                self._emit(RunCancelled(run_id, session_id, message_id))
+        assert self._agent is not None
+        answer = self._agent.answer(run_id, session_id, message_id or None)
+        async for item in answer.stream(routed, messages, params, cancel):
+            yield item
 
     # sessions --------------------------------------------------------------------------------------
     async def new_session(self, title: str = "", source: str = "app") -> SessionInfo:

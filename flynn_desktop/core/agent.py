@@ -7,9 +7,10 @@ and everything the user should see leaves as events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 from flynn_desktop.core.events import (
@@ -99,6 +100,106 @@ def auto_title(text: str) -> str:
     return (cut or line[:TITLE_CHARS]) + "…"
 
 
+class Answer:
+    """One answer as it streams from a provider: saved as it grows (when it has a message to save
+    to), told to the faces as events, and ended with exactly one of RunFinished, RunCancelled or
+    RunError. The agent loop and the Runtime's stateless completions both answer through it."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        emit: Emit,
+        run_id: str,
+        session_id: str,
+        message_id: int | None,
+        flush_interval: float,
+        prompt_tokens: int = 0,
+    ) -> None:
+        self.store = store
+        self.emit = emit
+        self.run_id = run_id
+        self.session_id = session_id
+        self.message_id = message_id
+        self.writer = PartialWriter(store, message_id, flush_interval) if message_id else None
+        self.pieces: list[str] = []
+        self.prompt_tokens = prompt_tokens
+        self.usage: Usage | None = None
+        self.status = MessageStatus.PARTIAL
+        self.error: FlynnError | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    async def stream(
+        self,
+        provider: Provider,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        cancel: CancelToken,
+    ) -> AsyncGenerator[str | Usage | Served, None]:
+        mid = self.message_id or 0
+        try:
+            async for item in provider.stream(messages, params, cancel):
+                if isinstance(item, Served):
+                    if self.message_id:
+                        self.store.update_message(self.message_id, served=item)
+                    label = f"{item.provider}:{item.model}"
+                    self.emit(
+                        RunRouted(
+                            self.run_id, self.session_id, mid, label, item.local, item.notes, item.failed
+                        )
+                    )
+                elif isinstance(item, Usage):
+                    self.usage = item
+                else:
+                    self.pieces.append(item)
+                    if self.writer is not None:
+                        self.writer.add(item)
+                    self.emit(Delta(self.run_id, self.session_id, mid, item))
+                yield item
+        except FlynnError as e:
+            self._end(MessageStatus.ERROR, e)
+            raise
+        except Exception as e:  # a bug or an unexpected library error: keep what we have, then report it
+            log.exception("the answer failed")
+            err = FlynnError(f"The answer failed: {type(e).__name__}: {e}", "See the log for details.")
+            self._end(MessageStatus.ERROR, err)
+            raise err from e
+        except BaseException:  # the task was cancelled, or the consumer went away: keep it as partial
+            self._end(MessageStatus.PARTIAL)
+            raise
+        self._end(MessageStatus.PARTIAL if cancel.cancelled else MessageStatus.COMPLETE)
+
+    def _end(self, status: MessageStatus, error: FlynnError | None = None) -> None:
+        if self.writer is not None:
+            self.writer.cancel()
+        u = self.usage or Usage(self.prompt_tokens, len(self.pieces), False)
+        if self.message_id:
+            try:
+                self.store.update_message(
+                    self.message_id,
+                    content=self.text,
+                    status=status,
+                    tokens_in=u.tokens_in,
+                    tokens_out=u.tokens_out,
+                    error=str(error) if error else None,
+                )
+            except FlynnError as e:  # e.g. the disk is full: the user must still hear how it ended
+                log.exception("could not save the answer")
+                status, error = MessageStatus.ERROR, error or e
+        self.status, self.error = status, error
+        mid = self.message_id or 0
+        if error is not None:
+            self.emit(RunError(self.run_id, self.session_id, mid, error.code, str(error)))
+        elif status == MessageStatus.COMPLETE:
+            self.emit(
+                RunFinished(self.run_id, self.session_id, mid, u.tokens_in, u.tokens_out, u.finish_reason)
+            )
+        else:
+            self.emit(RunCancelled(self.run_id, self.session_id, mid))
+
+
 class Agent:
     def __init__(self, store: SessionStore, settings: AgentSettings, emit: Emit) -> None:
         self.store = store
@@ -126,7 +227,6 @@ class Agent:
         self.emit(SessionsChanged(session_id))
 
         message_id: int | None = None
-        writer: PartialWriter | None = None
         try:
             await provider.load(self.emit)
             system = system_message(s.system_prompt, s.context_depth)
@@ -145,85 +245,45 @@ class Agent:
             )
             if prompt.trimmed_turns:
                 log.info("left %d old turn(s) out of the prompt to fit the context", prompt.trimmed_turns)
-            assistant = store.append_message(
+            message_id = store.append_message(
                 session_id, Role.ASSISTANT, "", MessageStatus.PARTIAL, provider.provider, provider.model
-            )
-            message_id = assistant.id
-            writer = PartialWriter(store, message_id, s.flush_interval)
-            self.emit(
-                RunStarted(
-                    run_id,
-                    session_id,
-                    user_msg.id,
-                    message_id,
-                    f"{provider.provider}:{provider.model}",
-                    prompt.trimmed_turns,
-                )
-            )
-            params = GenerationParams(max_tokens=s.max_tokens, temperature=s.temperature)
-            usage: Usage | None = None
-            async for item in provider.stream(prompt.messages, params, cancel):
-                if isinstance(item, Usage):
-                    usage = item
-                    continue
-                if isinstance(item, Served):
-                    store.update_message(message_id, served=item)
-                    label = f"{item.provider}:{item.model}"
-                    self.emit(
-                        RunRouted(run_id, session_id, message_id, label, item.local, item.notes, item.failed)
-                    )
-                    continue
-                writer.add(item)
-                self.emit(Delta(run_id, session_id, message_id, item))
-            writer.cancel()
-            full = writer.text
-            if cancel.cancelled:
-                store.update_message(message_id, content=full, status=MessageStatus.PARTIAL)
-                self.emit(RunCancelled(run_id, session_id, message_id))
-                return TurnResult(session_id, message_id, full, MessageStatus.PARTIAL)
-            u = usage or Usage(prompt.tokens, 0, False)
-            store.update_message(
-                message_id,
-                content=full,
-                status=MessageStatus.COMPLETE,
-                tokens_in=u.tokens_in,
-                tokens_out=u.tokens_out,
-            )
-            self.emit(RunFinished(run_id, session_id, message_id, u.tokens_in, u.tokens_out, u.finish_reason))
-            return TurnResult(session_id, message_id, full, MessageStatus.COMPLETE)
-        except asyncio.CancelledError:  # the task itself was cancelled: keep what streamed, as partial
-            if writer is not None and message_id is not None:
-                writer.cancel()
-                store.update_message(message_id, content=writer.text, status=MessageStatus.PARTIAL)
-            raise
+            ).id
         except FlynnError as e:
-            return self._fail(run_id, session_id, message_id, writer, e, provider)
-        except Exception as e:  # a bug or an unexpected library error: keep what we have, then report it
+            return self._fail(run_id, session_id, message_id, e, provider)
+        except Exception as e:  # a bug or an unexpected library error
             log.exception("the turn failed")
             err = FlynnError(f"The answer failed: {type(e).__name__}: {e}", "See the log for details.")
-            return self._fail(run_id, session_id, message_id, writer, err, provider)
+            return self._fail(run_id, session_id, message_id, err, provider)
+        label = f"{provider.provider}:{provider.model}"
+        self.emit(RunStarted(run_id, session_id, user_msg.id, message_id, label, prompt.trimmed_turns))
+        answer = self.answer(run_id, session_id, message_id, prompt.tokens)
+        params = GenerationParams(max_tokens=s.max_tokens, temperature=s.temperature)
+        with contextlib.suppress(FlynnError):  # saved and reported by the answer itself
+            async for _item in answer.stream(provider, prompt.messages, params, cancel):
+                pass
+        return TurnResult(session_id, message_id, answer.text, answer.status, answer.error)
+
+    def answer(self, run_id: str, session_id: str, message_id: int | None, prompt_tokens: int = 0) -> Answer:
+        return Answer(
+            self.store, self.emit, run_id, session_id, message_id, self.settings.flush_interval, prompt_tokens
+        )
 
     def _fail(
         self,
         run_id: str,
         session_id: str,
         message_id: int | None,
-        writer: PartialWriter | None,
         err: FlynnError,
         provider: Provider,
     ) -> TurnResult:
-        """Record the failure beside the question, keeping any text that did stream."""
-        text = ""
-        if writer is not None:
-            writer.cancel()
-            text = writer.text
+        """Record a failure before the answer started (load, prompt) beside the question."""
         try:
             if message_id is None:
                 message_id = self.store.append_message(
                     session_id, Role.ASSISTANT, "", MessageStatus.ERROR, provider.provider, provider.model
                 ).id
-            self.store.update_message(message_id, content=text, status=MessageStatus.ERROR, error=str(err))
+            self.store.update_message(message_id, status=MessageStatus.ERROR, error=str(err))
         except FlynnError:  # e.g. the disk is still full: the user must still hear why the answer failed
             log.exception("could not record the failed answer")
         self.emit(RunError(run_id, session_id, message_id, err.code, str(err)))
-        return TurnResult(session_id, message_id, text, MessageStatus.ERROR, err)
+        return TurnResult(session_id, message_id, "", MessageStatus.ERROR, err)
