@@ -1,0 +1,272 @@
+"""What Flynn remembers, in the user's words, and how it goes into a prompt. Pure Python.
+
+The store itself (Chroma for vectors, SQLite FTS5 for words) lives in flynn_desktop.memory behind the
+MemoryStore interface in core.interfaces; this module holds the types both sides share, the fusion of
+the two searches, and the prompt block with its citations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class MemoryKind(StrEnum):
+    NOTE = "note"  # the user asked Flynn to remember it
+    FACT = "fact"  # extracted from a conversation
+    SUMMARY = "summary"  # a conversation's summary
+    DOCUMENT = "document"  # a chunk of an imported file
+
+
+# How much a memory matters when nothing else is known; pinned memories always go into the prompt.
+DEFAULT_IMPORTANCE = {
+    MemoryKind.NOTE: 0.8,
+    MemoryKind.FACT: 0.6,
+    MemoryKind.SUMMARY: 0.5,
+    MemoryKind.DOCUMENT: 0.4,
+}
+
+
+@dataclass(frozen=True)
+class Memory:
+    id: str
+    text: str
+    kind: MemoryKind
+    source: str  # "chat", "cli", "gateway:<client>", or the file path of a document
+    created_at: datetime
+    updated_at: datetime
+    importance: float = 0.5
+    pinned: bool = False
+    session_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MemoryHit:
+    memory: Memory
+    score: float  # the fused score that ranked it
+    vector: float = 0.0  # vector_relevance of the cosine similarity, 0..1
+    keyword: float = 0.0  # BM25 squashed to 0..1
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[MemoryHit]
+    mode: str  # "hybrid", "keyword" (embeddings unavailable or rebuilding) or "vector"
+    notice: str = ""  # why the search was not hybrid, for the user
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    vector_weight: float = 0.7
+    keyword_weight: float = 0.3
+    limit: int = 10
+    threshold: float = 0.5
+
+
+@dataclass
+class Candidate:
+    vector: float = 0.0
+    keyword: float = 0.0
+
+
+def squash_bm25(bm25: float) -> float:
+    """SQLite's bm25() is negative, larger in magnitude for a better match, and unbounded. b/(b+0.5)
+    maps it to 0..1: one rare word matched in a short memory scores 0.65 in a store of five memories
+    and over 0.9 in a store of thousands; a word that is in most memories scores near 0."""
+    b = max(0.0, -bm25)
+    return b / (b + 0.5)
+
+
+def vector_relevance(cosine: float, floor: float, ceiling: float) -> float:
+    """Cosine similarity mapped to 0..1 by the embedding model's own range: at `floor` texts are
+    unrelated, at `ceiling` they say the same thing. For all-MiniLM-L6-v2 that is 0.15 and 0.6 (a
+    question and the fact that answers it score 0.45-0.75; unrelated sentences 0-0.15)."""
+    return min(1.0, max(0.0, (cosine - floor) / (ceiling - floor)))
+
+
+def fuse(
+    candidates: dict[str, Candidate], s: SearchSettings, importance: dict[str, float]
+) -> list[tuple[str, float]]:
+    """Hybrid ranking, the documented method (README, "Memory"):
+
+    - each search gives its own relevance in 0..1: vector_relevance() of the cosine similarity, and
+      squash_bm25() of the keyword match;
+    - a memory is kept when either relevance reaches `threshold`, so an exact rare word is found even
+      when its meaning is far from the question, and a paraphrase is found with no word in common;
+    - kept memories are ranked by vectorWeight*vector + keywordWeight*keyword (the weights normalised
+      to sum to 1), plus 0.05*importance to break near ties; the first `limit` are returned.
+    """
+    total = (s.vector_weight + s.keyword_weight) or 1.0
+    vw, kw = s.vector_weight / total, s.keyword_weight / total
+    ranked = []
+    for mid, c in candidates.items():
+        usable_vector = c.vector if vw > 0 else 0.0
+        usable_keyword = c.keyword if kw > 0 else 0.0
+        if max(usable_vector, usable_keyword) < s.threshold:
+            continue
+        ranked.append((mid, vw * c.vector + kw * c.keyword + 0.05 * importance.get(mid, 0.0)))
+    ranked.sort(key=lambda x: -x[1])
+    return ranked[: s.limit]
+
+
+# --- keyword queries ------------------------------------------------------------------------------
+STOPWORDS = frozenset(
+    {
+        "a",
+        "about",
+        "after",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "called",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "just",
+        "me",
+        "mine",
+        "my",
+        "name",
+        "named",
+        "of",
+        "on",
+        "or",
+        "our",
+        "ours",
+        "she",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "to",
+        "too",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+    }
+)
+
+
+def keyword_terms(text: str) -> list[str]:
+    """The words of a question worth matching exactly: no stopwords, no single letters."""
+    words = re.findall(r"\w+", text.lower())
+    return list(dict.fromkeys(w for w in words if len(w) > 1 and w not in STOPWORDS))
+
+
+# --- explicit notes -------------------------------------------------------------------------------
+_REMEMBER = re.compile(
+    r"^\s*(?:please\s+)?(?:remember|note|don'?t forget|keep in mind)(?:\s+that)?[:,]?\s+(?P<what>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def explicit_note(text: str) -> str | None:
+    """ "remember that my sister's name is Alba" -> "my sister's name is Alba"; None otherwise."""
+    m = _REMEMBER.match(text)
+    if not m:
+        return None
+    what = m.group("what").strip().rstrip(".!")
+    return what[0].upper() + what[1:] if len(what) > 2 else None
+
+
+# --- in the prompt --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Citation:
+    number: int
+    memory_id: str
+    text: str
+    source: str
+    kind: str
+
+
+# How many memories, and how many tokens of them, each prompt.contextDepth puts in a prompt.
+DEPTH_BUDGET = {"minimal": (0, 0), "normal": (5, 400), "detailed": (10, 1200), "debug": (20, 3000)}
+
+
+def memory_block(
+    hits: Sequence[MemoryHit], pinned: Sequence[Memory], depth: str
+) -> tuple[str, list[Citation]]:
+    """The context block of remembered things for one turn, and the citations the window shows.
+
+    Pinned memories come first, then the search hits by rank, while they fit the depth's budget (in
+    estimated tokens: four characters to a token). It goes after the stable prefix of the prompt."""
+    count, budget = DEPTH_BUDGET.get(depth, DEPTH_BUDGET["normal"])
+    if count == 0:
+        return "", []
+    chosen: list[Memory] = []
+    seen: set[str] = set()
+    used = 0
+    for m in [*pinned, *(h.memory for h in hits)]:
+        if m.id in seen or len(chosen) >= count:
+            continue
+        cost = len(m.text) // 4 + 8
+        if used + cost > budget:
+            continue
+        chosen.append(m)
+        seen.add(m.id)
+        used += cost
+    if not chosen:
+        return "", []
+    citations = [Citation(i, m.id, m.text, m.source, str(m.kind)) for i, m in enumerate(chosen, 1)]
+    lines = [
+        "Things you remember from earlier conversations and the user's documents. Use them when they "
+        "help, and cite them as [1], [2]:"
+    ]
+    for c, m in zip(citations, chosen, strict=True):
+        lines.append(f"[{c.number}] {m.text} ({m.kind}, {m.updated_at.date().isoformat()})")
+    return "\n".join(lines), citations

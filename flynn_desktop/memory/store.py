@@ -1,0 +1,466 @@
+"""MemoryService: what Flynn remembers, searched by meaning (Chroma) and by word (SQLite FTS5).
+
+Every method is blocking and thread-safe; the Runtime calls them off its loop. See index.py for how
+the two stores are kept in step across a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from flynn_desktop.core.events import Progress
+from flynn_desktop.core.interfaces import ProgressCallback
+from flynn_desktop.core.memory import (
+    DEFAULT_IMPORTANCE,
+    Candidate,
+    Memory,
+    MemoryHit,
+    MemoryKind,
+    SearchResult,
+    SearchSettings,
+    fuse,
+    keyword_terms,
+    squash_bm25,
+    vector_relevance,
+)
+from flynn_desktop.errors import FlynnError, NotFoundError
+from flynn_desktop.memory.chunking import ChunkSettings, chunk_text
+from flynn_desktop.memory.documents import UnreadableDocument, find_documents, read_document
+from flynn_desktop.memory.index import MemoryIndex, content_hash
+from flynn_desktop.memory.vectors import VectorStore
+
+log = logging.getLogger(__name__)
+
+EmbedFn = Callable[[list[str]], list[list[float]]]
+BATCH = 64
+NEAR_DUPLICATE = 0.95  # notes and facts this similar to an existing one replace it instead of piling up
+
+
+@dataclass
+class ImportReport:
+    files: int = 0  # files indexed now
+    unchanged: int = 0  # files already indexed with the same content
+    chunks: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+
+
+class CachedEmbedder:
+    """Vectors by content hash, kept in the memory database (memory.embeddings.cache)."""
+
+    def __init__(self, embed: EmbedFn, model_id: str, index: MemoryIndex, enabled: bool, ttl: float) -> None:
+        self.inner, self.model_id, self.index, self.enabled, self.ttl = embed, model_id, index, enabled, ttl
+
+    def __call__(self, texts: list[str]) -> list[list[float]]:
+        if not self.enabled:
+            return self.inner(texts)
+        hashes = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        cached = self.index.cached_vectors(self.model_id, hashes, self.ttl)
+        missing = sorted({h: i for i, h in enumerate(hashes) if h not in cached}.items(), key=lambda x: x[1])
+        if missing:
+            vectors = self.inner([texts[i] for _h, i in missing])
+            fresh = [
+                (h, np.asarray(v, dtype=np.float32).tobytes())
+                for (h, _i), v in zip(missing, vectors, strict=True)
+            ]
+            self.index.cache_vectors(self.model_id, fresh)
+            cached.update(fresh)
+        return [np.frombuffer(cached[h], dtype=np.float32).astype(float).tolist() for h in hashes]
+
+
+class MemoryService:
+    def __init__(
+        self,
+        folder: Path,
+        embed: EmbedFn,
+        embedder_id: str,
+        chroma_url: str | None = None,
+        cache: bool = True,
+        cache_ttl: float = 0,
+        chunking: ChunkSettings | None = None,
+        similarity_range: tuple[float, float] = (0.15, 0.6),
+    ) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.index = MemoryIndex(folder / "memory.db")
+        self.embedder_id = embedder_id
+        self.embed = CachedEmbedder(embed, embedder_id, self.index, cache, cache_ttl)
+        self._chroma = (None if chroma_url else folder / "chroma", chroma_url)
+        self.vectors = VectorStore(*self._chroma, embedder_id)
+        self.chunking = chunking or ChunkSettings()
+        self.similarity_range = similarity_range  # see core.memory.vector_relevance
+        self._write = threading.RLock()  # one writer at a time: adds, imports, deletes, re-indexing
+        self._pending_reason = ""
+        if self.index.get_meta("embedder") != embedder_id:
+            self._switch_embedder()
+
+    def close(self) -> None:
+        self.index.close()
+
+    # adding ------------------------------------------------------------------------------------------
+    def add(
+        self,
+        text: str,
+        kind: MemoryKind = MemoryKind.NOTE,
+        source: str = "chat",
+        session_id: str | None = None,
+        importance: float | None = None,
+        pinned: bool = False,
+    ) -> tuple[Memory, bool]:
+        """Remember `text`. Returns (the memory, True when it merged into one already remembered)."""
+        text = text.strip()
+        if not text:
+            raise FlynnError("There is nothing to remember: the text is empty.", "Give the text to remember.")
+        importance = DEFAULT_IMPORTANCE[kind] if importance is None else importance
+        with self._write:
+            same = self.index.find_duplicate(kind, text)
+            if same:
+                return self._touch(same, importance, pinned), True
+            vector = self._try_embed([text])
+            if vector is not None and kind in (MemoryKind.NOTE, MemoryKind.FACT):
+                near = self._near_duplicate(vector[0], kind)
+                if near is not None:
+                    return self._replace_text(near, text, vector[0], importance, pinned), True
+            mid = "m-" + uuid.uuid4().hex[:16]
+            now = time.time()
+            with self.index.tx() as db:
+                db.execute(
+                    "INSERT INTO memories(id, text, kind, source, content_hash, created_at, updated_at, "
+                    "importance, pinned, session_id, state) VALUES (?,?,?,?,?,?,?,?,?,?, 'pending')",
+                    (
+                        mid,
+                        text,
+                        str(kind),
+                        source,
+                        content_hash(text),
+                        now,
+                        now,
+                        importance,
+                        int(pinned),
+                        session_id,
+                    ),
+                )
+            if vector is not None:
+                self._index_vectors([mid], vector)
+            return self.get(mid), False
+
+    def _touch(self, mid: str, importance: float, pinned: bool) -> Memory:
+        with self.index.tx() as db:
+            db.execute(
+                "UPDATE memories SET updated_at = ?, importance = max(importance, ?), "
+                "pinned = max(pinned, ?) WHERE id = ?",
+                (time.time(), importance, int(pinned), mid),
+            )
+        return self.get(mid)
+
+    def _near_duplicate(self, vector: list[float], kind: MemoryKind) -> str | None:
+        try:
+            near = self.vectors.query(vector, 3)
+        except FlynnError:
+            return None
+        ids = [i for i, sim in near if sim >= NEAR_DUPLICATE]
+        found = self.index.get(ids)
+        return next((i for i in ids if i in found and found[i].kind == kind), None)
+
+    def _replace_text(
+        self, mid: str, text: str, vector: list[float], importance: float, pinned: bool
+    ) -> Memory:
+        """A newer wording of the same memory: keep the memory, take the new words."""
+        with self.index.tx() as db:
+            db.execute(
+                "UPDATE memories SET text = ?, content_hash = ?, updated_at = ?, "
+                "importance = max(importance, ?), pinned = max(pinned, ?), state = 'pending' WHERE id = ?",
+                (text, content_hash(text), time.time(), importance, int(pinned), mid),
+            )
+        self._index_vectors([mid], [vector])
+        return self.get(mid)
+
+    def _try_embed(self, texts: list[str]) -> list[list[float]] | None:
+        """Vectors, or None when the embedder fails: the memory is kept and indexed by reconcile()."""
+        try:
+            return self.embed(texts)
+        except Exception as e:
+            log.warning("embedding failed; the memory is kept and will be indexed later: %s", e)
+            self._pending_reason = str(e)
+            return None
+
+    def _index_vectors(self, ids: Sequence[str], vectors: Sequence[Sequence[float]]) -> None:
+        """Chroma first, then the rows say so; a crash in between leaves them 'pending', redone later."""
+        self.vectors.upsert(ids, vectors)
+        with self.index.tx() as db:
+            db.executemany(
+                "UPDATE memories SET state = 'indexed' WHERE id = ? AND state = 'pending'",
+                [(i,) for i in ids],
+            )
+
+    # reading -----------------------------------------------------------------------------------------
+    def get(self, mid: str) -> Memory:
+        found = self.index.get([mid]) or self.index.get(self._by_prefix(mid))
+        if not found:
+            raise NotFoundError(f"No memory {mid}.", "List them with `flynn memory list`.")
+        return next(iter(found.values()))
+
+    def _by_prefix(self, prefix: str) -> list[str]:
+        rows = self.index.query(
+            "SELECT id FROM memories WHERE id LIKE ? AND state != 'deleting' LIMIT 2", (prefix + "%",)
+        )
+        return [rows[0][0]] if len(rows) == 1 else []
+
+    def list_memories(
+        self, kind: str | None = None, source: str | None = None, limit: int = 200, offset: int = 0
+    ) -> list[Memory]:
+        return self.index.list_memories(kind, source, None, limit, offset)
+
+    def pinned(self) -> list[Memory]:
+        return self.index.list_memories(pinned=True, limit=50)
+
+    def sources(self) -> list[dict[str, object]]:
+        return self.index.sources()
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "memories": self.index.count(),
+            "pending": self.index.count("pending"),
+            "vectors": self.vectors.count(),
+            "embedder": self.embedder_id,
+            "store": self.vectors.where,
+        }
+
+    def search(self, query: str, s: SearchSettings, mode: str = "hybrid") -> SearchResult:
+        """Hybrid search (core.memory.fuse); keyword-only when embeddings fail, and it says so."""
+        wide = max(s.limit * 4, 20)
+        candidates: dict[str, Candidate] = {}
+        if mode in ("hybrid", "keyword"):
+            for mid, bm25 in self.index.keyword_search(keyword_terms(query), wide):
+                candidates.setdefault(mid, Candidate()).keyword = squash_bm25(bm25)
+        notice = ""
+        if mode in ("hybrid", "vector"):
+            try:
+                vector = self.embed([query])[0]
+                for mid, sim in self.vectors.query(vector, wide):
+                    candidates.setdefault(mid, Candidate()).vector = vector_relevance(
+                        sim, *self.similarity_range
+                    )
+            except Exception as e:
+                log.warning("vector search failed, keyword search only: %s", e)
+                notice = f"Search by meaning is unavailable ({e}); these results match words only."
+                mode = "keyword"
+        pending = self.index.count("pending")
+        if pending and not notice:
+            notice = f"{pending} memories are still being indexed; search by meaning doesn't see them yet."
+        found = self.index.get(list(candidates))
+        candidates = {k: v for k, v in candidates.items() if k in found}
+        if mode == "keyword":
+            s = SearchSettings(0.0, 1.0, s.limit, s.threshold)
+        elif mode == "vector":
+            s = SearchSettings(1.0, 0.0, s.limit, s.threshold)
+        ranked = fuse(candidates, s, {k: m.importance for k, m in found.items()})
+        hits = [
+            MemoryHit(found[k], score, candidates[k].vector, candidates[k].keyword) for k, score in ranked
+        ]
+        return SearchResult(hits, mode, notice)
+
+    # changing ----------------------------------------------------------------------------------------
+    def update(
+        self, mid: str, text: str | None = None, pinned: bool | None = None, importance: float | None = None
+    ) -> Memory:
+        with self._write:
+            m = self.get(mid)
+            with self.index.tx() as db:
+                if text is not None and text.strip() and text.strip() != m.text:
+                    db.execute(
+                        "UPDATE memories SET text = ?, content_hash = ?, state = 'pending' WHERE id = ?",
+                        (text.strip(), content_hash(text), m.id),
+                    )
+                if pinned is not None:
+                    db.execute("UPDATE memories SET pinned = ? WHERE id = ?", (int(pinned), m.id))
+                if importance is not None:
+                    db.execute("UPDATE memories SET importance = ? WHERE id = ?", (importance, m.id))
+                db.execute("UPDATE memories SET updated_at = ? WHERE id = ?", (time.time(), m.id))
+            if text is not None:
+                vector = self._try_embed([text.strip()])
+                if vector is not None:
+                    self._index_vectors([m.id], vector)
+            return self.get(m.id)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        with self._write:
+            full = [self.get(i).id for i in ids]
+            return self._delete(full)
+
+    def forget_source(self, source: str) -> int:
+        """Forget every memory from one source (a document, or e.g. "gateway:continue")."""
+        with self._write:
+            ids = [r[0] for r in self.index.query("SELECT id FROM memories WHERE source = ?", (source,))]
+            n = self._delete(ids)
+            with self.index.tx() as db:
+                db.execute("DELETE FROM sources WHERE path = ?", (source,))
+            return n
+
+    def _delete(self, ids: Sequence[str]) -> int:
+        """Mark, forget in Chroma, then remove the rows: a crash at any point is finished by reconcile()."""
+        if not ids:
+            return 0
+        with self.index.tx() as db:
+            db.executemany("UPDATE memories SET state = 'deleting' WHERE id = ?", [(i,) for i in ids])
+        self.vectors.delete(ids)
+        with self.index.tx() as db:
+            db.executemany("DELETE FROM memories WHERE id = ? AND state = 'deleting'", [(i,) for i in ids])
+        return len(ids)
+
+    # keeping the two stores in step ------------------------------------------------------------------
+    def reconcile(self, progress: ProgressCallback | None = None) -> int:
+        """Finish what a crash interrupted: index 'pending' rows, forget 'deleting' ones, and drop
+        vectors that have no row. Returns how many rows it indexed."""
+        with self._write:
+            doomed = [i for i, _t in self.index.ids_in_state("deleting")]
+            if doomed:
+                self._delete(doomed)
+            if self.vectors.count() != self.index.count("indexed"):
+                strays = self.vectors.ids() - self.index.all_indexed_ids()
+                self.vectors.delete(sorted(strays))
+                unvectored = self.index.all_indexed_ids() - self.vectors.ids()
+                if unvectored:
+                    with self.index.tx() as db:
+                        db.executemany(
+                            "UPDATE memories SET state = 'pending' WHERE id = ?", [(i,) for i in unvectored]
+                        )
+        return self._index_pending(progress)
+
+    def _index_pending(self, progress: ProgressCallback | None) -> int:
+        total = self.index.count("pending")
+        done = 0
+        while True:
+            with self._write:
+                batch = self.index.ids_in_state("pending", BATCH)
+                if not batch:
+                    break
+                vectors = self.embed([t for _i, t in batch])
+                self._index_vectors([i for i, _t in batch], vectors)
+            done += len(batch)
+            if progress:
+                progress(Progress("memory.index", min(1.0, done / max(total, 1)), f"{done}/{total} memories"))
+        if self.index.count("pending") == 0:
+            for name in self.vectors.other_collections():
+                self.vectors.drop(name)  # the old embedding model's space: nothing refers to it now
+        return done
+
+    def reindex(self, progress: ProgressCallback | None = None) -> int:
+        """Embed every memory again into a fresh collection (after a damaged store, or by hand)."""
+        with self._write:
+            self.vectors.drop(self.vectors.name)
+            self.vectors = VectorStore(*self._chroma, self.embedder_id)
+            with self.index.tx() as db:
+                db.execute("UPDATE memories SET state = 'pending' WHERE state = 'indexed'")
+        return self._index_pending(progress)
+
+    def _switch_embedder(self) -> None:
+        """A new embedding model: its collection starts empty, and every memory waits to be indexed
+        into it (by reconcile). The old model's vectors are dropped once that is done."""
+        with self.index.tx() as db:
+            db.execute("UPDATE memories SET state = 'pending' WHERE state = 'indexed'")
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('embedder', ?)", (self.embedder_id,))
+
+    # documents ---------------------------------------------------------------------------------------
+    def import_path(self, root: Path, progress: ProgressCallback | None = None) -> ImportReport:
+        """Index a file or a folder of documents. Unchanged files are skipped; a changed file's old
+        chunks are replaced; an unreadable file is skipped and reported. Safe to re-run after a crash."""
+        root = root.expanduser().resolve()
+        if not root.exists():
+            raise NotFoundError(f"{root} does not exist.", "Check the path.")
+        files = list(find_documents(root))
+        report = ImportReport()
+        queue: list[tuple[str, list[str], list[tuple[str, str]]]] = []  # (source, stale ids, new chunks)
+        queued = 0
+        for n, path in enumerate(files, 1):
+            try:
+                entry = self._stage(path, report)
+            except UnreadableDocument as e:
+                report.skipped.append((str(path), str(e)))
+                log.warning("skipped %s: %s", path, e)
+                entry = None
+            if entry is not None:
+                queue.append(entry)
+                queued += len(entry[2])
+            if queued >= BATCH or n == len(files):
+                self._flush(queue)
+                queue, queued = [], 0
+            if progress:
+                progress(Progress("memory.import", n / len(files), f"{n}/{len(files)} {path.name}"))
+        return report
+
+    def _stage(self, path: Path, report: ImportReport) -> tuple[str, list[str], list[tuple[str, str]]] | None:
+        source = str(path)
+        try:
+            st = path.stat()
+            raw = path.read_bytes()
+        except OSError as e:
+            raise UnreadableDocument(f"can't be read: {e.strerror or e}") from e
+        digest = hashlib.sha256(raw).hexdigest()
+        known = self.index.source(source)
+        if known is not None and known[2] == digest and known[3] == "done":
+            report.unchanged += 1
+            return None
+        chunks = chunk_text(read_document(path), self.chunking)
+        ids = [
+            "d-" + hashlib.sha1(f"{source}\0{i}\0{content_hash(c)}".encode()).hexdigest()[:16]
+            for i, c in enumerate(chunks)
+        ]
+        now = time.time()
+        with self._write, self.index.tx() as db:
+            old = {
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM memories WHERE source = ? AND kind = 'document'", (source,)
+                )
+            }
+            db.executemany(
+                "INSERT OR IGNORE INTO memories(id, text, kind, source, content_hash, created_at, "
+                "updated_at, importance, state) VALUES (?, ?, 'document', ?, ?, ?, ?, ?, 'pending')",
+                [
+                    (i, c, source, content_hash(c), now, now, DEFAULT_IMPORTANCE[MemoryKind.DOCUMENT])
+                    for i, c in zip(ids, chunks, strict=True)
+                ],
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO sources(path, size, mtime, content_hash, chunks, state) "
+                "VALUES (?, ?, ?, ?, ?, 'pending')",
+                (source, st.st_size, st.st_mtime, digest, len(chunks)),
+            )
+            fresh = (
+                {
+                    r[0]: r[1]
+                    for r in db.execute(
+                        "SELECT id, text FROM memories WHERE state = 'pending' "
+                        f"AND id IN ({','.join('?' * len(ids))})",
+                        ids,
+                    )
+                }
+                if ids
+                else {}
+            )
+        report.files += 1
+        report.chunks += len(chunks)
+        return source, sorted(old - set(ids)), list(fresh.items())
+
+    def _flush(self, queue: list[tuple[str, list[str], list[tuple[str, str]]]]) -> None:
+        with self._write:
+            chunks = [c for _s, _stale, new in queue for c in new]
+            for start in range(0, len(chunks), BATCH):
+                part = chunks[start : start + BATCH]
+                self._index_vectors([i for i, _t in part], self.embed([t for _i, t in part]))
+            self._delete([i for _s, stale, _n in queue for i in stale])
+            with self.index.tx() as db:
+                db.executemany(
+                    "UPDATE sources SET state = 'done' WHERE path = ?", [(s,) for s, _st, _n in queue]
+                )
+
+    def memories_for(self, ids: Sequence[str]) -> dict[str, Memory]:
+        return self.index.get(ids)
