@@ -9,13 +9,13 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from flynn_desktop import __version__
+from flynn_desktop import __version__, cli_memory
 from flynn_desktop.config import Config, default_config_text, dump_yaml, load_config, redacted
 from flynn_desktop.errors import ConfigError, FlynnError, InstanceError, NoDisplayError
 from flynn_desktop.logging_setup import setup_logging
@@ -40,6 +40,8 @@ class Backend(Protocol):
 
     def ask(self, text: str, session_id: str | None, model: str | None) -> Iterator[dict[str, Any]]: ...
 
+    def call_events(self, method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]: ...
+
 
 class LocalBackend:
     """This process owns the Runtime."""
@@ -55,11 +57,21 @@ class LocalBackend:
     def ask(self, text: str, session_id: str | None, model: str | None) -> Iterator[dict[str, Any]]:
         from flynn_desktop.control import ask_events
 
+        return self._stream(lambda: ask_events(self.runtime, text, session_id, model, "cli"), stoppable=True)
+
+    def call_events(self, method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        from flynn_desktop.control import call_events
+
+        return self._stream(lambda: call_events(self.runtime, method, params), stoppable=False)
+
+    def _stream(
+        self, make: Callable[[], AsyncIterator[dict[str, Any]]], stoppable: bool
+    ) -> Iterator[dict[str, Any]]:
         out: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue()
 
         async def pump() -> None:
             try:
-                async for ev in ask_events(self.runtime, text, session_id, model, "cli"):
+                async for ev in make():
                     out.put(ev)
             except BaseException as e:
                 out.put(e)
@@ -72,7 +84,7 @@ class LocalBackend:
             try:
                 item = out.get()
             except KeyboardInterrupt:
-                if cancelled:
+                if cancelled or not stoppable:
                     raise
                 cancelled = True  # stop the answer; its events still arrive, and it is saved as partial
                 self.runtime.submit(self.runtime.cancel())
@@ -97,6 +109,9 @@ class RemoteBackend:
 
     def ask(self, text: str, session_id: str | None, model: str | None) -> Iterator[dict[str, Any]]:
         return self.client.ask(text, session_id, model)
+
+    def call_events(self, method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        return self.client.call_events(method, params)
 
 
 @contextmanager
@@ -442,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the Runtime and its gateway headless, without a window").set_defaults(
         func=cmd_serve
     )
+    cli_memory.add_parser(sub)
     t = sub.add_parser("token", help="print the gateway token")
     t.add_argument("--rotate", action="store_true", help="replace it with a new one")
     t.set_defaults(func=cmd_token)

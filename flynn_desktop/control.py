@@ -21,7 +21,8 @@ from typing import Any
 
 import filelock
 
-from flynn_desktop.core.events import RUN_END_EVENTS, Event
+from flynn_desktop.core.events import RUN_END_EVENTS, Event, Progress
+from flynn_desktop.core.memory import MemoryKind
 from flynn_desktop.errors import FlynnError, InstanceError
 from flynn_desktop.paths import Paths
 from flynn_desktop.runtime import Runtime
@@ -83,7 +84,64 @@ async def dispatch(runtime: Runtime, method: str, params: dict[str, Any]) -> Any
         return to_jsonable(await runtime.usage(params.get("days")))
     if method == "cancel":
         return await runtime.cancel(params.get("run"))
+    if method.startswith("memory."):
+        return await _memory(runtime, method.removeprefix("memory."), params)
     raise FlynnError(f"Unknown method '{method}'.")
+
+
+async def _memory(runtime: Runtime, op: str, p: dict[str, Any]) -> Any:
+    mem = runtime.memory
+    if op == "add":
+        kind = MemoryKind(p.get("kind", "note"))
+        memory, merged = await mem.add(
+            str(p.get("text", "")), kind, str(p.get("source", "cli")), None, bool(p.get("pinned"))
+        )
+        return {"memory": to_jsonable(memory), "merged": merged}
+    if op == "search":
+        return to_jsonable(await mem.search(str(p.get("query", "")), p.get("limit"), p.get("mode", "hybrid")))
+    if op == "list":
+        return to_jsonable(await mem.list_memories(p.get("kind"), p.get("source"), int(p.get("limit", 200))))
+    if op == "get":
+        return to_jsonable(await mem.get(str(p.get("id"))))
+    if op == "update":
+        return to_jsonable(
+            await mem.update(str(p.get("id")), p.get("text"), p.get("pinned"), p.get("importance"))
+        )
+    if op == "delete":
+        return await mem.delete([str(i) for i in p.get("ids", [])])
+    if op == "forget":
+        return await mem.forget_source(str(p.get("source")))
+    if op == "sources":
+        return await mem.sources()
+    if op == "stats":
+        return await mem.stats()
+    if op == "import":
+        return to_jsonable(await mem.import_path(str(p.get("path"))))
+    if op == "reindex":
+        return await mem.reindex()
+    raise FlynnError(f"Unknown method 'memory.{op}'.")
+
+
+async def call_events(runtime: Runtime, method: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """Run a long operation (an import, a re-index), yielding its progress events, then its result."""
+    queue: asyncio.Queue[Event] = asyncio.Queue()
+    unsubscribe = runtime.subscribe(lambda ev: queue.put_nowait(ev) if isinstance(ev, Progress) else None)
+    task = asyncio.ensure_future(dispatch(runtime, method, params))
+    try:
+        while not task.done():
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result().to_dict()
+            else:
+                getter.cancel()
+        while not queue.empty():
+            yield queue.get_nowait().to_dict()
+        yield {"result": task.result()}
+    finally:
+        unsubscribe()
+        if not task.done():
+            task.cancel()
 
 
 async def ask_events(
@@ -159,6 +217,9 @@ class ControlServer:
                     args = (req["text"], req.get("session"), req.get("model"), req.get("source", "cli"))
                     async for ev in ask_events(self.runtime, *args):
                         await send(ev)
+                elif op == "call_events":
+                    async for msg in call_events(self.runtime, req["method"], req.get("params", {})):
+                        await send(msg)
                 elif op == "call":
                     await send({"result": await dispatch(self.runtime, req["method"], req.get("params", {}))})
                 else:
@@ -217,3 +278,6 @@ class ControlClient:
 
     def ask(self, text: str, session_id: str | None, model: str | None) -> Iterator[dict[str, Any]]:
         yield from self._lines({"op": "ask", "text": text, "session": session_id, "model": model}, None)
+
+    def call_events(self, method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield from self._lines({"op": "call_events", "method": method, "params": params}, None)

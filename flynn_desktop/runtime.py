@@ -28,6 +28,7 @@ from flynn_desktop.core.events import (
     SessionsChanged,
 )
 from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
+from flynn_desktop.core.memory import MemoryKind, explicit_note
 from flynn_desktop.core.messages import (
     ChatMessage,
     GenerationParams,
@@ -45,6 +46,7 @@ from flynn_desktop.memory.embedder import Embeddings, LocalEmbedder
 from flynn_desktop.paths import Paths
 from flynn_desktop.providers.factory import build_provider
 from flynn_desktop.providers.router import ModelRouter
+from flynn_desktop.runtime_memory import RuntimeMemory
 from flynn_desktop.sessions import SQLSessionStore, to_json, to_markdown
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,9 @@ class Runtime:
         self._runs: dict[str, _Run] = {}
         self._lanes: dict[str, _Lane] = {}
         self._embedder: LocalEmbedder | None = None
+        self._embedder_lock = threading.Lock()
+        self.memory = RuntimeMemory(self)
+        self._reconciling: asyncio.Future[int] | None = None
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -101,7 +106,7 @@ class Runtime:
         self._agent = Agent(
             self._store,
             AgentSettings(c.system_prompt, self.config.prompt.context_depth, c.max_tokens, c.temperature),
-            self._emit,
+            self.emit,
         )
         started = threading.Event()
 
@@ -115,6 +120,15 @@ class Runtime:
         self._thread = threading.Thread(target=run, name="flynn-runtime", daemon=True)
         self._thread.start()
         started.wait()
+        if self.memory.exists():  # finish what a crash interrupted, in the background
+            self._reconciling = asyncio.wrap_future(self.submit(self._reconcile_memory()), loop=self.loop)
+
+    async def _reconcile_memory(self) -> int:
+        try:
+            return await self.memory.reconcile()
+        except FlynnError as e:
+            log.warning("memory could not be brought in step at start: %s", e)
+            return 0
 
     def stop(self) -> None:
         """Cancel what is running (saving it as partial), close providers, then the store."""
@@ -129,6 +143,7 @@ class Runtime:
         self._loop = None
         if self._store is not None:
             self._store.close()
+        self.memory.close()
 
     async def _shutdown(self) -> None:
         for run in list(self._runs.values()):
@@ -136,6 +151,9 @@ class Runtime:
         tasks = [r.task for r in self._runs.values() if r.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self.memory.drain()
+        if self._reconciling is not None:
+            await asyncio.gather(self._reconciling, return_exceptions=True)
         for p in self._providers.values():
             await p.close()
 
@@ -160,7 +178,7 @@ class Runtime:
         self._subscribers.append(fn)
         return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
 
-    def _emit(self, event: Event) -> None:
+    def emit(self, event: Event) -> None:
         for fn in list(self._subscribers):
             try:
                 fn(event)
@@ -184,13 +202,13 @@ class Runtime:
         """Load a model now (with progress events) instead of at the first question."""
         provider = self.provider_for(model)
         label = f"{provider.provider}:{provider.model}"
-        self._emit(ModelState(label, "loading"))
+        self.emit(ModelState(label, "loading"))
         try:
-            await provider.load(self._emit)
+            await provider.load(self.emit)
         except FlynnError as e:
-            self._emit(ModelState(label, "failed", str(e)))
+            self.emit(ModelState(label, "failed", str(e)))
             raise
-        self._emit(ModelState(label, "ready", f"context {provider.context_length} tokens"))
+        self.emit(ModelState(label, "ready", f"context {provider.context_length} tokens"))
 
     # chat ------------------------------------------------------------------------------------------
     async def send(
@@ -212,7 +230,7 @@ class Runtime:
         provider = self.router.route(model)
         lane = self._enter_lane(session_id)
         self._runs[run.run_id] = run
-        run.task = asyncio.create_task(self._turn_in_lane(lane, run, text, provider))
+        run.task = asyncio.create_task(self._turn_in_lane(lane, run, text, provider, source))
         run.task.add_done_callback(lambda _t: self._finish_run(run))
         return run.run_id, session_id
 
@@ -250,13 +268,33 @@ class Runtime:
             if lane.depth == 0:
                 self._lanes.pop(lane.key, None)
 
-    async def _turn_in_lane(self, lane: _Lane, run: _Run, text: str, provider: Provider) -> TurnResult:
+    async def _turn_in_lane(
+        self, lane: _Lane, run: _Run, text: str, provider: Provider, source: str
+    ) -> TurnResult:
         assert self._agent is not None
         try:
             async with self._turn(lane):
-                return await self._agent.run_turn(run.run_id, run.session_id, text, provider, run.cancel)
+                note = explicit_note(text) if self.config.memory.enabled else None
+                if note:  # "remember that ...": kept before the answer, so the answer can use it
+                    try:
+                        await self.memory.add(note, MemoryKind.NOTE, source, run.session_id)
+                    except FlynnError as e:
+                        log.warning("could not remember the note: %s", e)
+                block, citations = await self.memory.recall(text)
+                result = await self._agent.run_turn(
+                    run.run_id,
+                    run.session_id,
+                    text,
+                    provider,
+                    run.cancel,
+                    [block] if block else (),
+                    citations,
+                )
+            if not note and result.status == MessageStatus.COMPLETE:
+                self.memory.after_turn(text, result.text, run.session_id, source)
+            return result
         except QueueTimeoutError as e:
-            self._emit(RunError(run.run_id, run.session_id, None, e.code, str(e)))
+            self.emit(RunError(run.run_id, run.session_id, None, e.code, str(e)))
             return TurnResult(run.session_id, None, "", MessageStatus.ERROR, e)
 
     def _finish_run(self, run: _Run) -> None:
@@ -349,8 +387,8 @@ class Runtime:
             message_id = self.store.append_message(
                 session_id, Role.ASSISTANT, "", MessageStatus.PARTIAL, routed.provider, routed.model
             ).id
-            self._emit(SessionsChanged(session_id))
-        self._emit(RunStarted(run_id, session_id, user_id, message_id, f"{routed.provider}:{routed.model}"))
+            self.emit(SessionsChanged(session_id))
+        self.emit(RunStarted(run_id, session_id, user_id, message_id, f"{routed.provider}:{routed.model}"))
         assert self._agent is not None
         answer = self._agent.answer(run_id, session_id, message_id or None)
         async for item in answer.stream(routed, messages, params, cancel):
@@ -359,7 +397,7 @@ class Runtime:
     # sessions --------------------------------------------------------------------------------------
     async def new_session(self, title: str = "", source: str = "app") -> SessionInfo:
         info = self.store.create_session(title, source)
-        self._emit(SessionsChanged(info.id))
+        self.emit(SessionsChanged(info.id))
         return info
 
     async def list_sessions(self, query: str | None = None) -> list[SessionInfo]:
@@ -371,20 +409,27 @@ class Runtime:
 
     async def rename_session(self, session_id: str, title: str) -> SessionInfo:
         info = self.store.rename_session(session_id, title)
-        self._emit(SessionsChanged(info.id))
+        self.emit(SessionsChanged(info.id))
         return info
 
     async def set_session_model(self, session_id: str, model: str | None) -> SessionInfo:
         """Which tier or provider:model answers in this session from now on (None: the default tier)."""
         info = self.store.set_session_model(session_id, model)
-        self._emit(SessionsChanged(info.id))
+        self.emit(SessionsChanged(info.id))
         return info
+
+    def local_embedder(self) -> LocalEmbedder:
+        """The bundled embedding model, shared by memory and the gateway's embeddings endpoints."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = LocalEmbedder(
+                    self.paths.cache_dir, self.config.models.providers.local.threads
+                )
+            return self._embedder
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
         """Vectors for `texts` from the local embedder (loaded on first use), off the loop thread."""
-        if self._embedder is None:
-            self._embedder = LocalEmbedder(self.paths.cache_dir, self.config.models.providers.local.threads)
-        return await asyncio.to_thread(self._embedder.embed, list(texts))
+        return await asyncio.to_thread(self.local_embedder().embed, list(texts))
 
     def keep_alive(self, model: str | None, seconds: float) -> None:
         """Unload a local model `seconds` after now (0: at once), unless it is used again meanwhile;
@@ -441,7 +486,7 @@ class Runtime:
                 r.cancel.cancel()
                 await r.done.wait()
         self.store.delete_session(info.id)
-        self._emit(SessionsChanged(info.id))
+        self.emit(SessionsChanged(info.id))
 
     async def usage(self, days: float | None = None) -> list[UsageRow]:
         """Per-model statistics, over the last `days` or all time."""

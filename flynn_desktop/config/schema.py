@@ -197,7 +197,12 @@ class EmbeddingCacheConfig(Section):
 
 
 class EmbeddingsConfig(OpenSection):
-    provider: str = "local"
+    provider: str = Field(
+        "local", description="local (the bundled model), ollama, or a configured OpenAI-compatible provider"
+    )
+    model: str | None = Field(
+        None, description="the embedding model for ollama or an OpenAI-compatible provider"
+    )
     cache: EmbeddingCacheConfig = EmbeddingCacheConfig()
     chunking: ChunkingConfig = ChunkingConfig()
 
@@ -209,9 +214,20 @@ class SearchConfig(Section):
     threshold: float = Field(0.5, ge=0, le=1)
 
 
+class ChromaConfig(Section):
+    url: str | None = Field(None, description="a Chroma server (http://host:port); unset: in the data folder")
+
+
+class ExtractionConfig(Section):
+    enabled: bool = Field(True, description="remember facts the user mentions, via the memoryExtraction tier")
+
+
 class MemoryConfig(OpenSection):
+    enabled: bool = True
     embeddings: EmbeddingsConfig = EmbeddingsConfig()
     search: SearchConfig = SearchConfig()
+    chroma: ChromaConfig = ChromaConfig()
+    extraction: ExtractionConfig = ExtractionConfig()
 
 
 class SessionsConfig(Section):

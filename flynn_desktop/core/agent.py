@@ -24,7 +24,15 @@ from flynn_desktop.core.events import (
     SessionsChanged,
 )
 from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, MessageStatus, Role, Served, Usage
+from flynn_desktop.core.messages import (
+    ChatMessage,
+    Citation,
+    GenerationParams,
+    MessageStatus,
+    Role,
+    Served,
+    Usage,
+)
 from flynn_desktop.core.prompt import fit_prompt, system_message
 from flynn_desktop.errors import FlynnError
 
@@ -214,6 +222,7 @@ class Agent:
         provider: Provider,
         cancel: CancelToken,
         context_blocks: Sequence[str] = (),
+        citations: Sequence[Citation] = (),
     ) -> TurnResult:
         store, s = self.store, self.settings
         session = store.get_session(session_id)
@@ -246,7 +255,13 @@ class Agent:
             if prompt.trimmed_turns:
                 log.info("left %d old turn(s) out of the prompt to fit the context", prompt.trimmed_turns)
             message_id = store.append_message(
-                session_id, Role.ASSISTANT, "", MessageStatus.PARTIAL, provider.provider, provider.model
+                session_id,
+                Role.ASSISTANT,
+                "",
+                MessageStatus.PARTIAL,
+                provider.provider,
+                provider.model,
+                citations,
             ).id
         except FlynnError as e:
             return self._fail(run_id, session_id, message_id, e, provider)
@@ -255,7 +270,11 @@ class Agent:
             err = FlynnError(f"The answer failed: {type(e).__name__}: {e}", "See the log for details.")
             return self._fail(run_id, session_id, message_id, err, provider)
         label = f"{provider.provider}:{provider.model}"
-        self.emit(RunStarted(run_id, session_id, user_msg.id, message_id, label, prompt.trimmed_turns))
+        self.emit(
+            RunStarted(
+                run_id, session_id, user_msg.id, message_id, label, prompt.trimmed_turns, tuple(citations)
+            )
+        )
         answer = self.answer(run_id, session_id, message_id, prompt.tokens)
         params = GenerationParams(max_tokens=s.max_tokens, temperature=s.temperature)
         with contextlib.suppress(FlynnError):  # saved and reported by the answer itself

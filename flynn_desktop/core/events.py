@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+from flynn_desktop.core.messages import Citation
+
 
 @dataclass(frozen=True)
 class Event:
@@ -41,6 +43,7 @@ class RunStarted(Event):
     message_id: int
     model: str
     trimmed_turns: int = 0  # old turns left out of the prompt so it fits the context window
+    citations: tuple[Citation, ...] = ()  # the memories the prompt holds, as the answer cites them
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,13 @@ class RunCancelled(Event):
 class SessionsChanged(Event):
     kind: ClassVar[str] = "sessions.changed"
     session_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MemoryChanged(Event):
+    kind: ClassVar[str] = "memory.changed"
+    memory_id: str | None  # None: many changed (a delete, an import, a re-index)
+    change: str  # "added" | "merged" | "updated" | "deleted" | "imported" | "reindexed"
 
 
 RUN_END_EVENTS = (RunFinished, RunError, RunCancelled)

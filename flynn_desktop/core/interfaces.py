@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 from flynn_desktop.core.events import Progress
 from flynn_desktop.core.messages import (
     ChatMessage,
+    Citation,
     GenerationParams,
     MessageStatus,
     Role,
@@ -92,6 +93,7 @@ class SessionStore(UsageStore, Protocol):
         status: MessageStatus = MessageStatus.COMPLETE,
         provider: str | None = None,
         model: str | None = None,
+        citations: Sequence[Citation] = (),
     ) -> StoredMessage: ...
 
     def update_message(

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from flynn_desktop.core.messages import Citation
+
 
 class MemoryKind(StrEnum):
     NOTE = "note"  # the user asked Flynn to remember it
@@ -80,6 +82,18 @@ def squash_bm25(bm25: float) -> float:
     return b / (b + 0.5)
 
 
+def keyword_relevance(bm25: float, terms: Sequence[str], text: str) -> float:
+    """How well a memory matches the question's words: squash_bm25(), or 0.6 times the share of the
+    question's words the memory holds, whichever is more. BM25 rewards rare words, but in a store of
+    a few memories no word is rare (its idf is near 0); holding every word of the question still is
+    a match, so it reaches the default threshold (0.5) on its own."""
+    if not terms:
+        return squash_bm25(bm25)
+    words = set(re.findall(r"\w+", text.lower()))
+    held = sum(t in words or any(w.startswith(t[:5]) for w in words if len(t) >= 5) for t in terms)
+    return max(squash_bm25(bm25), 0.6 * held / len(terms))
+
+
 def vector_relevance(cosine: float, floor: float, ceiling: float) -> float:
     """Cosine similarity mapped to 0..1 by the embedding model's own range: at `floor` texts are
     unrelated, at `ceiling` they say the same thing. For all-MiniLM-L6-v2 that is 0.15 and 0.6 (a
@@ -93,7 +107,7 @@ def fuse(
     """Hybrid ranking, the documented method (README, "Memory"):
 
     - each search gives its own relevance in 0..1: vector_relevance() of the cosine similarity, and
-      squash_bm25() of the keyword match;
+      keyword_relevance() of the BM25 match;
     - a memory is kept when either relevance reaches `threshold`, so an exact rare word is found even
       when its meaning is far from the question, and a paraphrase is found with no word in common;
     - kept memories are ranked by vectorWeight*vector + keywordWeight*keyword (the weights normalised
@@ -225,15 +239,6 @@ def explicit_note(text: str) -> str | None:
 
 
 # --- in the prompt --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Citation:
-    number: int
-    memory_id: str
-    text: str
-    source: str
-    kind: str
-
-
 # How many memories, and how many tokens of them, each prompt.contextDepth puts in a prompt.
 DEPTH_BUDGET = {"minimal": (0, 0), "normal": (5, 400), "detailed": (10, 1200), "debug": (20, 3000)}
 
@@ -270,3 +275,48 @@ def memory_block(
     for c, m in zip(citations, chosen, strict=True):
         lines.append(f"[{c.number}] {m.text} ({m.kind}, {m.updated_at.date().isoformat()})")
     return "\n".join(lines), citations
+
+
+# --- facts from conversations ---------------------------------------------------------------------
+_PERSONAL = re.compile(
+    r"\b(my|mine|i am|i'm|im|i live|i work|i like|i love|i hate|i prefer|i have|i've|i was|i use|"
+    r"i moved|i study|i don't|i do not|we have|our)\b",
+    re.IGNORECASE,
+)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
+
+
+def looks_personal(text: str) -> bool:
+    """Whether a message states something about the user: a first-person sentence that is not a
+    question. Only those are worth a call to the memoryExtraction tier."""
+    return any(_PERSONAL.search(s) and not s.endswith("?") for s in _sentences(text))
+
+
+def extraction_prompt(text: str) -> str:
+    return (
+        "List the lasting facts about the user that this message states, one per line, each starting "
+        "with '- ' and written about 'the user' (for example '- The user's sister is called Alba'). "
+        "Only facts the message says; no questions, no guesses. If there are none, answer NONE.\n\n"
+        f"Message: {text.strip()}"
+    )
+
+
+def parse_facts(output: str, said: str, limit: int = 5) -> list[str]:
+    """The facts in the tier's answer that the message supports: most of each fact's own words must
+    be in the message (a small model invents; this keeps only what the user said). When the answer
+    holds none, the message's own first-person statements are kept as they are."""
+    said_words = set(keyword_terms(said)) | {w.rstrip("s") for w in keyword_terms(said)}
+    facts: list[str] = []
+    for line in output.splitlines():
+        line = line.strip().lstrip("-*•0123456789.) ").strip()
+        if not line or line.upper().startswith("NONE") or line.endswith("?") or len(line) > 200:
+            continue
+        words = [w for w in keyword_terms(line) if w not in ("user", "users")]
+        if words and sum(w in said_words or w.rstrip("s") in said_words for w in words) / len(words) >= 0.6:
+            facts.append(line.rstrip("."))
+    if not facts:
+        facts = [s.rstrip(".!") for s in _sentences(said) if _PERSONAL.search(s) and not s.endswith("?")]
+    return list(dict.fromkeys(f for f in facts if len(f) > 3))[:limit]

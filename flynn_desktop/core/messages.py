@@ -31,6 +31,17 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class Citation:
+    """A memory that went into an answer's prompt, as the answer cites it: [number]."""
+
+    number: int
+    memory_id: str
+    text: str
+    source: str
+    kind: str
+
+
+@dataclass(frozen=True)
 class StoredMessage:
     """One message as the session store keeps it."""
 
@@ -47,6 +58,7 @@ class StoredMessage:
     tokens_out: int | None = None
     error: str | None = None
     remote: bool = False  # the answer came from a model off this machine
+    citations: tuple[Citation, ...] = ()  # the memories its prompt held
 
     def as_chat(self) -> ChatMessage:
         return ChatMessage(self.role, self.content)

@@ -38,7 +38,8 @@ def _sections(text: str) -> list[tuple[str, str]]:
             out.append((" > ".join(t for _, t in path), []))
         else:
             out[-1][1].append(line)
-    return [(h, "\n".join(body).strip()) for h, body in out if "\n".join(body).strip() or h]
+    # a heading with nothing under it lives on in its subsections' paths
+    return [(h, "\n".join(body).strip()) for h, body in out if "\n".join(body).strip()]
 
 
 def _units(body: str, limit: int) -> list[str]:
@@ -78,7 +79,7 @@ def chunk_text(text: str, s: ChunkSettings) -> list[str]:
         current: list[str] = []
         size = 0
         section: list[str] = []
-        for unit in _units(body, room) or ([heading] if heading and not body else []):
+        for unit in _units(body, room):
             if current and size + len(unit) + 1 > room:
                 section.append("\n".join(current))
                 # the next chunk starts with the last whole sentences of this one, up to `overlap`
@@ -94,7 +95,7 @@ def chunk_text(text: str, s: ChunkSettings) -> list[str]:
             size += len(unit) + 1
         if current:
             section.append("\n".join(current))
-        chunks.extend(prefix + c if c != heading else c for c in section)
+        chunks.extend(prefix + c for c in section)
     return _merge_small(chunks, s)
 
 

@@ -38,11 +38,11 @@ def read_document(path: Path) -> str:
         raise
     except OSError as e:
         raise UnreadableDocument(f"can't be read: {e.strerror or e}") from e
+    if b"\x00" in data[:4096]:
+        raise UnreadableDocument("is not a text file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        if b"\x00" in data[:4096]:
-            raise UnreadableDocument("is not a text file") from None
         return data.decode("latin-1")
 
 

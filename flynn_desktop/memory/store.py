@@ -28,8 +28,8 @@ from flynn_desktop.core.memory import (
     SearchResult,
     SearchSettings,
     fuse,
+    keyword_relevance,
     keyword_terms,
-    squash_bm25,
     vector_relevance,
 )
 from flynn_desktop.errors import FlynnError, NotFoundError
@@ -237,9 +237,12 @@ class MemoryService:
         """Hybrid search (core.memory.fuse); keyword-only when embeddings fail, and it says so."""
         wide = max(s.limit * 4, 20)
         candidates: dict[str, Candidate] = {}
+        terms = keyword_terms(query)
+        bm25s: dict[str, float] = {}
         if mode in ("hybrid", "keyword"):
-            for mid, bm25 in self.index.keyword_search(keyword_terms(query), wide):
-                candidates.setdefault(mid, Candidate()).keyword = squash_bm25(bm25)
+            bm25s = dict(self.index.keyword_search(terms, wide))
+            for mid in bm25s:
+                candidates.setdefault(mid, Candidate())
         notice = ""
         if mode in ("hybrid", "vector"):
             try:
@@ -257,6 +260,9 @@ class MemoryService:
             notice = f"{pending} memories are still being indexed; search by meaning doesn't see them yet."
         found = self.index.get(list(candidates))
         candidates = {k: v for k, v in candidates.items() if k in found}
+        for mid, bm25 in bm25s.items():
+            if mid in candidates:
+                candidates[mid].keyword = keyword_relevance(bm25, terms, found[mid].text)
         if mode == "keyword":
             s = SearchSettings(0.0, 1.0, s.limit, s.threshold)
         elif mode == "vector":
@@ -384,7 +390,7 @@ class MemoryService:
                 entry = self._stage(path, report)
             except UnreadableDocument as e:
                 report.skipped.append((str(path), str(e)))
-                log.warning("skipped %s: %s", path, e)
+                log.info("skipped %s: %s", path, e)
                 entry = None
             if entry is not None:
                 queue.append(entry)

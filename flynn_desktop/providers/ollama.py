@@ -39,6 +39,12 @@ class OllamaProvider(RemoteProvider):
             listed = await self.client.list()
         return [m.model or "" for m in listed.models]
 
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors from Ollama's /api/embed, with this provider's model."""
+        with self.typed_errors():
+            r = await self.client.embed(model=self.model, input=list(texts))
+        return [list(v) for v in r.embeddings]
+
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
     ) -> AsyncIterator[str | Usage]:

@@ -49,6 +49,12 @@ class OpenAICompatProvider(RemoteProvider):
         with self.typed_errors():
             return [m.id async for m in self.client.models.list()]
 
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors from the endpoint's /embeddings, with this provider's model."""
+        with self.typed_errors():
+            r = await self.client.embeddings.create(model=self.model, input=list(texts))
+        return [d.embedding for d in sorted(r.data, key=lambda d: d.index)]
+
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
     ) -> AsyncIterator[str | Usage]:

@@ -24,6 +24,11 @@ def to_markdown(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
         out.append(f"## {who}")
         out.append("")
         out.append(m.content or "")
+        if m.citations:
+            out.append("")
+            out.append(
+                "*Remembered:* " + " ".join(f"[{c.number}] {c.text} ({c.source})" for c in m.citations)
+            )
         if m.status == MessageStatus.PARTIAL:
             out.append("")
             out.append("*(partial answer: it was stopped before the end)*")
@@ -53,6 +58,10 @@ def to_json(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
                 "tokens_out": m.tokens_out,
                 "error": m.error,
                 "remote": m.remote,
+                "citations": [
+                    {"number": c.number, "memory_id": c.memory_id, "text": c.text, "source": c.source}
+                    for c in m.citations
+                ],
                 "created_at": m.created_at.isoformat(),
                 "updated_at": m.updated_at.isoformat(),
             }

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
-from flynn_desktop.core.messages import MessageStatus, Role, Served, SessionInfo, StoredMessage, UsageRecord
+from flynn_desktop.core.messages import (
+    Citation,
+    MessageStatus,
+    Role,
+    Served,
+    SessionInfo,
+    StoredMessage,
+    UsageRecord,
+)
 from flynn_desktop.errors import NotFoundError, StorageError
 from flynn_desktop.sessions.tables import SCHEMA_VERSION, MessageRow, SessionRow, UsageRow, utcnow
 
@@ -86,6 +95,8 @@ class SQLSessionStore:
             session_columns = {row[1] for row in conn.execute(text("PRAGMA table_info(sessions)"))}
             if version < 3 and "model" not in session_columns:  # v2 -> v3: a model per session
                 conn.execute(text("ALTER TABLE sessions ADD COLUMN model VARCHAR"))
+            if version < 4 and "citations" not in columns:  # v3 -> v4: the memories an answer cited
+                conn.execute(text("ALTER TABLE messages ADD COLUMN citations VARCHAR"))
             conn.execute(
                 text("CREATE INDEX IF NOT EXISTS ix_messages_session_order ON messages(session_id, id)")
             )
@@ -179,6 +190,7 @@ class SQLSessionStore:
         status: MessageStatus = MessageStatus.COMPLETE,
         provider: str | None = None,
         model: str | None = None,
+        citations: Sequence[Citation] = (),
     ) -> StoredMessage:
         now = utcnow()
         with self._session() as s:
@@ -190,6 +202,7 @@ class SQLSessionStore:
                 status=status.value,
                 provider=provider,
                 model=model,
+                citations=json.dumps([dataclasses.asdict(c) for c in citations]) if citations else None,
                 created_at=now,
                 updated_at=now,
             )
@@ -294,6 +307,7 @@ class SQLSessionStore:
             tokens_out=r.tokens_out,
             error=r.error,
             remote=r.remote,
+            citations=tuple(Citation(**c) for c in json.loads(r.citations)) if r.citations else (),
         )
 
 

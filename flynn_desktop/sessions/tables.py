@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def utcnow() -> datetime:
@@ -53,5 +53,6 @@ class MessageRow(SQLModel, table=True):
     tokens_out: int | None = None
     error: str | None = None
     remote: bool = False
+    citations: str | None = None  # JSON: the memories the answer's prompt held
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,268 @@
+"""The Runtime's memory: builds the MemoryService from Config and runs its (blocking) work off the loop.
+
+The window, the CLI and the gateway all reach memory through `runtime.memory`; every change is told
+as a MemoryChanged event and every long operation as Progress events ("memory.import",
+"memory.index").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flynn_desktop.core.events import MemoryChanged, Progress
+from flynn_desktop.core.memory import (
+    Memory,
+    MemoryKind,
+    SearchResult,
+    SearchSettings,
+    extraction_prompt,
+    looks_personal,
+    memory_block,
+    parse_facts,
+)
+from flynn_desktop.core.messages import ChatMessage, Citation, GenerationParams, Role
+from flynn_desktop.errors import FlynnError
+from flynn_desktop.memory.chunking import ChunkSettings
+from flynn_desktop.memory.store import ImportReport, MemoryService
+
+if TYPE_CHECKING:
+    from flynn_desktop.runtime import Runtime
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RuntimeMemory:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self._service: MemoryService | None = None
+        self._open_lock = threading.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def folder(self) -> Path:
+        return self.rt.paths.data_dir / "memory"
+
+    @property
+    def enabled(self) -> bool:
+        return self.rt.config.memory.enabled
+
+    def exists(self) -> bool:
+        """Whether anything was ever remembered: until then a turn need not open the stores."""
+        return self._service is not None or (self.folder / "memory.db").exists()
+
+    # building ----------------------------------------------------------------------------------------
+    def service(self) -> MemoryService:
+        """The store, opened on first use (blocking: call it off the loop)."""
+        with self._open_lock:
+            if self._service is None:
+                self._service = self._build()
+            return self._service
+
+    def _build(self) -> MemoryService:
+        cfg = self.rt.config.memory
+        emb = cfg.embeddings
+        embed, embedder_id, similarity = self._embedder()
+        c = emb.chunking
+        return MemoryService(
+            self.folder,
+            embed,
+            embedder_id,
+            chroma_url=cfg.chroma.url,
+            cache=emb.cache.enabled,
+            cache_ttl=emb.cache.ttl,
+            chunking=ChunkSettings(c.max_chunk_size, c.chunk_overlap, c.min_chunk_size),
+            similarity_range=similarity,
+        )
+
+    def _embedder(self) -> tuple[Callable[[list[str]], list[list[float]]], str, tuple[float, float]]:
+        """(embed, its id, its similarity range) for memory.embeddings.provider."""
+        emb = self.rt.config.memory.embeddings
+        if emb.provider == "local":
+            local = self.rt.local_embedder()
+            return (lambda texts: local.embed(texts).vectors), f"local:{local.name}", (0.15, 0.6)
+        if not emb.model:
+            raise FlynnError(
+                f"memory.embeddings.provider is {emb.provider}, but memory.embeddings.model is not set.",
+                "Set memory.embeddings.model to an embedding model of that provider, e.g. nomic-embed-text.",
+            )
+        provider = self.rt.provider_for(f"{emb.provider}:{emb.model}")
+        remote_embed = getattr(provider, "embed", None)
+        if remote_embed is None:
+            raise FlynnError(
+                f"The provider {emb.provider} can't make embeddings.",
+                "Use local, ollama or an OpenAI-compatible provider for memory.embeddings.provider.",
+            )
+        loop = self.rt.loop
+
+        def embed(texts: list[str]) -> list[list[float]]:  # called from worker threads, never the loop
+            vectors: list[list[float]] = asyncio.run_coroutine_threadsafe(remote_embed(texts), loop).result(
+                120
+            )
+            return vectors
+
+        # Larger embedding models spread their similarities higher than MiniLM does.
+        return embed, f"{emb.provider}:{emb.model}", (0.3, 0.8)
+
+    def search_settings(self, limit: int | None = None) -> SearchSettings:
+        s = self.rt.config.memory.search
+        return SearchSettings(s.vector_weight, s.keyword_weight, limit or s.limit, s.threshold)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    def _progress(self, p: Progress) -> None:  # from a worker thread
+        self.rt.loop.call_soon_threadsafe(self.rt.emit, p)
+
+    # operations --------------------------------------------------------------------------------------
+    async def add(
+        self,
+        text: str,
+        kind: MemoryKind = MemoryKind.NOTE,
+        source: str = "chat",
+        session_id: str | None = None,
+        pinned: bool = False,
+    ) -> tuple[Memory, bool]:
+        memory, merged = await self._run(
+            lambda: self.service().add(text, kind, source, session_id, None, pinned)
+        )
+        self.rt.emit(MemoryChanged(memory.id, "merged" if merged else "added"))
+        return memory, merged
+
+    async def search(self, query: str, limit: int | None = None, mode: str = "hybrid") -> SearchResult:
+        if mode not in ("hybrid", "keyword", "vector"):
+            raise FlynnError(f"Unknown search mode '{mode}'.", "Use hybrid, keyword or vector.")
+        if not self.exists():
+            return SearchResult([], mode, "Nothing is remembered yet.")
+        settings = self.search_settings(limit)
+        return await self._run(lambda: self.service().search(query, settings, mode))
+
+    async def list_memories(
+        self, kind: str | None = None, source: str | None = None, limit: int = 200, offset: int = 0
+    ) -> list[Memory]:
+        if not self.exists():
+            return []
+        return await self._run(lambda: self.service().list_memories(kind, source, limit, offset))
+
+    async def get(self, memory_id: str) -> Memory:
+        return await self._run(lambda: self.service().get(memory_id))
+
+    async def update(
+        self,
+        memory_id: str,
+        text: str | None = None,
+        pinned: bool | None = None,
+        importance: float | None = None,
+    ) -> Memory:
+        m = await self._run(lambda: self.service().update(memory_id, text, pinned, importance))
+        self.rt.emit(MemoryChanged(m.id, "updated"))
+        return m
+
+    async def delete(self, ids: Sequence[str]) -> int:
+        n = await self._run(lambda: self.service().delete(list(ids)))
+        self.rt.emit(MemoryChanged(None, "deleted"))
+        return n
+
+    async def forget_source(self, source: str) -> int:
+        n = await self._run(lambda: self.service().forget_source(source))
+        self.rt.emit(MemoryChanged(None, "deleted"))
+        return n
+
+    async def sources(self) -> list[dict[str, object]]:
+        if not self.exists():
+            return []
+        return await self._run(lambda: self.service().sources())
+
+    async def stats(self) -> dict[str, object]:
+        return await self._run(lambda: self.service().stats())
+
+    async def import_path(self, path: str | Path) -> ImportReport:
+        report = await self._run(lambda: self.service().import_path(Path(path), self._progress))
+        self.rt.emit(MemoryChanged(None, "imported"))
+        return report
+
+    async def reindex(self) -> int:
+        n = await self._run(lambda: self.service().reindex(self._progress))
+        self.rt.emit(MemoryChanged(None, "reindexed"))
+        return n
+
+    async def reconcile(self) -> int:
+        """At start: finish what a crash interrupted, and index into a new embedding model's space."""
+        if not self.enabled or not self.exists():
+            return 0
+        return await self._run(lambda: self.service().reconcile(self._progress))
+
+    # in a turn ---------------------------------------------------------------------------------------
+    async def recall(self, text: str) -> tuple[str, list[Citation]]:
+        """The context block for a turn and its citations: pinned memories and what the search finds.
+        A memory failure never stops the answer: it is logged, and the turn goes on without it."""
+        depth = self.rt.config.prompt.context_depth
+        if not self.enabled or depth == "minimal" or not self.exists():
+            return "", []
+        try:
+            settings = self.search_settings()
+
+            def find() -> tuple[SearchResult, list[Memory]]:
+                svc = self.service()
+                return svc.search(text, settings), svc.pinned()
+
+            result, pinned = await self._run(find)
+        except Exception as e:
+            log.warning("memory search failed; answering without memories: %s", e)
+            return "", []
+        return memory_block(result.hits, pinned, depth)
+
+    def after_turn(self, text: str, answer: str, session_id: str, source: str) -> None:
+        """Look for facts worth keeping in what the user said, in the background."""
+        if not (self.enabled and self.rt.config.memory.extraction.enabled and looks_personal(text)):
+            return
+        task = asyncio.ensure_future(self._extract(text, session_id, source))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _extract(self, text: str, session_id: str, source: str) -> list[Memory]:
+        """Ask the memoryExtraction tier for the facts in a message; keep those the message supports."""
+        try:
+            provider = self.rt.route_task("memoryExtraction")
+            await provider.load(None)
+            from flynn_desktop.core.interfaces import CancelToken
+
+            out: list[str] = []
+            params = GenerationParams(max_tokens=120, temperature=0.0)
+            prompt = [ChatMessage(Role.USER, extraction_prompt(text))]
+            async for item in provider.stream(prompt, params, CancelToken()):
+                if isinstance(item, str):
+                    out.append(item)
+            facts = parse_facts("".join(out), text)
+        except Exception as e:  # the tier is down or failed: nothing is lost, the chat is saved anyway
+            log.warning("fact extraction failed: %s", e)
+            return []
+        kept = []
+        for fact in facts:
+            try:
+                memory, _merged = await self.add(fact, MemoryKind.FACT, source, session_id)
+                kept.append(memory)
+            except FlynnError as e:
+                log.warning("could not keep a fact: %s", e)
+        return kept
+
+    async def drain(self) -> None:
+        """Wait for background extraction (at shutdown, and in tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.close()
+            self._service = None
+
+
+def source_label(source: str) -> str:
+    """Where a memory came from, short enough for a list."""
+    return re.sub(r"^.*/", "", source) if "/" in source else source
