@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 from flynn_desktop.memory.chunking import ChunkSettings, chunk_text
 
 DOC = """# Travel
@@ -44,7 +46,7 @@ def test_sentences_are_never_cut_and_overlap_repeats_whole_sentences() -> None:
     for c in chunks:
         assert c.startswith("Sentence number") and c.endswith(".")
     # the last sentence of a chunk starts the next one
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.splitlines()[0] == a.splitlines()[-1]
 
 

@@ -27,7 +27,7 @@ def test_duplicates_merge_instead_of_piling_up(make_service: Callable[..., Memor
     reworded, merged = svc.add("My sister is named Alba.")
     assert merged and reworded.id == first.id  # the same meaning: the newer wording wins
     assert reworded.text == "My sister is named Alba."
-    other, merged = svc.add("My brother's name is Tomas.")
+    _other, merged = svc.add("My brother's name is Tomas.")
     assert not merged
     assert svc.index.count() == 2
     assert svc.search("sister", SearchSettings()).hits[0].memory.text == "My sister is named Alba."
