@@ -14,7 +14,18 @@ from fastapi import WebSocket, WebSocketDisconnect
 from flynn_desktop import __version__
 from flynn_desktop.config import redacted
 from flynn_desktop.control import dispatch, to_jsonable
-from flynn_desktop.core.events import Delta, Event, RunCancelled, RunError, RunFinished, RunRouted, RunStarted
+from flynn_desktop.core.events import (
+    Delta,
+    Event,
+    MemoryChanged,
+    ModelState,
+    Progress,
+    RunCancelled,
+    RunError,
+    RunFinished,
+    RunRouted,
+    RunStarted,
+)
 from flynn_desktop.errors import FlynnError, NotFoundError
 from flynn_desktop.gateway.auth import token_ok
 from flynn_desktop.runtime import Runtime
@@ -37,11 +48,25 @@ METHODS = [
     "sessions.rename",
     "sessions.delete",
     "models.list",
+    "memory.search",
+    "memory.add",
+    "memory.import",
     "health",
     "status",
     "config.get",
 ]
-EVENTS = ["chat.started", "chat.routed", "chat.delta", "chat.final", "chat.error", "chat.aborted", "tick"]
+EVENTS = [
+    "chat.started",
+    "chat.routed",
+    "chat.delta",
+    "chat.final",
+    "chat.error",
+    "chat.aborted",
+    "progress",
+    "model.state",
+    "memory.changed",
+    "tick",
+]
 TICK_SECONDS = 15.0
 MAX_FRAME = 1 << 20
 
@@ -83,6 +108,10 @@ class Connection:
             await self.ws.send_text(json.dumps(doc))
 
     def _on_event(self, ev: Event) -> None:  # loop thread: the same loop as this connection
+        if isinstance(ev, Progress | ModelState | MemoryChanged):  # for every client: long work, changes
+            if self.authed:
+                self.outbox.put_nowait({"jsonrpc": "2.0", "method": ev.kind, "params": to_jsonable(ev)})
+            return
         run_id = getattr(ev, "run_id", None)
         if run_id is None or run_id not in self.runs:
             return
@@ -190,6 +219,24 @@ class Connection:
             return to_jsonable(await rt.new_session(str(p.get("title", "")), source=f"gateway:{self.client}"))
         if method == "models.list":
             return [{"id": m, "tier": m in rt.config.models.router.tiers} for m in rt.model_choices()]
+        if method == "memory.search":
+            query = p["query"]
+            if not isinstance(query, str):
+                raise TypeError("'query' must be a string")
+            limit = p.get("limit")
+            if limit is not None and (not isinstance(limit, int) or limit < 1):
+                raise TypeError("'limit' must be a positive integer")
+            return to_jsonable(await rt.memory.search(query, limit, str(p.get("mode", "hybrid"))))
+        if method == "memory.add":
+            text = p["text"]
+            if not isinstance(text, str):
+                raise TypeError("'text' must be a string")
+            memory, merged = await rt.memory.add(
+                text, source=f"gateway:{self.client}", pinned=bool(p.get("pinned", False))
+            )
+            return {"memory": to_jsonable(memory), "merged": merged}
+        if method == "memory.import":
+            return to_jsonable(await rt.memory.import_path(str(p["path"])))
         if method == "health":
             return {"ok": True}
         if method == "status":

@@ -145,3 +145,32 @@ def test_malformed_frames_get_errors_and_the_connection_lives(live: Live, frame:
         assert (await rpc.call("health"))["result"] == {"ok": True}
 
     run(live, scenario)
+
+
+def test_memory_add_search_and_import_over_the_socket(live: Live, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ferry.md").write_text("# Ferry\n\nThe harbour ferry leaves at 08:15 on weekdays.\n")
+
+    async def scenario(rpc: Rpc) -> None:
+        await rpc.call("connect", token=live.token)
+        added = await rpc.call("memory.add", text="My sister's name is Alba.", pinned=True)
+        memory = added["result"]["memory"]
+        assert memory["source"].startswith("gateway:") and memory["pinned"] and not added["result"]["merged"]
+        changed = await rpc.until_event("memory.changed")
+        assert changed["params"] == {"memory_id": memory["id"], "change": "added"}
+        found = await rpc.call("memory.search", query="what's my sister called?", limit=3)
+        assert found["result"]["mode"] == "hybrid"
+        assert [h["memory"]["id"] for h in found["result"]["hits"]] == [memory["id"]]
+        imported = await rpc.call("memory.import", path=str(docs))
+        assert imported["result"]["files"] == 1
+        progress = await rpc.until_event("progress")
+        assert progress["params"]["task"] == "memory.import"
+        bad = await rpc.call("memory.search", query=7)
+        assert bad["error"]["data"]["code"] == "INVALID_PARAMS"
+        bad = await rpc.call("memory.search", query="x", limit=0)
+        assert bad["error"]["data"]["code"] == "INVALID_PARAMS"
+        missing = await rpc.call("memory.import", path=str(tmp_path / "nope"))
+        assert missing["error"]["data"]["code"] == "NOT_FOUND"
+
+    run(live, scenario)
