@@ -120,6 +120,9 @@ class MainWindow(QMainWindow):
         self.usage_button = QPushButton("Usage…")
         self.usage_button.clicked.connect(self.open_usage)
         top.addWidget(self.usage_button)
+        self.memory_button = QPushButton("Memory…")
+        self.memory_button.clicked.connect(self.open_memory)
+        top.addWidget(self.memory_button)
         rv.addLayout(top)
         self.chat_view = QTextBrowser()
         self.chat_view.setObjectName("chatView")
@@ -255,6 +258,12 @@ class MainWindow(QMainWindow):
         self.usage_dialog = UsageDialog(self.bridge, self)
         self.usage_dialog.show()
 
+    def open_memory(self) -> None:
+        from flynn_desktop.ui.memory_view import MemoryDialog
+
+        self.memory_dialog = MemoryDialog(self.bridge, self)
+        self.memory_dialog.show()
+
     def new_chat(self) -> None:
         self.session_id = None
         self.messages = []
@@ -344,6 +353,11 @@ class MainWindow(QMainWindow):
     def _on_event(self, ev: Event) -> None:
         if isinstance(ev, Progress) and ev.task.startswith("model."):
             self.model_indicator.set_progress(ev.task, ev.fraction)
+        elif isinstance(ev, Progress) and ev.task.startswith("memory."):
+            done = ev.fraction >= 1
+            self.statusBar().showMessage(
+                f"{ev.task}: {'done' if done else f'{ev.fraction:.0%}'} {ev.detail}", 5000 if done else 0
+            )
         elif isinstance(ev, ModelState):
             self.model_indicator.set_state(ev.model, ev.state, ev.detail)
             if ev.state == "failed":

@@ -48,8 +48,15 @@ def message_html(m: StoredMessage) -> str:
     if m.status == MessageStatus.PARTIAL and not body:
         body = '<p class="note">…</p>'
     note = ""
+    if m.citations:
+        cited = " ".join(
+            f"[{c.number}] {html.escape(c.text[:120])}{'…' if len(c.text) > 120 else ''} "
+            f"<i>({html.escape(c.source)})</i>"
+            for c in m.citations
+        )
+        note += f'<p class="badge">Remembered: {cited}</p>'
     if m.status == MessageStatus.ERROR:
-        note = f'<p class="err">{html.escape(m.error or "The answer failed.")}</p>'
+        note += f'<p class="err">{html.escape(m.error or "The answer failed.")}</p>'
     return head + body + note
 
 
