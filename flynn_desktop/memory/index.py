@@ -10,6 +10,7 @@ after; a delete marks it `deleting` first and removes the row after Chroma forgo
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import threading
 import time
@@ -75,8 +76,8 @@ COLUMNS = "id, text, kind, source, created_at, updated_at, importance, pinned, s
 
 
 def content_hash(text: str) -> str:
-    """The same words, whatever the case and spacing, hash the same: duplicates merge."""
-    return hashlib.sha256(" ".join(text.lower().split()).encode("utf-8")).hexdigest()[:32]
+    """The same words, whatever the case, spacing and punctuation, hash the same: duplicates merge."""
+    return hashlib.sha256(" ".join(re.findall(r"\w+", text.lower())).encode("utf-8")).hexdigest()[:32]
 
 
 def _memory(row: Sequence[Any]) -> Memory:
