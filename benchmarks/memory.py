@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -38,14 +37,92 @@ from flynn_desktop.memory.embedder import LocalEmbedder, _manifest, _package_dir
 from flynn_desktop.memory.index import content_hash  # noqa: E402
 from flynn_desktop.memory.store import MemoryService  # noqa: E402
 
-WORDS = (
-    "garden train ferry dentist sister budget invoice guitar lighthouse recipe flour monstera harbour "
-    "passport tyres winter summer meeting committee report deadline laptop password server backup "
-    "museum exhibition coins yoga class library novel cello dog cat vet thunderstorm tea coffee morning "
-    "evening weekend holiday Lisbon Valencia Porto Ghent Norway bridge river tram beach tickets platform "
-    "locker code shelf box insurance mortgage plumber tap boiler service painting kitchen window roof"
-).split()
-NAMES = "Alba Priya Tomas Okafor Biscuit Rex Hartwell Finch Lamy Marta Jonas Keiko Ravi Zofia".split()
+WORDS = [
+    "garden",
+    "train",
+    "ferry",
+    "dentist",
+    "sister",
+    "budget",
+    "invoice",
+    "guitar",
+    "lighthouse",
+    "recipe",
+    "flour",
+    "monstera",
+    "harbour",
+    "passport",
+    "tyres",
+    "winter",
+    "summer",
+    "meeting",
+    "committee",
+    "report",
+    "deadline",
+    "laptop",
+    "password",
+    "server",
+    "backup",
+    "museum",
+    "exhibition",
+    "coins",
+    "yoga",
+    "class",
+    "library",
+    "novel",
+    "cello",
+    "dog",
+    "cat",
+    "vet",
+    "thunderstorm",
+    "tea",
+    "coffee",
+    "morning",
+    "evening",
+    "weekend",
+    "holiday",
+    "Lisbon",
+    "Valencia",
+    "Porto",
+    "Ghent",
+    "Norway",
+    "bridge",
+    "river",
+    "tram",
+    "beach",
+    "tickets",
+    "platform",
+    "locker",
+    "code",
+    "shelf",
+    "box",
+    "insurance",
+    "mortgage",
+    "plumber",
+    "tap",
+    "boiler",
+    "service",
+    "painting",
+    "kitchen",
+    "window",
+    "roof",
+]
+NAMES = [
+    "Alba",
+    "Priya",
+    "Tomas",
+    "Okafor",
+    "Biscuit",
+    "Rex",
+    "Hartwell",
+    "Finch",
+    "Lamy",
+    "Marta",
+    "Jonas",
+    "Keiko",
+    "Ravi",
+    "Zofia",
+]
 
 
 def note(rng: random.Random, i: int) -> str:
