@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -141,6 +142,8 @@ def run_checks(config: Config, paths: Paths, config_file: Path | None) -> list[C
     except FlynnError as e:
         checks.append(Check("embedder", False, str(e), True))
 
+    checks.append(memory_check(config, paths))
+
     for name in ("config_dir", "data_dir", "cache_dir", "log_dir"):
         d: Path = getattr(paths, name)
         try:
@@ -155,6 +158,39 @@ def run_checks(config: Config, paths: Paths, config_file: Path | None) -> list[C
     shown, why = display_available()
     checks.append(Check("display", shown, why if shown else f"{why}: use `flynn ask` or `flynn serve`"))
     return checks
+
+
+def memory_check(config: Config, paths: Paths) -> Check:
+    """How much is remembered (read-only: another Flynn may own the store), and the Chroma server."""
+    import sqlite3
+
+    db = paths.data_dir / "memory" / "memory.db"
+    detail = "nothing remembered yet"
+    if db.exists():
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                n, pending = conn.execute(
+                    "SELECT count(*), coalesce(sum(state = 'pending'), 0) FROM memories "
+                    "WHERE state != 'deleting'"
+                ).fetchone()
+        except sqlite3.Error as e:
+            return Check("memory", False, f"{db} can't be read: {e}", True)
+        detail = f"{n} memories in {db}" + (f", {pending} waiting to be indexed" if pending else "")
+    url = config.memory.chroma.url
+    if url:
+        import httpx
+
+        try:
+            httpx.get(url.rstrip("/") + "/api/v2/heartbeat", timeout=3).raise_for_status()
+            detail += f"; Chroma server {url} answers"
+        except httpx.HTTPError as e:
+            return Check(
+                "memory",
+                False,
+                f"the Chroma server {url} does not answer ({e}); start it with `chroma run`",
+                True,
+            )
+    return Check("memory", True, detail)
 
 
 def format_checks(checks: list[Check]) -> str:
