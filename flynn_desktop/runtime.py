@@ -31,6 +31,7 @@ from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
 from flynn_desktop.core.memory import MemoryKind, explicit_note
 from flynn_desktop.core.messages import (
     ChatMessage,
+    Citation,
     GenerationParams,
     MessageStatus,
     Role,
@@ -329,10 +330,13 @@ class Runtime:
         cancel: CancelToken,
         client: str = "gateway",
         context_limit: int | None = None,
+        remember: bool = False,
     ) -> AsyncGenerator[str | Usage | Served, None]:
         """A stateless completion for a client that sends its own history (the OpenAI and Ollama
         dialects). It goes through the router; with gateway.history on, the exchange is saved as a
-        session tagged with the client. Events go out as for any run."""
+        session tagged with the client. Events go out as for any run. With `remember` (chat, not
+        autocomplete), memories relevant to the last user message go in just before it, as in the
+        window."""
         run_id = uuid.uuid4().hex[:12]
         routed = self.router.route(None if model in (None, "", "flynn") else model)
         # A stateless client's conversation is known by its first user message: its requests share a
@@ -344,7 +348,18 @@ class Runtime:
                 context_limit
             ):  # e.g. Ollama's options.num_ctx: old turns go first, a too-long message is refused
                 messages = await self._fit(routed, messages, params, context_limit)
-            async for item in self._complete(run_id, routed, messages, params, cancel, client):
+            if not any(m.role == Role.SYSTEM for m in messages):  # a client without one gets Flynn's own
+                agent = self.config.agent
+                messages = [system_message(agent.system_prompt, self.config.prompt.context_depth), *messages]
+            citations: list[Citation] = []
+            last_user = next(
+                (i for i in range(len(messages) - 1, -1, -1) if messages[i].role == Role.USER), None
+            )
+            if remember and last_user is not None:
+                block, citations = await self.memory.recall(messages[last_user].content)
+                if block:
+                    messages = [*messages[:last_user], ChatMessage(Role.SYSTEM, block), *messages[last_user:]]
+            async for item in self._complete(run_id, routed, messages, params, cancel, client, citations):
                 yield item
 
     async def _fit(
@@ -375,20 +390,25 @@ class Runtime:
         params: GenerationParams,
         cancel: CancelToken,
         client: str,
+        citations: Sequence[Citation] = (),
     ) -> AsyncGenerator[str | Usage | Served, None]:
-        if not any(m.role == Role.SYSTEM for m in messages):  # a client without one gets Flynn's own
-            agent = self.config.agent
-            messages = [system_message(agent.system_prompt, self.config.prompt.context_depth), *messages]
         user_text = next((m.content for m in reversed(messages) if m.role == Role.USER), "")
         session_id, user_id, message_id = "", 0, 0
         if self.config.gateway.history:
             session_id = self.store.create_session(auto_title(user_text), source=f"gateway:{client}").id
             user_id = self.store.append_message(session_id, Role.USER, user_text).id
             message_id = self.store.append_message(
-                session_id, Role.ASSISTANT, "", MessageStatus.PARTIAL, routed.provider, routed.model
+                session_id,
+                Role.ASSISTANT,
+                "",
+                MessageStatus.PARTIAL,
+                routed.provider,
+                routed.model,
+                citations,
             ).id
             self.emit(SessionsChanged(session_id))
-        self.emit(RunStarted(run_id, session_id, user_id, message_id, f"{routed.provider}:{routed.model}"))
+        label = f"{routed.provider}:{routed.model}"
+        self.emit(RunStarted(run_id, session_id, user_id, message_id, label, 0, tuple(citations)))
         assert self._agent is not None
         answer = self._agent.answer(run_id, session_id, message_id or None)
         async for item in answer.stream(routed, messages, params, cancel):

@@ -50,10 +50,14 @@ def test_memory_commands(clean_env: dict[str, str], tmp_path: Path) -> None:
 
 
 @pytest.mark.model
-def test_through_a_running_flynn_and_into_the_real_models_answer(clean_env: dict[str, str], tmp_path: Path) -> None:
+def test_through_a_running_flynn_and_into_the_real_models_answer(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("gateway:\n  enabled: false\n")
-    serve = subprocess.Popen([FLYNN, "--config", str(cfg), "serve"], env=clean_env, stderr=subprocess.PIPE, text=True)
+    serve = subprocess.Popen(
+        [FLYNN, "--config", str(cfg), "serve"], env=clean_env, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert serve.stderr is not None
         for line in serve.stderr:

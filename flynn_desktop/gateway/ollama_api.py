@@ -212,7 +212,9 @@ async def respond(
     start = time.perf_counter_ns()
     try:
         items = await started(
-            runtime.complete(messages, model, params, cancel, client, context_limit=num_ctx)
+            runtime.complete(
+                messages, model, params, cancel, client, context_limit=num_ctx, remember=kind == "chat"
+            )
         )
     except FlynnError as e:
         return error(e)

@@ -171,7 +171,9 @@ async def respond(
     obj = "chat.completion" if kind == "chat" else "text_completion"
     cancel = CancelToken()
     try:
-        items = await started(runtime.complete(messages, model, params, cancel, client))
+        items = await started(
+            runtime.complete(messages, model, params, cancel, client, remember=kind == "chat")
+        )
     except FlynnError as e:
         return error_response(e)
 

@@ -77,3 +77,30 @@ def test_the_real_model_through_the_gateway(live: Live) -> None:
     )
     assert "Paris" in (r.choices[0].message.content or "")
     assert r.usage is not None and r.usage.prompt_tokens > 5
+
+
+def test_chat_uses_memory_and_autocomplete_does_not(live: Live) -> None:
+    from flynn_desktop.runtime import run_sync
+
+    run_sync(live.runtime, lambda: live.runtime.memory.add("My sister's name is Alba."))
+    c = client(live)
+    c.chat.completions.create(
+        model="flynn",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "What's my sister called?"},
+        ],
+    )
+    prompt = live.fake.prompts[-1]
+    assert prompt[0].content == "Be brief."  # the client's own prefix stays first
+    assert (
+        "[1] My sister's name is Alba." in prompt[-2].content
+        and prompt[-1].content == "What's my sister called?"
+    )
+    sessions = run_sync(live.runtime, live.runtime.list_sessions)
+    saved = live.runtime.store.messages(sessions[0].id)[-1]
+    assert [c.text for c in saved.citations] == ["My sister's name is Alba."]
+    c.completions.create(model="flynn", prompt="def sister_name():\n    return ", max_tokens=8)
+    assert not any("Alba" in m.content for m in live.fake.prompts[-1])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +102,9 @@ class FakeServer:
             await self._json(w, 200, self._models())
             return True
         model = (body or {}).get("model", "m")
+        if path.endswith(("/embeddings", "/api/embed")):
+            await self._json(w, 200, self._embeddings(model, (body or {}).get("input", [])))
+            return True
         ctype = "application/x-ndjson" if self.dialect == "ollama" else "text/event-stream"
         w.write(f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
         for i, piece in enumerate(self._stream(model)):
@@ -127,6 +131,31 @@ class FakeServer:
         await w.drain()
 
     # dialects -----------------------------------------------------------------------------------
+    def _embeddings(self, model: str, texts: Any) -> Any:
+        """Bag-of-words vectors (64 dimensions, L2-normalised): texts sharing words are similar."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        vectors = []
+        for t in texts:
+            v = [0.0] * 64
+            for word in t.lower().split():
+                v[zlib.crc32(word.strip(".,?!").encode()) % 64] += 1.0
+            norm = sum(x * x for x in v) ** 0.5 or 1.0
+            vectors.append([x / norm for x in v])
+        if self.dialect == "ollama":
+            return {
+                "model": model,
+                "embeddings": vectors,
+                "total_duration": 1000,
+                "prompt_eval_count": len(texts),
+            }
+        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+        return {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+        }
+
     def _preamble(self) -> int:
         return 2 if self.dialect == "anthropic" else 0  # message_start, content_block_start
 
