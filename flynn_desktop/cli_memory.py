@@ -1,4 +1,4 @@
-"""`flynn memory add|search|list|delete|pin|unpin|forget|sources|import|reindex`."""
+"""`flynn memory add|search|list|delete|pin|unpin|forget|sources|import|reindex|summarize|stats`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def add_parser(sub: Any) -> None:
     ms.add_parser("sources", help="the imported documents")
     ms.add_parser("import", help="index a file or a folder of Markdown, text and PDF").add_argument("path")
     ms.add_parser("reindex", help="embed every memory again")
+    ms.add_parser("summarize", help="remember a conversation as a short summary").add_argument("session")
     ms.add_parser("stats", help="how much is remembered, and where")
     m.set_defaults(func=cmd_memory)
 
@@ -84,6 +85,8 @@ def cmd_memory(ctx: Any, args: argparse.Namespace) -> int:
         elif cmd == "sources":
             for s in b.call("memory.sources", {}):
                 print(f"{s['chunks']:>5} chunks  {s['state']:<7}  {s['path']}")
+        elif cmd == "summarize":
+            print(_line(b.call("memory.summarize", {"session": args.session})))
         elif cmd == "stats":
             for k, v in b.call("memory.stats", {}).items():
                 print(f"{k}: {v}")

@@ -117,6 +117,8 @@ async def _memory(runtime: Runtime, op: str, p: dict[str, Any]) -> Any:
         return await mem.stats()
     if op == "import":
         return to_jsonable(await mem.import_path(str(p.get("path"))))
+    if op == "summarize":
+        return to_jsonable(await mem.summarize_session(str(p.get("session"))))
     if op == "reindex":
         return await mem.reindex()
     raise FlynnError(f"Unknown method 'memory.{op}'.")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flynn_desktop.core.events import MemoryChanged, Progress
+from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.memory import (
     Memory,
     MemoryKind,
@@ -25,6 +26,7 @@ from flynn_desktop.core.memory import (
     looks_personal,
     memory_block,
     parse_facts,
+    summary_prompt,
 )
 from flynn_desktop.core.messages import ChatMessage, Citation, GenerationParams, Role
 from flynn_desktop.errors import FlynnError
@@ -231,8 +233,6 @@ class RuntimeMemory:
         try:
             provider = self.rt.route_task("memoryExtraction")
             await provider.load(None)
-            from flynn_desktop.core.interfaces import CancelToken
-
             out: list[str] = []
             params = GenerationParams(max_tokens=120, temperature=0.0)
             prompt = [ChatMessage(Role.USER, extraction_prompt(text))]
@@ -251,6 +251,35 @@ class RuntimeMemory:
             except FlynnError as e:
                 log.warning("could not keep a fact: %s", e)
         return kept
+
+    async def summarize_session(self, session_id: str) -> Memory:
+        """Remember a conversation as a short summary, written by the `compaction` delegation tier.
+        A session has at most one summary: summarizing it again replaces the text."""
+        info, messages = await self.rt.get_session(session_id)
+        turns = [m for m in messages if m.content and m.role in (Role.USER, Role.ASSISTANT)]
+        if not turns:
+            raise FlynnError("This conversation has nothing to summarize yet.", "Ask something first.")
+        transcript = "\n".join(f"{m.role.value}: {m.content}" for m in turns)[-6000:]
+        provider = self.rt.route_task("compaction")
+        await provider.load(None)
+        out: list[str] = []
+        prompt = [ChatMessage(Role.USER, summary_prompt(info.title, transcript))]
+        async for item in provider.stream(
+            prompt, GenerationParams(max_tokens=160, temperature=0.0), CancelToken()
+        ):
+            if isinstance(item, str):
+                out.append(item)
+        text = " ".join("".join(out).split())
+        if not text:
+            raise FlynnError("The model wrote no summary.", "Try again, or set a stronger compaction tier.")
+        text = f"Conversation “{info.title or 'untitled'}”: {text}"
+        existing = [
+            m for m in await self.list_memories(kind=str(MemoryKind.SUMMARY)) if m.session_id == info.id
+        ]
+        if existing:
+            return await self.update(existing[0].id, text=text)
+        memory, _merged = await self.add(text, MemoryKind.SUMMARY, "chat", info.id)
+        return memory
 
     async def drain(self) -> None:
         """Wait for background extraction (at shutdown, and in tests)."""

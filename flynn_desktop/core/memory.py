@@ -320,3 +320,11 @@ def parse_facts(output: str, said: str, limit: int = 5) -> list[str]:
     if not facts:
         facts = [s.rstrip(".!") for s in _sentences(said) if _PERSONAL.search(s) and not s.endswith("?")]
     return list(dict.fromkeys(f for f in facts if len(f) > 3))[:limit]
+
+
+def summary_prompt(title: str, transcript: str) -> str:
+    return (
+        "Summarize this conversation in two or three sentences, for remembering it later: what the "
+        "user wanted, what was decided or learned, and any facts about the user. Write only the "
+        f"summary.\n\nTitle: {title}\n\n{transcript}"
+    )

@@ -284,8 +284,17 @@ class MainWindow(QMainWindow):
         menu.addAction("Rename…", lambda: self.rename_session(sid, item.text()))
         menu.addAction("Export as Markdown…", lambda: self.export_session(sid, "markdown"))
         menu.addAction("Export as JSON…", lambda: self.export_session(sid, "json"))
+        menu.addAction("Remember a summary", lambda: self.summarize_session(sid))
         menu.addAction("Delete", lambda: self.delete_session(sid))
         menu.exec(self.session_list.mapToGlobal(pos))
+
+    def summarize_session(self, sid: str) -> None:
+        self.statusBar().showMessage("Summarizing the conversation…")
+        self.bridge.call(
+            self.runtime.memory.summarize_session(sid),
+            lambda m: self.statusBar().showMessage(f"Remembered: {m.text[:120]}", 10000),
+            self._show_error,
+        )
 
     def rename_session(self, sid: str, current: str, title: str | None = None) -> None:
         if title is None:

@@ -83,3 +83,24 @@ def test_nothing_remembered_means_no_store_is_opened(make_runtime) -> None:  # t
     run_sync(rt, lambda: rt.ask("What is the capital of France?"))
     assert not rt.memory.exists()
     assert run_sync(rt, lambda: rt.memory.search("France")).hits == []
+
+
+def test_a_conversation_is_remembered_as_one_summary(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    cfg = Config.model_validate(
+        {
+            "models": {"router": {"tiers": {"default": "local:chat", "fast": "local:summarizer"}}},
+            "memory": {"extraction": {"enabled": False}},
+        }
+    )
+    chat = FakeProvider(replies=["Try the 22:10 night train."], model="chat")
+    summarizer = FakeProvider(replies=["The user planned a night train to Vienna."], model="summarizer")
+    rt = make_runtime(config=cfg, providers={"local:chat": chat, "local:summarizer": summarizer})
+    turn = run_sync(rt, lambda: rt.ask("How do I get to Vienna overnight?"))
+    first = run_sync(rt, lambda: rt.memory.summarize_session(turn.session_id))
+    assert first.kind == "summary" and first.session_id == turn.session_id
+    assert first.text.endswith("The user planned a night train to Vienna.")
+    assert "How do I get to Vienna overnight?" in summarizer.prompts[0][0].content  # the compaction tier
+    summarizer.replies = ["The user booked the 22:10 night train to Vienna."]
+    again = run_sync(rt, lambda: rt.memory.summarize_session(turn.session_id))
+    assert again.id == first.id and "booked" in again.text  # one summary per conversation
+    assert len(run_sync(rt, lambda: rt.memory.list_memories(kind="summary"))) == 1

@@ -34,6 +34,10 @@ def test_duplicates_merge_instead_of_piling_up(make_service: Callable[..., Memor
     agree(svc)
 
 
+def test_chroma_is_told_not_to_phone_home(make_service: Callable[..., MemoryService]) -> None:
+    assert make_service().vectors.client.get_settings().anonymized_telemetry is False
+
+
 def test_each_memory_has_its_source_time_importance_pin_and_session(
     make_service: Callable[..., MemoryService],
 ) -> None:
