@@ -3,6 +3,7 @@ WebSocket faces of the Runtime."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +44,39 @@ class Clients:
             self.active.pop(name, None)
 
 
+class ClientLock:
+    """gateway.lock.enabled: one client at a time. The client that holds it may make any number of
+    requests (and keep a WebSocket open); another waits its turn, up to laneQueue.requestTimeoutMs."""
+
+    def __init__(self) -> None:
+        self.holder: str | None = None
+        self.count = 0
+        self._free = asyncio.Condition()
+
+    async def acquire(self, name: str, timeout: float) -> bool:
+        async with self._free:
+            try:
+                await asyncio.wait_for(self._free.wait_for(lambda: self.holder in (None, name)), timeout)
+            except TimeoutError:
+                return False
+            self.holder = name
+            self.count += 1
+            return True
+
+    async def release(self) -> None:
+        async with self._free:
+            self.count -= 1
+            if self.count == 0:
+                self.holder = None
+                self._free.notify_all()
+
+    def refusal(self) -> str:
+        return (
+            f"gateway.lock is on and {self.holder} is using Flynn now. Try again when it is done, or "
+            "set gateway.lock.enabled to false."
+        )
+
+
 class Guard:
     """Plain ASGI middleware (cheaper per request than Starlette's BaseHTTPMiddleware): Host, Origin
     and token checks for HTTP, and the list of connected clients."""
@@ -53,11 +87,15 @@ class Guard:
         refused: Callable[[str | None, str | None], str | None],
         token: Callable[[], str],
         clients: Clients,
+        lock: ClientLock | None = None,
+        wait: float = 30.0,
     ) -> None:
         self.app = app
         self.refused = refused
         self.token = token
         self.clients = clients
+        self.lock = lock
+        self.wait = wait
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,11 +116,18 @@ class Guard:
                 )
                 return
         name = client_name(headers)
+        locked = self.lock is not None and scope["path"] not in PUBLIC
+        if locked and not await self.lock.acquire(name, self.wait):  # type: ignore[union-attr]
+            body = {"error": {"message": self.lock.refusal(), "code": "locked"}}  # type: ignore[union-attr]
+            await JSONResponse(body, status_code=423)(scope, receive, send)
+            return
         self.clients.enter(name)
         try:
             await self.app(scope, receive, send)
         finally:
             self.clients.leave(name)
+            if locked:
+                await self.lock.release()  # type: ignore[union-attr]
 
 
 def create_app(
@@ -98,7 +143,9 @@ def create_app(
             return f"the origin {origin} is not in gateway.allowedOrigins"
         return None
 
-    app.add_middleware(Guard, refused=refused, token=token, clients=clients)
+    lock = ClientLock() if cfg.lock.enabled else None
+    wait = cfg.lane_queue.request_timeout_ms / 1000
+    app.add_middleware(Guard, refused=refused, token=token, clients=clients, lock=lock, wait=wait)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -114,10 +161,16 @@ def create_app(
             await websocket.close(code=1008, reason=why)
             return
         name = client_name(websocket.headers)
+        if lock is not None and not await lock.acquire(name, wait):
+            body = {"error": {"message": lock.refusal(), "code": "locked"}}
+            await websocket.send_denial_response(JSONResponse(body, status_code=423))
+            return
         clients.enter(name)
         try:
             await serve_ws(websocket, runtime, token(), name, tick)
         finally:
             clients.leave(name)
+            if lock is not None:
+                await lock.release()
 
     return app

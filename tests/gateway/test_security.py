@@ -127,3 +127,38 @@ def test_bodies_the_fuzzer_found(live: Live) -> None:
     for path, body, status in cases:
         r = httpx.post(live.url + path, json=body, headers=auth)
         assert r.status_code == status, (path, body, r.text)
+
+
+@pytest.mark.parametrize(
+    "live", [{"lock": {"enabled": True}, "laneQueue": {"requestTimeoutMs": 300}}], indirect=True
+)
+def test_the_lock_lets_one_client_at_a_time(live: Live) -> None:
+    auth = {"Authorization": f"Bearer {live.token}"}
+    url = live.url.replace("http", "ws") + "/ws"
+
+    async def scenario() -> None:
+        async with websockets.connect(url, user_agent_header="editor-a/1.0") as ws:
+            await ws.send(
+                json.dumps({"jsonrpc": "2.0", "id": 1, "method": "connect", "params": {"token": live.token}})
+            )
+            assert "result" in json.loads(await ws.recv())
+            async with httpx.AsyncClient() as http:
+                own = await http.get(live.url + "/v1/models", headers={**auth, "User-Agent": "editor-a/1.0"})
+                assert own.status_code == 200  # the holder's own requests go through
+                other = await http.get(live.url + "/v1/models", headers={**auth, "User-Agent": "script-b/2"})
+                assert (
+                    other.status_code == 423 and "editor-a is using Flynn" in other.json()["error"]["message"]
+                )
+                assert (
+                    await http.get(live.url + "/health", headers={"User-Agent": "script-b/2"})
+                ).status_code == 200
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:  # refused before the upgrade
+                async with websockets.connect(url, user_agent_header="script-b/2") as other_ws:
+                    await other_ws.recv()
+            assert refused.value.response.status_code == 423
+            assert b"editor-a is using Flynn" in refused.value.response.body
+        async with httpx.AsyncClient() as http:  # the holder left: the next client's turn
+            later = await http.get(live.url + "/v1/models", headers={**auth, "User-Agent": "script-b/2"})
+            assert later.status_code == 200
+
+    asyncio.run(scenario())
