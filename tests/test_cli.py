@@ -95,20 +95,25 @@ def test_version_and_doctor(clean_env: dict[str, str], tmp_path: Path) -> None:
     assert flynn(clean_env, "--config", str(broken), "doctor").returncode == 1
 
 
+def start_serve(env: dict[str, str], cfg: Path) -> tuple[subprocess.Popen[str], str]:
+    """`flynn serve`, once it says it is ready; and its ready line."""
+    serve = subprocess.Popen(
+        [FLYNN, "--config", str(cfg), "serve"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    assert serve.stderr is not None
+    for line in serve.stderr:
+        if line.startswith("flynn: ready"):
+            return serve, line
+    serve.kill()
+    raise AssertionError("flynn serve did not start")
+
+
 @pytest.mark.model
 def test_a_second_flynn_goes_through_the_first(clean_env: dict[str, str], tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("gateway:\n  port: 0\n")
-    serve = subprocess.Popen(
-        [FLYNN, "--config", str(cfg), "serve"], env=clean_env, stderr=subprocess.PIPE, text=True
-    )
+    serve, line = start_serve(clean_env, cfg)
     try:
-        assert serve.stderr is not None
-        for line in serve.stderr:
-            if line.startswith("flynn: ready"):
-                break
-        else:
-            raise AssertionError("flynn serve did not start")
         url = line.split("gateway ")[1].split()[0]
         token = flynn(clean_env, "token").stdout.strip()
         import openai

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FLYNN
-from tests.test_cli import flynn
+from tests.test_cli import flynn, start_serve
 
 
 def docs_folder(tmp_path: Path) -> Path:
@@ -55,16 +53,8 @@ def test_through_a_running_flynn_and_into_the_real_models_answer(
 ) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("gateway:\n  enabled: false\n")
-    serve = subprocess.Popen(
-        [FLYNN, "--config", str(cfg), "serve"], env=clean_env, stderr=subprocess.PIPE, text=True
-    )
+    serve, _ready = start_serve(clean_env, cfg)
     try:
-        assert serve.stderr is not None
-        for line in serve.stderr:
-            if line.startswith("flynn: ready"):
-                break
-        else:
-            raise AssertionError("flynn serve did not start")
         r = flynn(clean_env, "memory", "import", str(docs_folder(tmp_path)))  # through the control socket
         assert r.returncode == 0 and "memory.import" in r.stderr and "indexed 1 file(s)" in r.stderr
         r = flynn(clean_env, "ask", "-q", "Remember that my sister's name is Alba.")
