@@ -35,10 +35,9 @@ from flynn_desktop.core.messages import (
     GenerationParams,
     MessageStatus,
     Role,
-    Served,
     SessionInfo,
     StoredMessage,
-    Usage,
+    StreamItem,
 )
 from flynn_desktop.core.prompt import fit_prompt, system_message
 from flynn_desktop.core.usage import UsageRecorder, UsageRow, summarize
@@ -331,7 +330,7 @@ class Runtime:
         client: str = "gateway",
         context_limit: int | None = None,
         remember: bool = False,
-    ) -> AsyncGenerator[str | Usage | Served, None]:
+    ) -> AsyncGenerator[StreamItem, None]:
         """A stateless completion for a client that sends its own history (the OpenAI and Ollama
         dialects). It goes through the router; with gateway.history on, the exchange is saved as a
         session tagged with the client. Events go out as for any run. With `remember` (chat, not
@@ -391,7 +390,7 @@ class Runtime:
         cancel: CancelToken,
         client: str,
         citations: Sequence[Citation] = (),
-    ) -> AsyncGenerator[str | Usage | Served, None]:
+    ) -> AsyncGenerator[StreamItem, None]:
         user_text = next((m.content for m in reversed(messages) if m.role == Role.USER), "")
         session_id, user_id, message_id = "", 0, 0
         if self.config.gateway.history:

@@ -31,6 +31,8 @@ from flynn_desktop.core.messages import (
     MessageStatus,
     Role,
     Served,
+    StreamItem,
+    ToolCall,
     Usage,
 )
 from flynn_desktop.core.prompt import fit_prompt, system_message
@@ -132,6 +134,7 @@ class Answer:
         self.pieces: list[str] = []
         self.prompt_tokens = prompt_tokens
         self.usage: Usage | None = None
+        self.tool_calls: list[ToolCall] = []
         self.status = MessageStatus.PARTIAL
         self.error: FlynnError | None = None
 
@@ -145,7 +148,7 @@ class Answer:
         messages: Sequence[ChatMessage],
         params: GenerationParams,
         cancel: CancelToken,
-    ) -> AsyncGenerator[str | Usage | Served, None]:
+    ) -> AsyncGenerator[StreamItem, None]:
         mid = self.message_id or 0
         try:
             async for item in provider.stream(messages, params, cancel):
@@ -160,6 +163,8 @@ class Answer:
                     )
                 elif isinstance(item, Usage):
                     self.usage = item
+                elif isinstance(item, ToolCall):  # for the client to run; kept in the saved text
+                    self.tool_calls.append(item)
                 else:
                     self.pieces.append(item)
                     if self.writer is not None:
@@ -185,9 +190,10 @@ class Answer:
         u = self.usage or Usage(self.prompt_tokens, len(self.pieces), False)
         if self.message_id:
             try:
+                calls = "".join(f"\n\n→ asked to run {c.name}({c.arguments})" for c in self.tool_calls)
                 self.store.update_message(
                     self.message_id,
-                    content=self.text,
+                    content=(self.text + calls).strip() if calls else self.text,
                     status=status,
                     tokens_in=u.tokens_in,
                     tokens_out=u.tokens_out,

@@ -17,7 +17,7 @@ from flynn_desktop.core.messages import (
     Served,
     SessionInfo,
     StoredMessage,
-    Usage,
+    StreamItem,
     UsageRecord,
 )
 
@@ -61,7 +61,7 @@ class Provider(Protocol):
 
     def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
-    ) -> AsyncIterator[str | Usage | Served]: ...
+    ) -> AsyncIterator[StreamItem]: ...
 
     async def close(self) -> None: ...
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Role(StrEnum):
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
+    TOOL = "tool"  # a tool's result, sent back by a client that ran it
 
 
 class MessageStatus(StrEnum):
@@ -20,14 +22,35 @@ class MessageStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A model asks the client to run a tool: `arguments` is JSON text, as OpenAI sends it.
+    Providers yield these in their stream; Flynn passes them to the client and runs nothing itself."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     """One message as a model sees it."""
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant message that asked for tools
+    tool_call_id: str | None = None  # a tool message: the call it answers
 
-    def as_dict(self) -> dict[str, str]:
-        return {"role": self.role.value, "content": self.content}
+    def as_dict(self) -> dict[str, Any]:
+        """OpenAI's message shape."""
+        d: dict[str, Any] = {"role": self.role.value, "content": self.content}
+        if self.tool_calls:
+            d["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        if self.tool_call_id is not None:
+            d["tool_call_id"] = self.tool_call_id
+        return d
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,8 @@ class GenerationParams:
     max_tokens: int = 512
     temperature: float = 0.2
     stop: tuple[str, ...] = field(default_factory=tuple)
+    tools: tuple[dict[str, Any], ...] = ()  # OpenAI function tools, passed to models that take them
+    tool_choice: Any = None  # "auto", "none", "required" or {"type": "function", ...}; None: the model's
 
 
 @dataclass(frozen=True)
@@ -113,3 +138,8 @@ class Usage:
     tokens_out: int
     exact: bool  # counted by the model's own tokenizer, not estimated
     finish_reason: str = "stop"
+
+
+# What a provider's stream yields: text deltas, tool calls, at most one Served (from a router, first),
+# and one Usage, last.
+StreamItem = str | Usage | Served | ToolCall

@@ -3,10 +3,11 @@ into HTTP statuses."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
-from flynn_desktop.core.messages import ChatMessage, Role
+from flynn_desktop.core.messages import ChatMessage, Role, ToolCall
 from flynn_desktop.errors import (
     ContextOverflowError,
     FlynnError,
@@ -20,7 +21,13 @@ from flynn_desktop.errors import (
 )
 
 T = TypeVar("T")
-ROLES = {"system": Role.SYSTEM, "developer": Role.SYSTEM, "user": Role.USER, "assistant": Role.ASSISTANT}
+ROLES = {
+    "system": Role.SYSTEM,
+    "developer": Role.SYSTEM,
+    "user": Role.USER,
+    "assistant": Role.ASSISTANT,
+    "tool": Role.TOOL,
+}
 
 
 def text_of(content: Any) -> str:
@@ -43,11 +50,54 @@ def to_messages(raw: Any) -> list[ChatMessage]:
     for m in raw:
         if not isinstance(m, dict) or "role" not in m:
             raise BadRequest("each message needs a 'role' and 'content'")
-        role = ROLES.get(str(m["role"]), Role.USER)  # tool results and the like reach the model as user text
-        out.append(ChatMessage(role, text_of(m.get("content"))))
+        role = ROLES.get(str(m["role"]), Role.USER)  # unknown roles reach the model as user text
+        calls = tool_calls_of(m.get("tool_calls")) if role == Role.ASSISTANT else ()
+        call_id = m.get("tool_call_id") if role == Role.TOOL else None
+        if role == Role.TOOL and call_id is None:
+            call_id = str(m.get("tool_name") or m.get("name") or "")  # Ollama names the tool instead
+        out.append(ChatMessage(role, text_of(m.get("content")), calls, call_id))
     if not any(m.role == Role.USER for m in out):
         raise BadRequest("at least one user message is needed")
     return out
+
+
+def tool_calls_of(raw: Any) -> tuple[ToolCall, ...]:
+    """An assistant message's tool calls, in OpenAI's shape (arguments as JSON text) or Ollama's
+    (arguments as an object)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise BadRequest("'tool_calls' must be a list")
+    calls = []
+    for i, c in enumerate(raw):
+        fn = c.get("function") if isinstance(c, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise BadRequest("each tool call needs a function with a name")
+        args = fn.get("arguments", "{}")
+        calls.append(
+            ToolCall(
+                str(c.get("id") or f"call_{i}"),
+                fn["name"],
+                args if isinstance(args, str) else json.dumps(args),
+            )
+        )
+    return tuple(calls)
+
+
+def tools_of(body: dict[str, Any]) -> tuple[tuple[dict[str, Any], ...], Any]:
+    """The request's `tools` (function tools, passed to the model as they are) and `tool_choice`."""
+    tools = body.get("tools") or []
+    if not isinstance(tools, list) or not all(
+        isinstance(t, dict)
+        and isinstance(t.get("function"), dict)
+        and isinstance(t["function"].get("name"), str)
+        for t in tools
+    ):
+        raise BadRequest('\'tools\' must be a list of {"type": "function", "function": {"name", ...}}')
+    choice = body.get("tool_choice")
+    if choice is not None and not isinstance(choice, str | dict):
+        raise BadRequest("'tool_choice' must be a string or an object")
+    return tuple({"type": "function", **t} for t in tools), (choice if tools else None)
 
 
 class BadRequest(FlynnError):

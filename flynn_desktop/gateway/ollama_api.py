@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from flynn_desktop.core.interfaces import CancelToken
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, ToolCall, Usage
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
     BadRequest,
@@ -23,6 +24,7 @@ from flynn_desktop.gateway.dialects import (
     started,
     stop_list,
     to_messages,
+    tools_of,
 )
 from flynn_desktop.gateway.openai_api import embedding_inputs, read_json
 from flynn_desktop.runtime import Runtime
@@ -162,7 +164,8 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
         try:
             body = await read_json(request)
             messages = to_messages(body.get("messages"))
-            params = params_of(body, runtime)
+            tools, _choice = tools_of(body)
+            params = dataclasses.replace(params_of(body, runtime), tools=tools)
         except FlynnError as e:
             return error(e)
         return await respond(runtime, messages, params, body, client_of(request), "chat")
@@ -219,18 +222,25 @@ async def respond(
     except FlynnError as e:
         return error(e)
 
-    def piece(text: str) -> dict[str, Any]:
+    def piece(text: str, calls: list[ToolCall] | None = None) -> dict[str, Any]:
         base: dict[str, Any] = {"model": model, "created_at": now_iso(), "done": False}
         if kind == "chat":
             base["message"] = {"role": "assistant", "content": text}
+            if calls:
+                base["message"]["tool_calls"] = [
+                    {"function": {"name": c.name, "arguments": json.loads(c.arguments or "{}")}}
+                    for c in calls
+                ]
         else:
             base["response"] = text
         return base
 
-    def final(usage: Usage, first_ns: int | None, text: str | None = None) -> dict[str, Any]:
+    def final(
+        usage: Usage, first_ns: int | None, text: str | None = None, calls: list[ToolCall] | None = None
+    ) -> dict[str, Any]:
         end = time.perf_counter_ns()
         first = first_ns or end
-        doc = piece(text or "")
+        doc = piece(text or "", calls)
         doc.update(
             done=True,
             done_reason="length" if usage.finish_reason == "length" else "stop",
@@ -245,12 +255,15 @@ async def respond(
 
     if body.get("stream") is False:
         pieces: list[str] = []
+        calls: list[ToolCall] = []
         usage, first_ns = Usage(0, 0, False), None
         try:
             async for item in items:
                 if isinstance(item, str):
                     first_ns = first_ns or time.perf_counter_ns()
                     pieces.append(item)
+                elif isinstance(item, ToolCall):
+                    calls.append(item)
                 elif isinstance(item, Usage):
                     usage = item
         except FlynnError as e:
@@ -258,7 +271,7 @@ async def respond(
         finally:
             if keep is not None:
                 runtime.keep_alive(model, keep)
-        return final(usage, first_ns, "".join(pieces))
+        return final(usage, first_ns, "".join(pieces), calls)
 
     async def ndjson() -> AsyncIterator[str]:
         usage, first_ns = Usage(0, 0, False), None
@@ -267,6 +280,9 @@ async def respond(
                 if isinstance(item, str):
                     first_ns = first_ns or time.perf_counter_ns()
                     yield json.dumps(piece(item)) + "\n"
+                elif isinstance(item, ToolCall):
+                    first_ns = first_ns or time.perf_counter_ns()
+                    yield json.dumps(piece("", [item])) + "\n"
                 elif isinstance(item, Usage):
                     usage = item
             yield json.dumps(final(usage, first_ns)) + "\n"

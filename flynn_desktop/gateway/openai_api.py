@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import struct
 import time
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from flynn_desktop.core.interfaces import CancelToken
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, ToolCall, Usage
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
     BadRequest,
@@ -25,6 +26,7 @@ from flynn_desktop.gateway.dialects import (
     started,
     stop_list,
     to_messages,
+    tools_of,
 )
 from flynn_desktop.runtime import Runtime
 
@@ -65,6 +67,10 @@ def wants_usage(body: dict[str, Any]) -> bool:
     return bool(options.get("include_usage"))
 
 
+def tool_call_json(c: ToolCall) -> dict[str, Any]:
+    return {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+
+
 def params_of(body: dict[str, Any], runtime: Runtime) -> GenerationParams:
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     limit = (
@@ -93,7 +99,8 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
         try:
             body = await read_json(request)
             messages = to_messages(body.get("messages"))
-            params = params_of(body, runtime)
+            tools, tool_choice = tools_of(body)
+            params = dataclasses.replace(params_of(body, runtime), tools=tools, tool_choice=tool_choice)
         except FlynnError as e:
             return error_response(e)
         return await respond(runtime, messages, params, body, client_of(request), "chat")
@@ -185,25 +192,32 @@ async def respond(
             return {"index": 0, "delta": delta, "finish_reason": finish}
         return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
 
+    def finish_of(usage: Usage, calls: list[ToolCall]) -> str:
+        return "tool_calls" if calls else ("length" if usage.finish_reason == "length" else "stop")
+
     if not stream:
         pieces: list[str] = []
+        calls: list[ToolCall] = []
         usage = Usage(0, 0, False)
         try:
             async for item in items:
                 if isinstance(item, str):
                     pieces.append(item)
+                elif isinstance(item, ToolCall):
+                    calls.append(item)
                 elif isinstance(item, Usage):
                     usage = item
         except FlynnError as e:
             return error_response(e)
         text = "".join(pieces)
-        finish = "length" if usage.finish_reason == "length" else "stop"
-        ch: dict[str, Any] = {"index": 0, "finish_reason": finish}
-        ch.update(
-            {"message": {"role": "assistant", "content": text}}
-            if kind == "chat"
-            else {"text": text, "logprobs": None}
-        )
+        ch: dict[str, Any] = {"index": 0, "finish_reason": finish_of(usage, calls)}
+        if kind == "chat":
+            message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
+            if calls:
+                message["tool_calls"] = [tool_call_json(c) for c in calls]
+            ch["message"] = message
+        else:
+            ch.update({"text": text, "logprobs": None})
         return {
             "id": rid,
             "object": obj,
@@ -224,6 +238,7 @@ async def respond(
             return f"data: {json.dumps(doc)}\n\n"
 
         usage = Usage(0, 0, False)
+        calls: list[ToolCall] = []
         try:
             if kind == "chat":
                 yield frame(
@@ -246,9 +261,21 @@ async def respond(
                             "choices": [choice(item, None)],
                         }
                     )
+                elif isinstance(item, ToolCall):
+                    delta = {"tool_calls": [{"index": len(calls), **tool_call_json(item)}]}
+                    calls.append(item)
+                    yield frame(
+                        {
+                            "id": rid,
+                            "object": chunk_obj,
+                            "created": created,
+                            "model": model,
+                            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                        }
+                    )
                 elif isinstance(item, Usage):
                     usage = item
-            finish = "length" if usage.finish_reason == "length" else "stop"
+            finish = finish_of(usage, calls)
             yield frame(
                 {
                     "id": rid,

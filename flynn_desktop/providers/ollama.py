@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import ollama
 
 from flynn_desktop.core.interfaces import CancelToken
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, ToolCall, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ProviderError
 from flynn_desktop.providers.remote import RemoteProvider, error_for_status, unless_cancelled, until_cancelled
@@ -16,8 +17,21 @@ from flynn_desktop.providers.remote import RemoteProvider, error_for_status, unl
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
 
+def ollama_message(m: ChatMessage) -> dict[str, Any]:
+    """Ollama's message shape: tool call arguments are objects, and a tool result names its tool."""
+    d: dict[str, Any] = {"role": m.role.value, "content": m.content}
+    if m.tool_calls:
+        d["tool_calls"] = [
+            {"function": {"name": c.name, "arguments": json.loads(c.arguments or "{}")}} for c in m.tool_calls
+        ]
+    if m.tool_call_id:
+        d["tool_name"] = m.tool_call_id
+    return d
+
+
 class OllamaProvider(RemoteProvider):
     provider = "ollama"
+    supports_tools = True
     sdk_errors = (ollama.RequestError,)
 
     def __init__(
@@ -47,7 +61,7 @@ class OllamaProvider(RemoteProvider):
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
-    ) -> AsyncIterator[str | Usage]:
+    ) -> AsyncIterator[str | Usage | ToolCall]:
         options: dict[str, Any] = {
             "num_predict": params.max_tokens,
             "temperature": params.temperature,
@@ -55,13 +69,18 @@ class OllamaProvider(RemoteProvider):
         }
         if params.stop:
             options["stop"] = list(params.stop)
-        tokens_in = tokens_out = 0
+        tokens_in = tokens_out = calls = 0
         exact = False
         finish = "stop"
+        extra: dict[str, Any] = {"tools": list(params.tools)} if params.tools else {}
         with self.typed_errors():
             parts = await unless_cancelled(
                 self.client.chat(
-                    model=self.model, messages=[m.as_dict() for m in messages], stream=True, options=options
+                    model=self.model,
+                    messages=[ollama_message(m) for m in messages],
+                    stream=True,
+                    options=options,
+                    **extra,
                 ),
                 cancel,
             )
@@ -72,6 +91,11 @@ class OllamaProvider(RemoteProvider):
                 if part.message and part.message.content:
                     tokens_out += 1
                     yield part.message.content
+                for call in (part.message.tool_calls if part.message else None) or []:
+                    calls += 1
+                    yield ToolCall(
+                        f"call_{calls}", call.function.name, json.dumps(call.function.arguments or {})
+                    )
                 if part.done:
                     tokens_in = part.prompt_eval_count or 0
                     tokens_out = part.eval_count or tokens_out

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 
 from flynn_desktop.core.interfaces import CancelToken
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, ToolCall, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ProviderError
 from flynn_desktop.providers.remote import RemoteProvider, error_for_status, unless_cancelled, until_cancelled
@@ -24,6 +24,7 @@ def _code(e: openai.APIStatusError) -> str | None:
 
 class OpenAICompatProvider(RemoteProvider):
     sdk_errors = (openai.OpenAIError,)
+    supports_tools = True
 
     def __init__(
         self,
@@ -57,7 +58,7 @@ class OpenAICompatProvider(RemoteProvider):
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
-    ) -> AsyncIterator[str | Usage]:
+    ) -> AsyncIterator[str | Usage | ToolCall]:
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": [m.as_dict() for m in messages],
@@ -68,6 +69,11 @@ class OpenAICompatProvider(RemoteProvider):
         }
         if params.stop:
             kwargs["stop"] = list(params.stop)
+        if params.tools:
+            kwargs["tools"] = list(params.tools)
+            if params.tool_choice is not None:
+                kwargs["tool_choice"] = params.tool_choice
+        calls: dict[int, dict[str, str]] = {}  # streamed in pieces, by index
         usage: Usage | None = None
         out = 0
         finish = "stop"
@@ -86,10 +92,18 @@ class OpenAICompatProvider(RemoteProvider):
                         if choice.delta.content:
                             out += 1
                             yield choice.delta.content
+                        for tc in choice.delta.tool_calls or []:
+                            c = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                            c["id"] = tc.id or c["id"]
+                            if tc.function is not None:
+                                c["name"] += tc.function.name or ""
+                                c["arguments"] += tc.function.arguments or ""
                         if choice.finish_reason:
                             finish = choice.finish_reason
             finally:
                 await stream.close()
+        for i, c in sorted(calls.items()):
+            yield ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"] or "{}")
         if cancel.cancelled:
             finish = "cancelled"
         if usage is None:

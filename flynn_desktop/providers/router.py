@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from flynn_desktop.config.schema import CooldownConfig, RetryConfig, RouterConfig
 from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, Provider
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Served, Usage
-from flynn_desktop.errors import ProviderError
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Served, StreamItem, Usage
+from flynn_desktop.errors import ProviderBadRequestError, ProviderError
 
 log = logging.getLogger(__name__)
 Resolve = Callable[[str], Provider]
@@ -139,7 +139,7 @@ class RoutedProvider:
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
-    ) -> AsyncIterator[str | Usage | Served]:
+    ) -> AsyncIterator[StreamItem]:
         r = self.router
         notes: list[str] = []
         failed: list[str] = []
@@ -151,6 +151,14 @@ class RoutedProvider:
                 notes.append(f"{name}: {e.message}")
                 failed.append(name)
                 last = e
+                continue
+            if params.tools and not getattr(provider, "supports_tools", False):
+                last = ProviderBadRequestError(
+                    f"{name} does not take tools.",
+                    "Ask a model that does (Ollama, or an OpenAI-compatible provider), or send no tools.",
+                )
+                notes.append(f"{name}: {last.message}")
+                failed.append(name)
                 continue
             attempts = r.config.retry.max_attempts
             for attempt in range(attempts):

@@ -107,7 +107,9 @@ class FakeServer:
             return True
         ctype = "application/x-ndjson" if self.dialect == "ollama" else "text/event-stream"
         w.write(f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
-        for i, piece in enumerate(self._stream(model)):
+        tools = (body or {}).get("tools")
+        pieces = self._tool_stream(model, tools[0]["function"]["name"]) if tools else self._stream(model)
+        for i, piece in enumerate(pieces):
             if fault.drop_after is not None and i >= fault.drop_after + self._preamble():
                 await w.drain()
                 w.transport.abort()  # no final chunk: the client sees a broken body
@@ -191,6 +193,64 @@ class FakeServer:
             return {"error": "fault"}
         code = {401: "invalid_api_key", 429: "rate_limit_exceeded"}.get(status)
         return {"error": {"message": "fault", "type": "error", "code": code}}
+
+    def _tool_stream(self, model: str, tool: str) -> Iterator[str]:
+        """The model calls the first tool offered, with {"city": "Paris"}, as each dialect streams it."""
+        if self.dialect == "ollama":
+            call = {"function": {"name": tool, "arguments": {"city": "Paris"}}}
+            yield (
+                json.dumps(
+                    {
+                        "model": model,
+                        "message": {"role": "assistant", "content": "", "tool_calls": [call]},
+                        "done": False,
+                    }
+                )
+                + "\n"
+            )
+            yield (
+                json.dumps(
+                    {
+                        "model": model,
+                        "message": {"role": "assistant", "content": ""},
+                        "done": True,
+                        "done_reason": "stop",
+                        "prompt_eval_count": 20,
+                        "eval_count": 9,
+                    }
+                )
+                + "\n"
+            )
+            return
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+            doc = {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            return f"data: {json.dumps(doc)}\n\n"
+
+        yield chunk(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_abc",
+                        "type": "function",
+                        "function": {"name": tool, "arguments": ""},
+                    }
+                ],
+            }
+        )
+        for part in ('{"city": ', '"Paris"}'):
+            yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+        yield chunk({}, "tool_calls")
+        yield "data: [DONE]\n\n"
 
     def _stream(self, model: str) -> Iterator[str]:
         if self.dialect == "openai":
