@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -290,8 +289,3 @@ class RuntimeMemory:
         if self._service is not None:
             self._service.close()
             self._service = None
-
-
-def source_label(source: str) -> str:
-    """Where a memory came from, short enough for a list."""
-    return re.sub(r"^.*/", "", source) if "/" in source else source

@@ -153,10 +153,6 @@ class MemoryIndex:
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
-    def set_meta(self, key: str, value: str) -> None:
-        with self.tx() as db:
-            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
-
     # memories ----------------------------------------------------------------------------------------
     def get(self, ids: Sequence[str], states: Sequence[str] = ("indexed", "pending")) -> dict[str, Memory]:
         out: dict[str, Memory] = {}

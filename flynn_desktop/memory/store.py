@@ -467,6 +467,3 @@ class MemoryService:
                 db.executemany(
                     "UPDATE sources SET state = 'done' WHERE path = ?", [(s,) for s, _st, _n in queue]
                 )
-
-    def memories_for(self, ids: Sequence[str]) -> dict[str, Memory]:
-        return self.index.get(ids)
