@@ -26,7 +26,7 @@ from flynn_desktop.core.memory import Memory, SearchResult
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.ui.bridge import RuntimeBridge
 
-COLUMNS = ("", "memory", "kind", "source", "updated")
+COLUMNS = ("pin", "memory", "kind", "source", "updated")
 
 
 class MemoryDialog(QDialog):
@@ -49,6 +49,7 @@ class MemoryDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.doubleClicked.connect(lambda _i: self.edit_selected())
+        self.table.horizontalHeader().setStretchLastSection(True)
         lay.addWidget(self.table, 1)
         buttons = QHBoxLayout()
         for label, slot in (
