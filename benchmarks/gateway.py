@@ -1,7 +1,7 @@
 """The gateway's cost, against the Runtime called directly and against llama-cpp-python's own OpenAI
 server, on the same bundled model and prompt, side by side in one run. Then 20 concurrent clients.
 
-    .venv/bin/python benchmarks/gateway.py [--reps 7] [--tokens 64]
+    .venv/bin/python benchmarks/gateway.py [--reps 24] [--tokens 64] [--clients 20]
 
 Targets: through the gateway / Runtime direct >= 0.97 (tokens/s and time to first token, as speed);
 Flynn at least as fast as `python -m llama_cpp.server` in both.
@@ -46,28 +46,34 @@ QUESTIONS = [
     "Which ocean is largest?",
     "Which desert is largest?",
 ]
+# Each client is one long-lived process, as an editor plugin is: it reads a question per line on stdin,
+# first sends the warm-up request ("Hi", one token: it also leaves the model's KV cache in the same
+# state before every measured question, whichever path asks it), then the question, and prints
+# [first token s, tokens/s].
 CLIENT = """
 import json, sys, time, openai
-base, key, model, q, tokens, system = sys.argv[1:7]
+base, key, model, system = sys.argv[1:5]
 c = openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=300)
-# Warm up as a running plugin is: client, connection and the SDK's stream parsing ready (one token).
-for _ in c.chat.completions.create(model=model, messages=[{"role": "system", "content": system},
-        {"role": "user", "content": "Hi"}], max_tokens=1, stream=True):
-    pass
-t0 = time.perf_counter(); first = None; n = 0
-for ch in c.chat.completions.create(model=model, messages=[{"role": "system", "content": system},
-        {"role": "user", "content": q}], max_tokens=int(tokens), temperature=0.0, stream=True):
-    if ch.choices and ch.choices[0].delta.content:
-        n += 1; first = first or time.perf_counter()
-end = time.perf_counter()
-print(json.dumps([first - t0, (n - 1) / max(end - first, 1e-9)]))
+def ask(q, n):
+    return c.chat.completions.create(model=model, messages=[{"role": "system", "content": system},
+        {"role": "user", "content": q}], max_tokens=n, temperature=0.0, stream=True)
+for line in sys.stdin:
+    q, tokens = json.loads(line)
+    for _ in ask("Hi", 1):
+        pass
+    t0 = time.perf_counter(); first = None; n = 0
+    for ch in ask(q, tokens):
+        if ch.choices and ch.choices[0].delta.content:
+            n += 1; first = first or time.perf_counter()
+    end = time.perf_counter()
+    print(json.dumps([first - t0, (n - 1) / max(end - first, 1e-9)]), flush=True)
 """
-# The same request without an SDK: http.client, reading the SSE lines itself. It shows what the
+# The same requests without an SDK: http.client, reading the SSE lines itself. It shows what the
 # gateway costs apart from the client library's own work (which is the same for any server).
 RAW_CLIENT = """
 import http.client, json, sys, time
 from urllib.parse import urlparse
-base, key, model, q, tokens, system = sys.argv[1:7]
+base, key, model, system = sys.argv[1:5]
 u = urlparse(base)
 conn = http.client.HTTPConnection(u.hostname, u.port)
 def ask(text, n):
@@ -76,22 +82,24 @@ def ask(text, n):
     conn.request("POST", u.path + "/chat/completions", body,
         {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
     return conn.getresponse()
-r = ask("Hi", 1)
-r.read()
-t0 = time.perf_counter(); first = None; n = 0
-r = ask(q, int(tokens))
-while True:
-    line = r.fp.readline()
-    if not line:
-        break
-    if line.startswith(b"data: {"):
-        ch = json.loads(line[6:])
-        if ch.get("choices") and ch["choices"][0]["delta"].get("content"):
-            n += 1; first = first or time.perf_counter()
-    elif line.startswith(b"data: [DONE]"):
-        break
-end = time.perf_counter()
-print(json.dumps([first - t0, (n - 1) / max(end - first, 1e-9)]))
+for line in sys.stdin:
+    q, tokens = json.loads(line)
+    ask("Hi", 1).read()
+    t0 = time.perf_counter(); first = None; n = 0
+    r = ask(q, tokens)
+    while True:
+        raw = r.fp.readline()
+        if not raw:
+            break
+        if raw.startswith(b"data: {"):
+            ch = json.loads(raw[6:])
+            if ch.get("choices") and ch["choices"][0]["delta"].get("content"):
+                n += 1; first = first or time.perf_counter()
+        elif raw.startswith(b"data: [DONE]"):
+            r.read()
+            break
+    end = time.perf_counter()
+    print(json.dumps([first - t0, (n - 1) / max(end - first, 1e-9)]), flush=True)
 """
 N_CTX = 4096
 THREADS = os.cpu_count() or 2
@@ -123,13 +131,28 @@ async def via_runtime(rt: Runtime, q: str, tokens: int) -> tuple[float, float]:
     return first - t0, (n - 1) / max(end - first, 1e-9)
 
 
-def via_openai(
-    base: str, key: str, model: str, q: str, tokens: int, client: str = CLIENT
-) -> tuple[float, float]:
-    """The official SDK (or the raw client) in a process of its own, as an editor plugin would be."""
-    args = [sys.executable, "-c", client, base, key, model, q, str(tokens), SYSTEM]
-    ttft, tps = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
-    return float(ttft), float(tps)
+class ClientProcess:
+    """A client (the official SDK, or the raw one) in a process of its own, kept running."""
+
+    def __init__(self, base: str, key: str, model: str, script: str = CLIENT) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", script, base, key, model, SYSTEM],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def ask(self, q: str, tokens: int) -> tuple[float, float]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps([q, tokens]) + "\n")
+        self.proc.stdin.flush()
+        ttft, tps = json.loads(self.proc.stdout.readline())
+        return float(ttft), float(tps)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(30)
 
 
 async def concurrent(base: str, key: str, clients: int, tokens: int) -> tuple[list[float], float, int]:
@@ -158,7 +181,7 @@ async def concurrent(base: str, key: str, clients: int, tokens: int) -> tuple[li
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=8)
+    ap.add_argument("--reps", type=int, default=24)
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--clients", type=int, default=20)
     args = ap.parse_args()
@@ -219,20 +242,25 @@ def main() -> None:
                 "gateway, raw HTTP client": [],
                 "llama_cpp.server": [],
             }
-            for i in range(args.reps):  # interleaved, so drift hits all three alike
-                # Paired: all three answer the same question each rep, each right after the same
-                # warm-up request (so Flynn's one model has the same KV cache for both of its paths),
-                # and the Runtime and the gateway take turns going first.
+            clients = {
+                "gateway": ClientProcess(gw.url + "/v1", token, "flynn"),
+                "gateway, raw HTTP client": ClientProcess(gw.url + "/v1", token, "flynn", RAW_CLIENT),
+                "llama_cpp.server": ClientProcess(f"http://127.0.0.1:{port}/v1", "x", "m"),
+            }
+            for c in clients.values():  # the first request of a new client: not measured
+                c.ask("Hello", 1)
+            order = ["runtime", "gateway", "gateway, raw HTTP client", "llama_cpp.server"]
+            for i in range(args.reps):  # interleaved, so drift hits all alike
+                # Paired: every path answers the same question each rep, after the same warm-up
+                # request; the order turns around every other rep.
                 q = QUESTIONS[i % len(QUESTIONS)]
-                order = ["runtime", "gateway", "gateway, raw HTTP client"]
                 for name in order if i % 2 == 0 else order[::-1]:
                     if name == "runtime":
                         rows[name].append(rt.submit(via_runtime(rt, q, args.tokens)).result())
                     else:
-                        client = CLIENT if name == "gateway" else RAW_CLIENT
-                        rows[name].append(via_openai(gw.url + "/v1", token, "flynn", q, args.tokens, client))
-                llama_url = f"http://127.0.0.1:{port}/v1"
-                rows["llama_cpp.server"].append(via_openai(llama_url, "x", "m", q, args.tokens))
+                        rows[name].append(clients[name].ask(q, args.tokens))
+            for c in clients.values():
+                c.close()
         finally:
             server.terminate()
             server.wait(30)
