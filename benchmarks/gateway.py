@@ -65,7 +65,7 @@ for line in sys.stdin:
     for ch in ask(q, tokens):
         if ch.choices and ch.choices[0].delta.content:
             n += 1; first = first or time.perf_counter()
-    end = time.perf_counter()
+    end = time.perf_counter(); first = first or end
     print(json.dumps([first - t0, (n - 1) / max(end - first, 1e-9)]), flush=True)
 """
 # The same requests without an SDK: http.client, reading the SSE lines itself. It shows what the
@@ -95,10 +95,11 @@ for line in sys.stdin:
             ch = json.loads(raw[6:])
             if ch.get("choices") and ch["choices"][0]["delta"].get("content"):
                 n += 1; first = first or time.perf_counter()
-        elif raw.startswith(b"data: [DONE]"):
-            r.read()
+        elif raw == b"0\\r\\n":  # the last chunk: read its empty line, and the connection is free again
+            r.fp.readline()
+            r.close()
             break
-    end = time.perf_counter()
+    end = time.perf_counter(); first = first or end
     print(json.dumps([first - t0, (n - 1) / max(end - first, 1e-9)]), flush=True)
 """
 N_CTX = 4096
@@ -248,13 +249,15 @@ def main() -> None:
                 "llama_cpp.server": ClientProcess(f"http://127.0.0.1:{port}/v1", "x", "m"),
             }
             for c in clients.values():  # the first request of a new client: not measured
-                c.ask("Hello", 1)
+                c.ask("Hello", 4)
             order = ["runtime", "gateway", "gateway, raw HTTP client", "llama_cpp.server"]
             for i in range(args.reps):  # interleaved, so drift hits all alike
                 # Paired: every path answers the same question each rep, after the same warm-up
-                # request; the order turns around every other rep.
+                # request. The order rotates, so each path follows each other one equally often (the
+                # path right after llama_cpp.server, another process, starts with cold CPU caches).
                 q = QUESTIONS[i % len(QUESTIONS)]
-                for name in order if i % 2 == 0 else order[::-1]:
+                k = i % len(order)
+                for name in order[k:] + order[:k]:
                     if name == "runtime":
                         rows[name].append(rt.submit(via_runtime(rt, q, args.tokens)).result())
                     else:
