@@ -27,7 +27,10 @@ def add_parser(sub: Any) -> None:
     )
     ms.add_parser("pin", help="put a memory in every prompt").add_argument("id")
     ms.add_parser("unpin").add_argument("id")
-    ms.add_parser("forget", help="forget everything from one source").add_argument("source")
+    ms.add_parser("forget", help="forget everything from one source, or a folder you added").add_argument(
+        "source"
+    )
+    ms.add_parser("folders", help="the folders you added, with their files and chunks")
     ms.add_parser("sources", help="the imported documents")
     ms.add_parser("import", help="index a file or a folder of Markdown, text and PDF").add_argument("path")
     ms.add_parser("reindex", help="embed every memory again")
@@ -80,8 +83,19 @@ def cmd_memory(ctx: Any, args: argparse.Namespace) -> int:
             source = args.source
             if Path(source).exists():
                 source = str(Path(source).expanduser().resolve())
+            if Path(source).is_dir():
+                n = b.call("memory.forget_folder", {"path": source})
+                print(f"flynn: forgot {n} file(s) under {source}", file=sys.stderr)
+                return 0
             n = b.call("memory.forget", {"source": source})
             print(f"flynn: forgot {n} memor{'y' if n == 1 else 'ies'} from {source}", file=sys.stderr)
+        elif cmd == "folders":
+            rows = b.call("memory.folders", {})
+            if not rows:
+                print("No folders added yet: `flynn memory import PATH`.")
+            for f in rows:
+                extra = f", {f['unfinished']} unfinished" if f["unfinished"] else ""
+                print(f"{f['files']:>5} files {f['chunks']:>6} chunks{extra}  {f['path']}")
         elif cmd == "sources":
             for s in b.call("memory.sources", {}):
                 print(f"{s['chunks']:>5} chunks  {s['state']:<7}  {s['path']}")
@@ -105,7 +119,8 @@ def cmd_memory(ctx: Any, args: argparse.Namespace) -> int:
                 print(f"flynn: skipped {path}: it {why}", file=sys.stderr)
             print(
                 f"flynn: indexed {result['files']} file(s) into {result['chunks']} chunks; "
-                f"{result['unchanged']} unchanged, {len(result['skipped'])} skipped",
+                f"{result['unchanged']} unchanged, {len(result['skipped'])} skipped, "
+                f"{result['removed']} removed (gone from the folder)",
                 file=sys.stderr,
             )
     return 0

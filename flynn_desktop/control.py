@@ -113,6 +113,10 @@ async def _memory(runtime: Runtime, op: str, p: dict[str, Any]) -> Any:
         return await mem.forget_source(str(p.get("source")))
     if op == "sources":
         return await mem.sources()
+    if op == "folders":
+        return await mem.folders()
+    if op == "forget_folder":
+        return await mem.forget_folder(str(p.get("path")))
     if op == "stats":
         return await mem.stats()
     if op == "import":

@@ -180,6 +180,16 @@ class RuntimeMemory:
             return []
         return await self._run(lambda: self.service().sources())
 
+    async def folders(self) -> list[dict[str, object]]:
+        if not self.exists():
+            return []
+        return await self._run(lambda: self.service().folders())
+
+    async def forget_folder(self, path: str) -> int:
+        n = await self._run(lambda: self.service().forget_folder(path))
+        self.rt.emit(MemoryChanged(None, "deleted"))
+        return n
+
     async def stats(self) -> dict[str, object]:
         return await self._run(lambda: self.service().stats())
 

@@ -30,8 +30,9 @@ def test_memory_commands(clean_env: dict[str, str], tmp_path: Path) -> None:
     r = flynn(clean_env, "memory", "import", str(docs))
     assert r.returncode == 0
     assert "skipped " + str(docs / "broken.pdf") in r.stderr and "not a readable PDF" in r.stderr
-    assert "indexed 1 file(s) into 1 chunks" in r.stderr
+    assert "indexed 1 file(s) into 1 chunks; 0 unchanged, 1 skipped, 0 removed" in r.stderr
     assert str(docs / "ferry.md") in flynn(clean_env, "memory", "sources").stdout
+    assert f"    1 files      1 chunks  {docs}" in flynn(clean_env, "memory", "folders").stdout
     assert "08:15" in flynn(clean_env, "memory", "search", "--mode", "keyword", "ferry").stdout
 
     assert "📌" not in flynn(clean_env, "memory", "list").stdout

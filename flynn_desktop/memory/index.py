@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS sources (
     chunks INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL DEFAULT 'pending'
 );
+CREATE TABLE IF NOT EXISTS roots (
+    path TEXT PRIMARY KEY,
+    imported_at REAL NOT NULL,
+    files INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS embedding_cache (
     model TEXT NOT NULL,
     content_hash TEXT NOT NULL,

@@ -33,8 +33,7 @@ from flynn_desktop.core.memory import (
     vector_relevance,
 )
 from flynn_desktop.errors import FlynnError, NotFoundError
-from flynn_desktop.memory.chunking import ChunkSettings, chunk_text
-from flynn_desktop.memory.documents import UnreadableDocument, find_documents, read_document
+from flynn_desktop.memory.chunking import ChunkSettings
 from flynn_desktop.memory.index import MemoryIndex, content_hash
 from flynn_desktop.memory.vectors import VectorStore
 
@@ -51,6 +50,7 @@ class ImportReport:
     unchanged: int = 0  # files already indexed with the same content
     chunks: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    removed: int = 0  # files gone from a folder imported before, now forgotten
 
 
 class CachedEmbedder:
@@ -190,6 +190,16 @@ class MemoryService:
             log.warning("embedding failed; the memory is kept and will be indexed later: %s", e)
             self._pending_reason = str(e)
             return None
+
+    def writing(self) -> threading.RLock:
+        """Held by every writer: adds, imports, deletes, re-indexing."""
+        return self._write
+
+    def index_vectors(self, ids: Sequence[str], vectors: Sequence[Sequence[float]]) -> None:
+        self._index_vectors(ids, vectors)
+
+    def delete_ids(self, ids: Sequence[str]) -> int:
+        return self._delete(ids)
 
     def _index_vectors(self, ids: Sequence[str], vectors: Sequence[Sequence[float]]) -> None:
         """Chroma first, then the rows say so; a crash in between leaves them 'pending', redone later."""
@@ -352,7 +362,8 @@ class MemoryService:
                 self._index_vectors([i for i, _t in batch], vectors)
             done += len(batch)
             if progress:
-                progress(Progress("memory.index", min(1.0, done / max(total, 1)), f"{done}/{total} memories"))
+                total = max(total, done)
+                progress(Progress("memory.index", done / max(total, 1), f"{done}/{total} memories"))
         if self.index.count("pending") == 0:
             for name in self.vectors.other_collections():
                 self.vectors.drop(name)  # the old embedding model's space: nothing refers to it now
@@ -360,12 +371,14 @@ class MemoryService:
 
     def reindex(self, progress: ProgressCallback | None = None) -> int:
         """Embed every memory again into a fresh collection (after a damaged store, or by hand)."""
-        with self._write:
+        with self._write:  # the whole way: a background reconcile must not take half the work
             self.vectors.drop(self.vectors.name)
             self.vectors = VectorStore(*self._chroma, self.embedder_id)
             with self.index.tx() as db:
                 db.execute("UPDATE memories SET state = 'pending' WHERE state = 'indexed'")
-        return self._index_pending(progress)
+            total = self.index.count("pending")
+            self._index_pending(progress)
+            return total
 
     def _switch_embedder(self) -> None:
         """A new embedding model: its collection starts empty, and every memory waits to be indexed
@@ -374,96 +387,18 @@ class MemoryService:
             db.execute("UPDATE memories SET state = 'pending' WHERE state = 'indexed'")
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('embedder', ?)", (self.embedder_id,))
 
-    # documents ---------------------------------------------------------------------------------------
+    # documents (folders.py) ------------------------------------------------------------------------
     def import_path(self, root: Path, progress: ProgressCallback | None = None) -> ImportReport:
-        """Index a file or a folder of documents. Unchanged files are skipped; a changed file's old
-        chunks are replaced; an unreadable file is skipped and reported. Safe to re-run after a crash."""
-        root = root.expanduser().resolve()
-        if not root.exists():
-            raise NotFoundError(f"{root} does not exist.", "Check the path.")
-        files = list(find_documents(root))
-        report = ImportReport()
-        queue: list[tuple[str, list[str], list[tuple[str, str]]]] = []  # (source, stale ids, new chunks)
-        queued = 0
-        for n, path in enumerate(files, 1):
-            try:
-                entry = self._stage(path, report)
-            except UnreadableDocument as e:
-                report.skipped.append((str(path), str(e)))
-                log.info("skipped %s: %s", path, e)
-                entry = None
-            if entry is not None:
-                queue.append(entry)
-                queued += len(entry[2])
-            if queued >= BATCH or n == len(files):
-                self._flush(queue)
-                queue, queued = [], 0
-            if progress:
-                progress(Progress("memory.import", n / len(files), f"{n}/{len(files)} {path.name}"))
-        return report
+        from flynn_desktop.memory.folders import import_path
 
-    def _stage(self, path: Path, report: ImportReport) -> tuple[str, list[str], list[tuple[str, str]]] | None:
-        source = str(path)
-        try:
-            st = path.stat()
-            raw = path.read_bytes()
-        except OSError as e:
-            raise UnreadableDocument(f"can't be read: {e.strerror or e}") from e
-        digest = hashlib.sha256(raw).hexdigest()
-        known = self.index.source(source)
-        if known is not None and known[2] == digest and known[3] == "done":
-            report.unchanged += 1
-            return None
-        chunks = chunk_text(read_document(path), self.chunking)
-        ids = [
-            "d-" + hashlib.sha1(f"{source}\0{i}\0{content_hash(c)}".encode()).hexdigest()[:16]
-            for i, c in enumerate(chunks)
-        ]
-        now = time.time()
-        with self._write, self.index.tx() as db:
-            old = {
-                r[0]
-                for r in db.execute(
-                    "SELECT id FROM memories WHERE source = ? AND kind = 'document'", (source,)
-                )
-            }
-            db.executemany(
-                "INSERT OR IGNORE INTO memories(id, text, kind, source, content_hash, created_at, "
-                "updated_at, importance, state) VALUES (?, ?, 'document', ?, ?, ?, ?, ?, 'pending')",
-                [
-                    (i, c, source, content_hash(c), now, now, DEFAULT_IMPORTANCE[MemoryKind.DOCUMENT])
-                    for i, c in zip(ids, chunks, strict=True)
-                ],
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO sources(path, size, mtime, content_hash, chunks, state) "
-                "VALUES (?, ?, ?, ?, ?, 'pending')",
-                (source, st.st_size, st.st_mtime, digest, len(chunks)),
-            )
-            fresh = (
-                {
-                    r[0]: r[1]
-                    for r in db.execute(
-                        "SELECT id, text FROM memories WHERE state = 'pending' "
-                        f"AND id IN ({','.join('?' * len(ids))})",
-                        ids,
-                    )
-                }
-                if ids
-                else {}
-            )
-        report.files += 1
-        report.chunks += len(chunks)
-        return source, sorted(old - set(ids)), list(fresh.items())
+        return import_path(self, root, progress)
 
-    def _flush(self, queue: list[tuple[str, list[str], list[tuple[str, str]]]]) -> None:
-        with self._write:
-            chunks = [c for _s, _stale, new in queue for c in new]
-            for start in range(0, len(chunks), BATCH):
-                part = chunks[start : start + BATCH]
-                self._index_vectors([i for i, _t in part], self.embed([t for _i, t in part]))
-            self._delete([i for _s, stale, _n in queue for i in stale])
-            with self.index.tx() as db:
-                db.executemany(
-                    "UPDATE sources SET state = 'done' WHERE path = ?", [(s,) for s, _st, _n in queue]
-                )
+    def folders(self) -> list[dict[str, object]]:
+        from flynn_desktop.memory.folders import folders
+
+        return folders(self)
+
+    def forget_folder(self, root: str) -> int:
+        from flynn_desktop.memory.folders import forget_folder
+
+        return forget_folder(self, root)

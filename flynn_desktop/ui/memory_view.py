@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -38,7 +39,12 @@ class MemoryDialog(QDialog):
         self.loads = 0  # requests in flight, for tests
         self.setWindowTitle("Memory")
         self.resize(900, 500)
-        lay = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        self.tabs = QTabWidget()
+        outer.addWidget(self.tabs, 1)
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        self.tabs.addTab(page, "Memories")
         self.query = QLineEdit()
         self.query.setPlaceholderText("Search what Flynn remembers (by meaning and by word)")
         self.query.returnPressed.connect(self.refresh)
@@ -58,12 +64,12 @@ class MemoryDialog(QDialog):
             ("Pin / unpin", self.toggle_pin),
             ("Delete", self.delete_selected),
             ("Forget source", self.forget_selected_source),
-            ("Add folder…", self.import_folder),
         ):
             b = QPushButton(label)
             b.clicked.connect(lambda _c=False, s=slot: s())
             buttons.addWidget(b)
         lay.addLayout(buttons)
+        self._build_documents()
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.hide()
@@ -71,15 +77,71 @@ class MemoryDialog(QDialog):
         self.status.setWordWrap(True)
         self.import_status = QLabel("")  # the last import's report: what was indexed, what was skipped
         self.import_status.setWordWrap(True)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.import_status)
-        lay.addWidget(self.status)
+        outer.addWidget(self.progress)
+        outer.addWidget(self.import_status)
+        outer.addWidget(self.status)
         bridge.event_received.connect(self._on_event)
         self.refresh()
+
+    def _build_documents(self) -> None:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        self.folder_rows: list[dict[str, Any]] = []
+        self.folder_table = QTableWidget(0, 4)
+        self.folder_table.setObjectName("folderTable")
+        self.folder_table.setHorizontalHeaderLabels(("folder", "files", "chunks", "state"))
+        self.folder_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.folder_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.folder_table.horizontalHeader().setStretchLastSection(True)
+        lay.addWidget(self.folder_table, 1)
+        buttons = QHBoxLayout()
+        for label, slot in (
+            ("Add folder…", self.import_folder),
+            ("Re-scan", self.rescan_selected_folder),
+            ("Forget folder", self.forget_selected_folder),
+        ):
+            b = QPushButton(label)
+            b.clicked.connect(lambda _c=False, s=slot: s())
+            buttons.addWidget(b)
+        lay.addLayout(buttons)
+        self.tabs.addTab(page, "Documents")
+
+    def refresh_folders(self) -> None:
+        self.loads += 1
+        self.bridge.call(self.memory.folders(), self._show_folders, self._failed)
+
+    def _show_folders(self, rows: list[dict[str, Any]]) -> None:
+        self.loads -= 1
+        self.folder_rows = rows
+        self.folder_table.setRowCount(len(rows))
+        for i, f in enumerate(rows):
+            state = f"{f['unfinished']} unfinished: re-scan" if f["unfinished"] else "indexed"
+            for j, text in enumerate((str(f["path"]), str(f["files"]), str(f["chunks"]), state)):
+                self.folder_table.setItem(i, j, QTableWidgetItem(text))
+        self.folder_table.setColumnWidth(0, 520)
+
+    def selected_folder(self) -> str | None:
+        row = self.folder_table.currentRow()
+        return str(self.folder_rows[row]["path"]) if 0 <= row < len(self.folder_rows) else None
+
+    def rescan_selected_folder(self) -> None:
+        path = self.selected_folder()
+        if path is not None:
+            self.import_folder(path)
+
+    def forget_selected_folder(self, confirm: bool = True) -> None:
+        path = self.selected_folder()
+        if path is None:
+            return
+        ask = f"Forget every document under {path}?"
+        if confirm and QMessageBox.question(self, "Forget folder", ask) != QMessageBox.StandardButton.Yes:
+            return
+        self._do(self.memory.forget_folder(path), f"Forgot the documents under {path}.")
 
     # showing ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
         q = self.query.text().strip()
+        self.refresh_folders()
         self.loads += 1
         if q:
             self.bridge.call(self.memory.search(q), self._show_result, self._failed)
@@ -200,8 +262,10 @@ class MemoryDialog(QDialog):
             self.loads -= 1
             self.progress.hide()
             skipped = "".join(f"\nSkipped {p}: it {why}" for p, why in report.skipped)
+            removed = f" {report.removed} removed (gone from the folder)." if report.removed else ""
             self.import_status.setText(
                 f"Indexed {report.files} file(s) into {report.chunks} chunks; {report.unchanged} unchanged."
+                + removed
                 + skipped
             )
 

@@ -132,3 +132,28 @@ def test_kill_9_during_an_import_leaves_both_indexes_agreeing_and_a_rerun_finish
     agree(svc)
     hit = svc.search("Item 149 is stored in which box?", SearchSettings()).hits[0]
     assert "Item 149 " in hit.memory.text
+
+
+def test_a_folder_is_remembered_rescanned_and_forgotten(
+    make_service: Callable[..., MemoryService], tmp_path: Path
+) -> None:
+    docs = make_docs(tmp_path / "docs")
+    other = tmp_path / "docs-other.md"  # shares the folder's name as a prefix, but is not inside it
+    other.write_text("The allotment key is with Marta.")
+    svc = make_service()
+    svc.import_path(docs)
+    svc.import_path(other)
+    [folder] = svc.folders()
+    assert (folder["path"], folder["files"], folder["unfinished"]) == (str(docs), 3, 0)
+
+    (docs / "garden.md").unlink()
+    (docs / "new.md").write_text("The boiler service is booked for May.")
+    report = svc.import_path(docs)  # a re-scan
+    assert (report.files, report.unchanged, report.removed) == (1, 2, 1)
+    assert svc.list_memories(source=str(docs / "garden.md")) == []
+    assert "May" in svc.search("when is the boiler serviced?", SearchSettings()).hits[0].memory.text
+
+    assert svc.forget_folder(str(docs)) == 3
+    assert svc.folders() == []
+    assert [s["path"] for s in svc.sources()] == [str(other)]  # the file beside the folder stays
+    agree(svc)
