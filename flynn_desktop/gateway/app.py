@@ -158,7 +158,8 @@ def create_app(
     async def ws(websocket: WebSocket) -> None:
         why = refused(websocket.headers.get("host"), websocket.headers.get("origin"))
         if why:
-            await websocket.close(code=1008, reason=why)
+            body = {"error": {"message": f"Forbidden: {why}.", "code": "forbidden"}}
+            await websocket.send_denial_response(JSONResponse(body, status_code=403))
             return
         name = client_name(websocket.headers)
         if lock is not None and not await lock.acquire(name, wait):
