@@ -63,6 +63,7 @@ class PartialWriter:
         self.message_id = message_id
         self.interval = interval
         self.parts: list[str] = []
+        self.served: Served | None = None  # which model answers: saved with the next flush
         self._saved = 0  # how many parts are on disk
         self._last = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
@@ -81,9 +82,10 @@ class PartialWriter:
 
     def flush(self) -> None:
         self.cancel()
-        if self._saved != len(self.parts):
-            self.store.update_message(self.message_id, content=self.text)
+        if self._saved != len(self.parts) or self.served is not None:
+            self.store.update_message(self.message_id, content=self.text, served=self.served)
             self._saved = len(self.parts)
+            self.served = None
         self._last = time.monotonic()
 
     def cancel(self) -> None:
@@ -153,8 +155,8 @@ class Answer:
         try:
             async for item in provider.stream(messages, params, cancel):
                 if isinstance(item, Served):
-                    if self.message_id:
-                        self.store.update_message(self.message_id, served=item)
+                    if self.writer is not None:  # saved with the first flush: no write before the first token
+                        self.writer.served = item
                     label = f"{item.provider}:{item.model}"
                     self.emit(
                         RunRouted(
@@ -193,6 +195,7 @@ class Answer:
                 calls = "".join(f"\n\n→ asked to run {c.name}({c.arguments})" for c in self.tool_calls)
                 self.store.update_message(
                     self.message_id,
+                    served=self.writer.served if self.writer is not None else None,
                     content=(self.text + calls).strip() if calls else self.text,
                     status=status,
                     tokens_in=u.tokens_in,

@@ -239,20 +239,25 @@ async def respond(
 
         usage = Usage(0, 0, False)
         calls: list[ToolCall] = []
+        # The role chunk goes out in one write with the first delta: one send fewer before the first
+        # token reaches the client.
+        head = (
+            frame(
+                {
+                    "id": rid,
+                    "object": chunk_obj,
+                    "created": created,
+                    "model": model,
+                    "choices": [choice(None, None, True)],
+                }
+            )
+            if kind == "chat"
+            else ""
+        )
         try:
-            if kind == "chat":
-                yield frame(
-                    {
-                        "id": rid,
-                        "object": chunk_obj,
-                        "created": created,
-                        "model": model,
-                        "choices": [choice(None, None, True)],
-                    }
-                )
             async for item in items:
                 if isinstance(item, str):
-                    yield frame(
+                    yield head + frame(
                         {
                             "id": rid,
                             "object": chunk_obj,
@@ -261,10 +266,11 @@ async def respond(
                             "choices": [choice(item, None)],
                         }
                     )
+                    head = ""
                 elif isinstance(item, ToolCall):
                     delta = {"tool_calls": [{"index": len(calls), **tool_call_json(item)}]}
                     calls.append(item)
-                    yield frame(
+                    yield head + frame(
                         {
                             "id": rid,
                             "object": chunk_obj,
@@ -273,10 +279,11 @@ async def respond(
                             "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
                         }
                     )
+                    head = ""
                 elif isinstance(item, Usage):
                     usage = item
             finish = finish_of(usage, calls)
-            yield frame(
+            yield head + frame(
                 {
                     "id": rid,
                     "object": chunk_obj,
