@@ -232,7 +232,7 @@ _REMEMBER = re.compile(
 def explicit_note(text: str) -> str | None:
     """ "remember that my sister's name is Alba" -> "my sister's name is Alba"; None otherwise."""
     m = _REMEMBER.match(text)
-    if not m:
+    if not m or text.rstrip().endswith("?"):  # "remember that trip to Porto?" asks, it doesn't tell
         return None
     what = m.group("what").strip().rstrip(".!")
     return what[0].upper() + what[1:] if len(what) > 2 else None
