@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -30,6 +31,17 @@ class ToolCall:
     name: str
     arguments: str
 
+    def as_openai(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+    def as_ollama(self) -> dict[str, Any]:
+        """Ollama's shape: the arguments as an object, no id."""
+        return {"function": {"name": self.name, "arguments": json.loads(self.arguments or "{}")}}
+
 
 @dataclass(frozen=True)
 class ChatMessage:
@@ -44,10 +56,7 @@ class ChatMessage:
         """OpenAI's message shape."""
         d: dict[str, Any] = {"role": self.role.value, "content": self.content}
         if self.tool_calls:
-            d["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in self.tool_calls
-            ]
+            d["tool_calls"] = [c.as_openai() for c in self.tool_calls]
         if self.tool_call_id is not None:
             d["tool_call_id"] = self.tool_call_id
         return d

@@ -227,10 +227,7 @@ async def respond(
         if kind == "chat":
             base["message"] = {"role": "assistant", "content": text}
             if calls:
-                base["message"]["tool_calls"] = [
-                    {"function": {"name": c.name, "arguments": json.loads(c.arguments or "{}")}}
-                    for c in calls
-                ]
+                base["message"]["tool_calls"] = [c.as_ollama() for c in calls]
         else:
             base["response"] = text
         return base

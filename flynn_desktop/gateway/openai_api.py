@@ -67,10 +67,6 @@ def wants_usage(body: dict[str, Any]) -> bool:
     return bool(options.get("include_usage"))
 
 
-def tool_call_json(c: ToolCall) -> dict[str, Any]:
-    return {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-
-
 def params_of(body: dict[str, Any], runtime: Runtime) -> GenerationParams:
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     limit = (
@@ -214,7 +210,7 @@ async def respond(
         if kind == "chat":
             message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
             if calls:
-                message["tool_calls"] = [tool_call_json(c) for c in calls]
+                message["tool_calls"] = [c.as_openai() for c in calls]
             ch["message"] = message
         else:
             ch.update({"text": text, "logprobs": None})
@@ -268,7 +264,7 @@ async def respond(
                     )
                     head = ""
                 elif isinstance(item, ToolCall):
-                    delta = {"tool_calls": [{"index": len(calls), **tool_call_json(item)}]}
+                    delta = {"tool_calls": [{"index": len(calls), **item.as_openai()}]}
                     calls.append(item)
                     yield head + frame(
                         {

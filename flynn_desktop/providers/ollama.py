@@ -21,9 +21,7 @@ def ollama_message(m: ChatMessage) -> dict[str, Any]:
     """Ollama's message shape: tool call arguments are objects, and a tool result names its tool."""
     d: dict[str, Any] = {"role": m.role.value, "content": m.content}
     if m.tool_calls:
-        d["tool_calls"] = [
-            {"function": {"name": c.name, "arguments": json.loads(c.arguments or "{}")}} for c in m.tool_calls
-        ]
+        d["tool_calls"] = [c.as_ollama() for c in m.tool_calls]
     if m.tool_call_id:
         d["tool_name"] = m.tool_call_id
     return d
