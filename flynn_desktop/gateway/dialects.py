@@ -4,10 +4,12 @@ into HTTP statuses."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flynn_desktop.core.messages import ChatMessage, Role, ToolCall
+from flynn_desktop.core.messages import ChatMessage, Role, ToolCall, Usage
 from flynn_desktop.errors import (
     ContextOverflowError,
     FlynnError,
@@ -137,6 +139,31 @@ async def started(items: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
             await items.aclose()
 
     return chained()
+
+
+@dataclass
+class Collected:
+    """A whole answer, for a client that asked for no streaming."""
+
+    text: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage = field(default_factory=lambda: Usage(0, 0, False))
+    first_ns: int | None = None  # perf_counter_ns of the first token or tool call
+
+
+async def collect(items: AsyncGenerator[Any, None]) -> Collected:
+    out = Collected()
+    pieces: list[str] = []
+    async for item in items:
+        if isinstance(item, str):
+            out.first_ns = out.first_ns or time.perf_counter_ns()
+            pieces.append(item)
+        elif isinstance(item, ToolCall):
+            out.calls.append(item)
+        elif isinstance(item, Usage):
+            out.usage = item
+    out.text = "".join(pieces)
+    return out
 
 
 async def _empty() -> AsyncGenerator[Any, None]:

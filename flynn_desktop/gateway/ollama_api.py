@@ -17,6 +17,7 @@ from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Too
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
     BadRequest,
+    collect,
     fill_in_middle,
     http_status,
     model_of,
@@ -251,24 +252,14 @@ async def respond(
         return doc
 
     if body.get("stream") is False:
-        pieces: list[str] = []
-        calls: list[ToolCall] = []
-        usage, first_ns = Usage(0, 0, False), None
         try:
-            async for item in items:
-                if isinstance(item, str):
-                    first_ns = first_ns or time.perf_counter_ns()
-                    pieces.append(item)
-                elif isinstance(item, ToolCall):
-                    calls.append(item)
-                elif isinstance(item, Usage):
-                    usage = item
+            whole = await collect(items)
         except FlynnError as e:
             return error(e)
         finally:
             if keep is not None:
                 runtime.keep_alive(model, keep)
-        return final(usage, first_ns, "".join(pieces), calls)
+        return final(whole.usage, whole.first_ns, whole.text, whole.calls)
 
     async def ndjson() -> AsyncIterator[str]:
         usage, first_ns = Usage(0, 0, False), None

@@ -19,6 +19,7 @@ from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Too
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
     BadRequest,
+    collect,
     fill_in_middle,
     http_status,
     model_of,
@@ -192,20 +193,11 @@ async def respond(
         return "tool_calls" if calls else ("length" if usage.finish_reason == "length" else "stop")
 
     if not stream:
-        pieces: list[str] = []
-        calls: list[ToolCall] = []
-        usage = Usage(0, 0, False)
         try:
-            async for item in items:
-                if isinstance(item, str):
-                    pieces.append(item)
-                elif isinstance(item, ToolCall):
-                    calls.append(item)
-                elif isinstance(item, Usage):
-                    usage = item
+            whole = await collect(items)
         except FlynnError as e:
             return error_response(e)
-        text = "".join(pieces)
+        text, calls, usage = whole.text, whole.calls, whole.usage
         ch: dict[str, Any] = {"index": 0, "finish_reason": finish_of(usage, calls)}
         if kind == "chat":
             message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
