@@ -30,7 +30,8 @@ from flynn_desktop.core.memory import (
 from flynn_desktop.core.messages import ChatMessage, Citation, GenerationParams, Role
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.memory.chunking import ChunkSettings
-from flynn_desktop.memory.store import ImportReport, MemoryService
+from flynn_desktop.memory.folders import ImportReport
+from flynn_desktop.memory.store import MemoryService
 
 if TYPE_CHECKING:
     from flynn_desktop.runtime import Runtime

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,19 +24,26 @@ from flynn_desktop.memory.documents import UnreadableDocument, find_documents, r
 from flynn_desktop.memory.index import content_hash
 
 if TYPE_CHECKING:
-    from flynn_desktop.memory.store import ImportReport, MemoryService
+    from flynn_desktop.memory.store import MemoryService
 
 log = logging.getLogger(__name__)
 Staged = tuple[str, list[str], list[tuple[str, str]]]  # (source, its stale chunk ids, new chunks)
 BATCH = 64
 
 
+@dataclass
+class ImportReport:
+    files: int = 0  # files indexed now
+    unchanged: int = 0  # files already indexed with the same content
+    chunks: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    removed: int = 0  # files gone from a folder imported before, now forgotten
+
+
 def import_path(svc: MemoryService, root: Path, progress: ProgressCallback | None = None) -> ImportReport:
     """Index a file or a folder of documents. Unchanged files are skipped; a changed file's old
     chunks are replaced; a file gone from a folder imported before is forgotten; an unreadable file is
     skipped and reported. Safe to re-run after a crash."""
-    from flynn_desktop.memory.store import ImportReport
-
     root = root.expanduser().resolve()
     if not root.exists():
         raise NotFoundError(f"{root} does not exist.", "Check the path.")
@@ -133,7 +141,7 @@ def _stage(svc: MemoryService, path: Path, report: ImportReport) -> Staged | Non
         for i, c in enumerate(chunks)
     ]
     now = time.time()
-    with svc.writing(), svc.index.tx() as db:
+    with svc.writing, svc.index.tx() as db:
         old = {
             r[0]
             for r in db.execute("SELECT id FROM memories WHERE source = ? AND kind = 'document'", (source,))
@@ -165,7 +173,7 @@ def _stage(svc: MemoryService, path: Path, report: ImportReport) -> Staged | Non
 
 
 def _flush(svc: MemoryService, queue: list[Staged]) -> None:
-    with svc.writing():
+    with svc.writing:
         chunks = [c for _s, _stale, new in queue for c in new]
         for start in range(0, len(chunks), BATCH):
             part = chunks[start : start + BATCH]

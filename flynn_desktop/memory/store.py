@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,9 @@ from flynn_desktop.core.memory import (
     vector_relevance,
 )
 from flynn_desktop.errors import FlynnError, NotFoundError
+from flynn_desktop.memory import folders
 from flynn_desktop.memory.chunking import ChunkSettings
+from flynn_desktop.memory.folders import ImportReport
 from flynn_desktop.memory.index import MemoryIndex, content_hash
 from flynn_desktop.memory.vectors import VectorStore
 
@@ -42,15 +43,6 @@ log = logging.getLogger(__name__)
 EmbedFn = Callable[[list[str]], list[list[float]]]
 BATCH = 64
 NEAR_DUPLICATE = 0.95  # notes and facts this similar to an existing one replace it instead of piling up
-
-
-@dataclass
-class ImportReport:
-    files: int = 0  # files indexed now
-    unchanged: int = 0  # files already indexed with the same content
-    chunks: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
-    removed: int = 0  # files gone from a folder imported before, now forgotten
 
 
 class CachedEmbedder:
@@ -96,7 +88,7 @@ class MemoryService:
         self.vectors = VectorStore(*self._chroma, embedder_id)
         self.chunking = chunking or ChunkSettings()
         self.similarity_range = similarity_range  # see core.memory.vector_relevance
-        self._write = threading.RLock()  # one writer at a time: adds, imports, deletes, re-indexing
+        self.writing = threading.RLock()  # held by every writer: adds, imports, deletes, re-indexing
         self._pending_reason = ""
         if self.index.get_meta("embedder") != embedder_id:
             self._switch_embedder()
@@ -119,7 +111,7 @@ class MemoryService:
         if not text:
             raise FlynnError("There is nothing to remember: the text is empty.", "Give the text to remember.")
         importance = DEFAULT_IMPORTANCE[kind] if importance is None else importance
-        with self._write:
+        with self.writing:
             same = self.index.find_duplicate(kind, text)
             if same:
                 return self._touch(same, importance, pinned), True
@@ -148,7 +140,7 @@ class MemoryService:
                     ),
                 )
             if vector is not None:
-                self._index_vectors([mid], vector)
+                self.index_vectors([mid], vector)
             return self.get(mid), False
 
     def _touch(self, mid: str, importance: float, pinned: bool) -> Memory:
@@ -179,7 +171,7 @@ class MemoryService:
                 "importance = max(importance, ?), pinned = max(pinned, ?), state = 'pending' WHERE id = ?",
                 (text, content_hash(text), time.time(), importance, int(pinned), mid),
             )
-        self._index_vectors([mid], [vector])
+        self.index_vectors([mid], [vector])
         return self.get(mid)
 
     def _try_embed(self, texts: list[str]) -> list[list[float]] | None:
@@ -191,17 +183,7 @@ class MemoryService:
             self._pending_reason = str(e)
             return None
 
-    def writing(self) -> threading.RLock:
-        """Held by every writer: adds, imports, deletes, re-indexing."""
-        return self._write
-
     def index_vectors(self, ids: Sequence[str], vectors: Sequence[Sequence[float]]) -> None:
-        self._index_vectors(ids, vectors)
-
-    def delete_ids(self, ids: Sequence[str]) -> int:
-        return self._delete(ids)
-
-    def _index_vectors(self, ids: Sequence[str], vectors: Sequence[Sequence[float]]) -> None:
         """Chroma first, then the rows say so; a crash in between leaves them 'pending', redone later."""
         self.vectors.upsert(ids, vectors)
         with self.index.tx() as db:
@@ -287,7 +269,7 @@ class MemoryService:
     def update(
         self, mid: str, text: str | None = None, pinned: bool | None = None, importance: float | None = None
     ) -> Memory:
-        with self._write:
+        with self.writing:
             m = self.get(mid)
             with self.index.tx() as db:
                 if text is not None and text.strip() and text.strip() != m.text:
@@ -303,24 +285,24 @@ class MemoryService:
             if text is not None:
                 vector = self._try_embed([text.strip()])
                 if vector is not None:
-                    self._index_vectors([m.id], vector)
+                    self.index_vectors([m.id], vector)
             return self.get(m.id)
 
     def delete(self, ids: Sequence[str]) -> int:
-        with self._write:
+        with self.writing:
             full = [self.get(i).id for i in ids]
-            return self._delete(full)
+            return self.delete_ids(full)
 
     def forget_source(self, source: str) -> int:
         """Forget every memory from one source (a document, or e.g. "gateway:continue")."""
-        with self._write:
+        with self.writing:
             ids = [r[0] for r in self.index.query("SELECT id FROM memories WHERE source = ?", (source,))]
-            n = self._delete(ids)
+            n = self.delete_ids(ids)
             with self.index.tx() as db:
                 db.execute("DELETE FROM sources WHERE path = ?", (source,))
             return n
 
-    def _delete(self, ids: Sequence[str]) -> int:
+    def delete_ids(self, ids: Sequence[str]) -> int:
         """Mark, forget in Chroma, then remove the rows: a crash at any point is finished by reconcile()."""
         if not ids:
             return 0
@@ -335,10 +317,10 @@ class MemoryService:
     def reconcile(self, progress: ProgressCallback | None = None) -> int:
         """Finish what a crash interrupted: index 'pending' rows, forget 'deleting' ones, and drop
         vectors that have no row. Returns how many rows it indexed."""
-        with self._write:
+        with self.writing:
             doomed = [i for i, _t in self.index.ids_in_state("deleting")]
             if doomed:
-                self._delete(doomed)
+                self.delete_ids(doomed)
             if self.vectors.count() != self.index.count("indexed"):
                 strays = self.vectors.ids() - self.index.all_indexed_ids()
                 self.vectors.delete(sorted(strays))
@@ -354,12 +336,12 @@ class MemoryService:
         total = self.index.count("pending")
         done = 0
         while True:
-            with self._write:
+            with self.writing:
                 batch = self.index.ids_in_state("pending", BATCH)
                 if not batch:
                     break
                 vectors = self.embed([t for _i, t in batch])
-                self._index_vectors([i for i, _t in batch], vectors)
+                self.index_vectors([i for i, _t in batch], vectors)
             done += len(batch)
             if progress:
                 total = max(total, done)
@@ -371,7 +353,7 @@ class MemoryService:
 
     def reindex(self, progress: ProgressCallback | None = None) -> int:
         """Embed every memory again into a fresh collection (after a damaged store, or by hand)."""
-        with self._write:  # the whole way: a background reconcile must not take half the work
+        with self.writing:  # the whole way: a background reconcile must not take half the work
             self.vectors.drop(self.vectors.name)
             self.vectors = VectorStore(*self._chroma, self.embedder_id)
             with self.index.tx() as db:
@@ -389,16 +371,10 @@ class MemoryService:
 
     # documents (folders.py) ------------------------------------------------------------------------
     def import_path(self, root: Path, progress: ProgressCallback | None = None) -> ImportReport:
-        from flynn_desktop.memory.folders import import_path
-
-        return import_path(self, root, progress)
+        return folders.import_path(self, root, progress)
 
     def folders(self) -> list[dict[str, object]]:
-        from flynn_desktop.memory.folders import folders
-
-        return folders(self)
+        return folders.folders(self)
 
     def forget_folder(self, root: str) -> int:
-        from flynn_desktop.memory.folders import forget_folder
-
-        return forget_folder(self, root)
+        return folders.forget_folder(self, root)
