@@ -291,7 +291,7 @@ class Runtime:
                     citations,
                 )
             if not note and result.status == MessageStatus.COMPLETE:
-                self.memory.after_turn(text, result.text, run.session_id, source)
+                self.memory.after_turn(text, run.session_id, source)
             return result
         except QueueTimeoutError as e:
             self.emit(RunError(run.run_id, run.session_id, None, e.code, str(e)))

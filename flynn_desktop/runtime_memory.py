@@ -230,7 +230,7 @@ class RuntimeMemory:
             return "", []
         return memory_block(result.hits, pinned, depth)
 
-    def after_turn(self, text: str, answer: str, session_id: str, source: str) -> None:
+    def after_turn(self, text: str, session_id: str, source: str) -> None:
         """Look for facts worth keeping in what the user said, in the background."""
         if not (self.enabled and self.rt.config.memory.extraction.enabled and looks_personal(text)):
             return

@@ -226,17 +226,17 @@ class Connection:
             limit = p.get("limit")
             if limit is not None and (not isinstance(limit, int) or limit < 1):
                 raise TypeError("'limit' must be a positive integer")
-            return to_jsonable(await rt.memory.search(query, limit, str(p.get("mode", "hybrid"))))
+            return await dispatch(
+                rt, method, {"query": query, "limit": limit, "mode": str(p.get("mode", "hybrid"))}
+            )
         if method == "memory.add":
             text = p["text"]
             if not isinstance(text, str):
                 raise TypeError("'text' must be a string")
-            memory, merged = await rt.memory.add(
-                text, source=f"gateway:{self.client}", pinned=bool(p.get("pinned", False))
-            )
-            return {"memory": to_jsonable(memory), "merged": merged}
+            args = {"text": text, "source": f"gateway:{self.client}", "pinned": bool(p.get("pinned", False))}
+            return await dispatch(rt, method, args)
         if method == "memory.import":
-            return to_jsonable(await rt.memory.import_path(str(p["path"])))
+            return await dispatch(rt, method, {"path": str(p["path"])})
         if method == "health":
             return {"ok": True}
         if method == "status":
