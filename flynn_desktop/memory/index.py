@@ -159,18 +159,21 @@ class MemoryIndex:
         return rows[0][0] if rows else None
 
     # memories ----------------------------------------------------------------------------------------
+    def query_in(
+        self, sql: str, keys: Sequence[str], before: Sequence[Any] = (), after: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """`sql` with one `IN ({keys})` placeholder, run over the keys 500 at a time (SQLite's
+        variable limit); `before` and `after` are the arguments around the keys."""
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(keys), 500):
+            part = list(keys[start : start + 500])
+            rows += self.query(sql.format(keys=",".join("?" * len(part))), [*before, *part, *after])
+        return rows
+
     def get(self, ids: Sequence[str], states: Sequence[str] = ("indexed", "pending")) -> dict[str, Memory]:
-        out: dict[str, Memory] = {}
         marks = ",".join("?" * len(states))
-        for start in range(0, len(ids), 500):
-            part = list(ids[start : start + 500])
-            rows = self.query(
-                f"SELECT {COLUMNS} FROM memories WHERE id IN ({','.join('?' * len(part))}) "
-                f"AND state IN ({marks})",
-                [*part, *states],
-            )
-            out.update((r[0], _memory(r)) for r in rows)
-        return out
+        sql = f"SELECT {COLUMNS} FROM memories WHERE id IN ({{keys}}) AND state IN ({marks})"
+        return {r[0]: _memory(r) for r in self.query_in(sql, ids, after=states)}
 
     def find_duplicate(self, kind: str, text: str) -> str | None:
         rows = self.query(
@@ -236,16 +239,11 @@ class MemoryIndex:
     # the embedding cache -----------------------------------------------------------------------------
     def cached_vectors(self, model: str, hashes: Sequence[str], ttl: float) -> dict[str, bytes]:
         oldest = time.time() - ttl if ttl > 0 else 0.0
-        out: dict[str, bytes] = {}
-        for start in range(0, len(hashes), 500):
-            part = list(hashes[start : start + 500])
-            rows = self.query(
-                f"SELECT content_hash, vector FROM embedding_cache WHERE model = ? AND created_at >= ? "
-                f"AND content_hash IN ({','.join('?' * len(part))})",
-                [model, oldest, *part],
-            )
-            out.update((r[0], r[1]) for r in rows)
-        return out
+        sql = (
+            "SELECT content_hash, vector FROM embedding_cache WHERE model = ? AND created_at >= ? "
+            "AND content_hash IN ({keys})"
+        )
+        return {r[0]: r[1] for r in self.query_in(sql, hashes, before=(model, oldest))}
 
     def cache_vectors(self, model: str, items: Sequence[tuple[str, bytes]]) -> None:
         now = time.time()
