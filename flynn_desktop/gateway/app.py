@@ -44,6 +44,11 @@ class Clients:
             self.active.pop(name, None)
 
 
+def refusal(status: int, message: str, code: str) -> JSONResponse:
+    """How the gateway says no, to HTTP requests and WebSocket upgrades alike."""
+    return JSONResponse({"error": {"message": message, "code": code}}, status_code=status)
+
+
 class ClientLock:
     """gateway.lock.enabled: one client at a time. The client that holds it may make any number of
     requests (and keep a WebSocket open); another waits its turn, up to laneQueue.requestTimeoutMs."""
@@ -104,30 +109,26 @@ class Guard:
         headers = Headers(scope=scope)
         why = self.refused(headers.get("host"), headers.get("origin"))
         if why:
-            body = {"error": {"message": f"Forbidden: {why}.", "code": "forbidden"}}
-            await JSONResponse(body, status_code=403)(scope, receive, send)
+            await refusal(403, f"Forbidden: {why}.", "forbidden")(scope, receive, send)
             return
         if scope["path"] not in PUBLIC:
             given = token_from_headers(headers.get("authorization"), headers.get("x-api-key"))
             if not token_ok(given, self.token()):
                 message = "Unauthorized: send the Flynn token (`flynn token`) as a Bearer token or x-api-key."
-                await JSONResponse({"error": {"message": message, "code": "unauthorized"}}, status_code=401)(
-                    scope, receive, send
-                )
+                await refusal(401, message, "unauthorized")(scope, receive, send)
                 return
         name = client_name(headers)
-        locked = self.lock is not None and scope["path"] not in PUBLIC
-        if locked and not await self.lock.acquire(name, self.wait):  # type: ignore[union-attr]
-            body = {"error": {"message": self.lock.refusal(), "code": "locked"}}  # type: ignore[union-attr]
-            await JSONResponse(body, status_code=423)(scope, receive, send)
+        lock = self.lock if scope["path"] not in PUBLIC else None
+        if lock is not None and not await lock.acquire(name, self.wait):
+            await refusal(423, lock.refusal(), "locked")(scope, receive, send)
             return
         self.clients.enter(name)
         try:
             await self.app(scope, receive, send)
         finally:
             self.clients.leave(name)
-            if locked:
-                await self.lock.release()  # type: ignore[union-attr]
+            if lock is not None:
+                await lock.release()
 
 
 def create_app(
@@ -158,13 +159,11 @@ def create_app(
     async def ws(websocket: WebSocket) -> None:
         why = refused(websocket.headers.get("host"), websocket.headers.get("origin"))
         if why:
-            body = {"error": {"message": f"Forbidden: {why}.", "code": "forbidden"}}
-            await websocket.send_denial_response(JSONResponse(body, status_code=403))
+            await websocket.send_denial_response(refusal(403, f"Forbidden: {why}.", "forbidden"))
             return
         name = client_name(websocket.headers)
         if lock is not None and not await lock.acquire(name, wait):
-            body = {"error": {"message": lock.refusal(), "code": "locked"}}
-            await websocket.send_denial_response(JSONResponse(body, status_code=423))
+            await websocket.send_denial_response(refusal(423, lock.refusal(), "locked"))
             return
         clients.enter(name)
         try:
