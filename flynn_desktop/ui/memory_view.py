@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -30,6 +31,26 @@ from flynn_desktop.ui.bridge import RuntimeBridge
 COLUMNS = ("pin", "memory", "kind", "source", "updated")
 
 
+def row_table(name: str, columns: Sequence[str]) -> QTableWidget:
+    """A read-only table that selects whole rows."""
+    table = QTableWidget(0, len(columns))
+    table.setObjectName(name)
+    table.setHorizontalHeaderLabels(columns)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+def button_row(buttons: Sequence[tuple[str, Callable[[], None]]]) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for label, slot in buttons:
+        b = QPushButton(label)
+        b.clicked.connect(lambda _c=False, s=slot: s())
+        row.addWidget(b)
+    return row
+
+
 class MemoryDialog(QDialog):
     def __init__(self, bridge: RuntimeBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,26 +70,20 @@ class MemoryDialog(QDialog):
         self.query.setPlaceholderText("Search what Flynn remembers (by meaning and by word)")
         self.query.returnPressed.connect(self.refresh)
         lay.addWidget(self.query)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("memoryTable")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table = row_table("memoryTable", COLUMNS)
         self.table.doubleClicked.connect(lambda _i: self.edit_selected())
-        self.table.horizontalHeader().setStretchLastSection(True)
         lay.addWidget(self.table, 1)
-        buttons = QHBoxLayout()
-        for label, slot in (
-            ("Add…", self.add_note),
-            ("Edit…", self.edit_selected),
-            ("Pin / unpin", self.toggle_pin),
-            ("Delete", self.delete_selected),
-            ("Forget source", self.forget_selected_source),
-        ):
-            b = QPushButton(label)
-            b.clicked.connect(lambda _c=False, s=slot: s())
-            buttons.addWidget(b)
-        lay.addLayout(buttons)
+        lay.addLayout(
+            button_row(
+                [
+                    ("Add…", self.add_note),
+                    ("Edit…", self.edit_selected),
+                    ("Pin / unpin", self.toggle_pin),
+                    ("Delete", self.delete_selected),
+                    ("Forget source", self.forget_selected_source),
+                ]
+            )
+        )
         self._build_documents()
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -87,23 +102,17 @@ class MemoryDialog(QDialog):
         page = QWidget()
         lay = QVBoxLayout(page)
         self.folder_rows: list[dict[str, Any]] = []
-        self.folder_table = QTableWidget(0, 4)
-        self.folder_table.setObjectName("folderTable")
-        self.folder_table.setHorizontalHeaderLabels(("folder", "files", "chunks", "state"))
-        self.folder_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.folder_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.folder_table.horizontalHeader().setStretchLastSection(True)
+        self.folder_table = row_table("folderTable", ("folder", "files", "chunks", "state"))
         lay.addWidget(self.folder_table, 1)
-        buttons = QHBoxLayout()
-        for label, slot in (
-            ("Add folder…", self.import_folder),
-            ("Re-scan", self.rescan_selected_folder),
-            ("Forget folder", self.forget_selected_folder),
-        ):
-            b = QPushButton(label)
-            b.clicked.connect(lambda _c=False, s=slot: s())
-            buttons.addWidget(b)
-        lay.addLayout(buttons)
+        lay.addLayout(
+            button_row(
+                [
+                    ("Add folder…", self.import_folder),
+                    ("Re-scan", self.rescan_selected_folder),
+                    ("Forget folder", self.forget_selected_folder),
+                ]
+            )
+        )
         self.tabs.addTab(page, "Documents")
 
     def refresh_folders(self) -> None:
