@@ -88,7 +88,6 @@ class Runtime:
         self._embedder: LocalEmbedder | None = None
         self._embedder_lock = threading.Lock()
         self.memory = RuntimeMemory(self)
-        self._reconciling: asyncio.Future[int] | None = None
         self._unload_timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -120,15 +119,6 @@ class Runtime:
         self._thread = threading.Thread(target=run, name="flynn-runtime", daemon=True)
         self._thread.start()
         started.wait()
-        if self.memory.exists():  # finish what a crash interrupted, in the background
-            self._reconciling = asyncio.wrap_future(self.submit(self._reconcile_memory()), loop=self.loop)
-
-    async def _reconcile_memory(self) -> int:
-        try:
-            return await self.memory.reconcile()
-        except FlynnError as e:
-            log.warning("memory could not be brought in step at start: %s", e)
-            return 0
 
     def stop(self) -> None:
         """Cancel what is running (saving it as partial), close providers, then the store."""
@@ -152,8 +142,6 @@ class Runtime:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.memory.drain()
-        if self._reconciling is not None:
-            await asyncio.gather(self._reconciling, return_exceptions=True)
         for p in self._providers.values():
             await p.close()
 

@@ -65,6 +65,8 @@ class RuntimeMemory:
         with self._open_lock:
             if self._service is None:
                 self._service = self._build()
+                # finish what a crash interrupted, in the background: first use, not every start-up
+                self.rt.loop.call_soon_threadsafe(self._reconcile_in_background)
             return self._service
 
     def _build(self) -> MemoryService:
@@ -205,10 +207,21 @@ class RuntimeMemory:
         return n
 
     async def reconcile(self) -> int:
-        """At start: finish what a crash interrupted, and index into a new embedding model's space."""
+        """Finish what a crash interrupted, and index into a new embedding model's space."""
         if not self.enabled or not self.exists():
             return 0
         return await self._run(lambda: self.service().reconcile(self._progress))
+
+    def _reconcile_in_background(self) -> None:  # loop thread, once the store is opened
+        async def quietly() -> None:
+            try:
+                await self.reconcile()
+            except FlynnError as e:
+                log.warning("memory could not be brought in step: %s", e)
+
+        task = asyncio.ensure_future(quietly())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # in a turn ---------------------------------------------------------------------------------------
     async def recall(self, text: str) -> tuple[str, list[Citation]]:
@@ -292,7 +305,7 @@ class RuntimeMemory:
         return memory
 
     async def drain(self) -> None:
-        """Wait for background extraction (at shutdown, and in tests)."""
+        """Wait for background extraction and reconciling (at shutdown, and in tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
