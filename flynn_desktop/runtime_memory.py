@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -148,11 +148,16 @@ class RuntimeMemory:
         return await self._run(lambda: self.service().search(query, settings, mode))
 
     async def list_memories(
-        self, kind: str | None = None, source: str | None = None, limit: int = 200, offset: int = 0
+        self,
+        kind: str | None = None,
+        source: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+        session_id: str | None = None,
     ) -> list[Memory]:
         if not self.exists():
             return []
-        return await self._run(lambda: self.service().list_memories(kind, source, limit, offset))
+        return await self._run(lambda: self.service().list_memories(kind, source, limit, offset, session_id))
 
     async def get(self, memory_id: str) -> Memory:
         return await self._run(lambda: self.service().get(memory_id))
@@ -219,9 +224,24 @@ class RuntimeMemory:
             except FlynnError as e:
                 log.warning("memory could not be brought in step: %s", e)
 
-        task = asyncio.ensure_future(quietly())
+        self._background(quietly())
+
+    def _background(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run work on the loop without waiting for it; drain() waits for it at shutdown."""
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _ask_tier(self, task: str, prompt: str, max_tokens: int) -> str:
+        """The whole answer of a delegation tier (memoryExtraction, compaction) to one prompt."""
+        provider = self.rt.route_task(task)
+        await provider.load(None)
+        out: list[str] = []
+        params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
+        async for item in provider.stream([ChatMessage(Role.USER, prompt)], params, CancelToken()):
+            if isinstance(item, str):
+                out.append(item)
+        return "".join(out)
 
     # in a turn ---------------------------------------------------------------------------------------
     async def recall(self, text: str) -> tuple[str, list[Citation]]:
@@ -247,22 +267,12 @@ class RuntimeMemory:
         """Look for facts worth keeping in what the user said, in the background."""
         if not (self.enabled and self.rt.config.memory.extraction.enabled and looks_personal(text)):
             return
-        task = asyncio.ensure_future(self._extract(text, session_id, source))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background(self._extract(text, session_id, source))
 
     async def _extract(self, text: str, session_id: str, source: str) -> list[Memory]:
         """Ask the memoryExtraction tier for the facts in a message; keep those the message supports."""
         try:
-            provider = self.rt.route_task("memoryExtraction")
-            await provider.load(None)
-            out: list[str] = []
-            params = GenerationParams(max_tokens=120, temperature=0.0)
-            prompt = [ChatMessage(Role.USER, extraction_prompt(text))]
-            async for item in provider.stream(prompt, params, CancelToken()):
-                if isinstance(item, str):
-                    out.append(item)
-            facts = parse_facts("".join(out), text)
+            facts = parse_facts(await self._ask_tier("memoryExtraction", extraction_prompt(text), 120), text)
         except Exception as e:  # the tier is down or failed: nothing is lost, the chat is saved anyway
             log.warning("fact extraction failed: %s", e)
             return []
@@ -283,22 +293,13 @@ class RuntimeMemory:
         if not turns:
             raise FlynnError("This conversation has nothing to summarize yet.", "Ask something first.")
         transcript = "\n".join(f"{m.role.value}: {m.content}" for m in turns)[-6000:]
-        provider = self.rt.route_task("compaction")
-        await provider.load(None)
-        out: list[str] = []
-        prompt = [ChatMessage(Role.USER, summary_prompt(info.title, transcript))]
-        async for item in provider.stream(
-            prompt, GenerationParams(max_tokens=160, temperature=0.0), CancelToken()
-        ):
-            if isinstance(item, str):
-                out.append(item)
-        text = " ".join("".join(out).split())
+        text = " ".join(
+            (await self._ask_tier("compaction", summary_prompt(info.title, transcript), 160)).split()
+        )
         if not text:
             raise FlynnError("The model wrote no summary.", "Try again, or set a stronger compaction tier.")
         text = f"Conversation “{info.title or 'untitled'}”: {text}"
-        existing = [
-            m for m in await self.list_memories(kind=str(MemoryKind.SUMMARY)) if m.session_id == info.id
-        ]
+        existing = await self.list_memories(kind=str(MemoryKind.SUMMARY), session_id=info.id)
         if existing:
             return await self.update(existing[0].id, text=text)
         memory, _merged = await self.add(text, MemoryKind.SUMMARY, "chat", info.id)

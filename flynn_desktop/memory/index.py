@@ -189,9 +189,13 @@ class MemoryIndex:
         pinned: bool | None = None,
         limit: int = 200,
         offset: int = 0,
+        session_id: str | None = None,
     ) -> list[Memory]:
         where: list[str] = ["state != 'deleting'"]
         args: list[object] = []
+        if session_id:
+            where.append("session_id = ?")
+            args.append(session_id)
         if kind:
             where.append("kind = ?")
             args.append(kind)

@@ -206,9 +206,14 @@ class MemoryService:
         return [rows[0][0]] if len(rows) == 1 else []
 
     def list_memories(
-        self, kind: str | None = None, source: str | None = None, limit: int = 200, offset: int = 0
+        self,
+        kind: str | None = None,
+        source: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+        session_id: str | None = None,
     ) -> list[Memory]:
-        return self.index.list_memories(kind, source, None, limit, offset)
+        return self.index.list_memories(kind, source, None, limit, offset, session_id)
 
     def pinned(self) -> list[Memory]:
         return self.index.list_memories(pinned=True, limit=50)
