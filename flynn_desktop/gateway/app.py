@@ -89,7 +89,7 @@ class Guard:
     def __init__(
         self,
         app: ASGIApp,
-        refused: Callable[[str | None, str | None], str | None],
+        refused: Callable[[Headers], str | None],
         token: Callable[[], str],
         clients: Clients,
         lock: ClientLock | None = None,
@@ -107,7 +107,7 @@ class Guard:
             await self.app(scope, receive, send)  # the WebSocket route checks for itself
             return
         headers = Headers(scope=scope)
-        why = self.refused(headers.get("host"), headers.get("origin"))
+        why = self.refused(headers)
         if why:
             await refusal(403, f"Forbidden: {why}.", "forbidden")(scope, receive, send)
             return
@@ -137,11 +137,16 @@ def create_app(
     cfg = runtime.config.gateway
     app = FastAPI(title="Flynn gateway", version=__version__, docs_url=None, redoc_url=None)
 
-    def refused(request_host: str | None, origin: str | None) -> str | None:
-        if not cfg.allow_remote and not host_is_loopback(request_host):
-            return "the Host header must name this computer (127.0.0.1 or localhost)"
-        if not origin_allowed(origin, cfg.allowed_origins):
-            return f"the origin {origin} is not in gateway.allowedOrigins"
+    def refused(headers: Headers) -> str | None:
+        # Every Host and Origin header counts: a request carrying two (a loopback one first, to pass
+        # a check that reads only the first) is refused, whichever HTTP parser served it.
+        hosts, origins = headers.getlist("host"), headers.getlist("origin")
+        if not cfg.allow_remote and (len(hosts) != 1 or not host_is_loopback(hosts[0])):
+            return "the Host header must name this computer (127.0.0.1 or localhost), once"
+        if len(origins) > 1:
+            return "a request may carry one Origin header"
+        if origins and not origin_allowed(origins[0], cfg.allowed_origins):
+            return f"the origin {origins[0]} is not in gateway.allowedOrigins"
         return None
 
     lock = ClientLock() if cfg.lock.enabled else None
@@ -157,7 +162,7 @@ def create_app(
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
-        why = refused(websocket.headers.get("host"), websocket.headers.get("origin"))
+        why = refused(websocket.headers)
         if why:
             await websocket.send_denial_response(refusal(403, f"Forbidden: {why}.", "forbidden"))
             return

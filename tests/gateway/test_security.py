@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import stat
@@ -51,6 +52,27 @@ def test_foreign_origins_and_rebinding_hosts_are_refused(live: Live) -> None:
     assert e.value.response.status_code == 403
     with pytest.raises(websockets.exceptions.InvalidStatus):
         asyncio.run(ws_with({"Host": "evil.example"}))
+
+
+def test_a_second_host_or_origin_header_is_refused(live: Live) -> None:
+    """A check that read only the first Host (or Origin) header would let the second one through."""
+    port = int(live.url.rsplit(":", 1)[1])
+
+    def status(headers: list[tuple[str, str]]) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.putrequest("GET", "/v1/models", skip_host=True)
+        for name, value in [("Authorization", f"Bearer {live.token}"), *headers]:
+            conn.putheader(name, value)
+        conn.endheaders()
+        code = conn.getresponse().status
+        conn.close()
+        return code
+
+    loopback = ("Host", f"127.0.0.1:{port}")
+    assert status([loopback]) == 200
+    assert status([loopback, ("Host", "evil.example")]) == 403
+    assert status([]) == 403  # no Host at all
+    assert status([loopback, ("Origin", "http://localhost:3000"), ("Origin", "https://evil.example")]) == 403
 
 
 @pytest.mark.parametrize("live", [{"allowedOrigins": ["http://localhost:3000"]}], indirect=True)
