@@ -382,17 +382,14 @@ class Runtime:
         user_text = next((m.content for m in reversed(messages) if m.role == Role.USER), "")
         session_id, user_id, message_id = "", 0, 0
         if self.config.gateway.history:
-            session_id = self.store.create_session(auto_title(user_text), source=f"gateway:{client}").id
-            user_id = self.store.append_message(session_id, Role.USER, user_text).id
-            message_id = self.store.append_message(
-                session_id,
-                Role.ASSISTANT,
-                "",
-                MessageStatus.PARTIAL,
+            session_id, user_id, message_id = self.store.start_exchange(
+                auto_title(user_text),
+                f"gateway:{client}",
+                user_text,
                 routed.provider,
                 routed.model,
                 citations,
-            ).id
+            )
             self.emit(SessionsChanged(session_id))
         label = f"{routed.provider}:{routed.model}"
         self.emit(RunStarted(run_id, session_id, user_id, message_id, label, 0, tuple(citations)))

@@ -96,6 +96,16 @@ class SessionStore(UsageStore, Protocol):
         citations: Sequence[Citation] = (),
     ) -> StoredMessage: ...
 
+    def start_exchange(
+        self,
+        title: str,
+        source: str,
+        question: str,
+        provider: str | None,
+        model: str | None,
+        citations: Sequence[Citation] = (),
+    ) -> tuple[str, int, int]: ...
+
     def update_message(
         self,
         message_id: int,

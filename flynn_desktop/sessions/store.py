@@ -68,6 +68,29 @@ def _storage_errors(fn: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
+def _message_row(
+    session_id: str,
+    role: Role,
+    content: str,
+    status: MessageStatus,
+    provider: str | None,
+    model: str | None,
+    citations: Sequence[Citation],
+    now: datetime,
+) -> MessageRow:
+    return MessageRow(
+        session_id=session_id,
+        role=role.value,
+        content=content,
+        status=status.value,
+        provider=provider,
+        model=model,
+        citations=json.dumps([dataclasses.asdict(c) for c in citations]) if citations else None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 class SQLSessionStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -195,22 +218,42 @@ class SQLSessionStore:
         now = utcnow()
         with self._session() as s:
             srow = self._row(s, session_id)
-            row = MessageRow(
-                session_id=srow.id,
-                role=role.value,
-                content=content,
-                status=status.value,
-                provider=provider,
-                model=model,
-                citations=json.dumps([dataclasses.asdict(c) for c in citations]) if citations else None,
-                created_at=now,
-                updated_at=now,
-            )
+            row = _message_row(srow.id, role, content, status, provider, model, citations, now)
             srow.last_active_at = now
             s.add(row)
             s.add(srow)
             s.commit()
             return self._message(row)
+
+    @_storage_errors
+    def start_exchange(
+        self,
+        title: str,
+        source: str,
+        question: str,
+        provider: str | None,
+        model: str | None,
+        citations: Sequence[Citation] = (),
+    ) -> tuple[str, int, int]:
+        """A new session holding a question and the (empty, partial) answer to come, in one
+        transaction: what a gateway request writes before the model starts. Returns the session's
+        id, the question's and the answer's."""
+        now = utcnow()
+        session = SessionRow(
+            id=uuid.uuid4().hex[:12], title=title, source=source, created_at=now, last_active_at=now
+        )
+        user = _message_row(session.id, Role.USER, question, MessageStatus.COMPLETE, None, None, (), now)
+        answer = _message_row(
+            session.id, Role.ASSISTANT, "", MessageStatus.PARTIAL, provider, model, citations, now
+        )
+        with self._session() as s:
+            s.add(session)
+            s.flush()  # the session row first: the messages refer to it
+            s.add(user)
+            s.add(answer)
+            s.commit()
+        assert user.id is not None and answer.id is not None
+        return session.id, user.id, answer.id
 
     @_storage_errors
     def update_message(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from flynn_desktop.core.messages import MessageStatus, Role
+from flynn_desktop.core.messages import Citation, MessageStatus, Role
 from flynn_desktop.errors import NotFoundError, StorageError
 from flynn_desktop.sessions import SQLSessionStore, to_json, to_markdown
 
@@ -96,6 +96,34 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
     again = SQLSessionStore(tmp_path / "s.db")
     assert [m.content for m in again.messages(s.id)] == ["saved before the disk filled"]
     assert again.integrity_check() == "ok"
+
+
+def test_an_exchange_starts_in_one_transaction(tmp_path: Path) -> None:
+    """A gateway request's session, question and empty answer are written together, or not at all."""
+    store = SQLSessionStore(tmp_path / "s.db")
+    citation = Citation(1, "m-7", "The user likes maps.", "note", "note")
+    sid, uid, aid = store.start_exchange(
+        "Capitals", "gateway:continue", "Capital of France?", "local", "m", [citation]
+    )
+    info, msgs = store.get_session(sid), store.messages(sid)
+    assert (info.title, info.source, info.message_count) == ("Capitals", "gateway:continue", 2)
+    assert [(m.id, m.role, m.content, m.status) for m in msgs] == [
+        (uid, Role.USER, "Capital of France?", MessageStatus.COMPLETE),
+        (aid, Role.ASSISTANT, "", MessageStatus.PARTIAL),
+    ]
+    assert (msgs[1].provider, msgs[1].model, msgs[1].citations) == ("local", "m", (citation,))
+    with store.engine.connect() as conn:
+        pages = conn.exec_driver_sql("pragma page_count").scalar()
+
+    @event.listens_for(store.engine, "connect")
+    def cap(dbapi_conn, _rec):  # type: ignore[no-untyped-def]
+        dbapi_conn.execute(f"pragma max_page_count = {pages}")
+
+    store.engine.dispose()
+    with pytest.raises(StorageError):
+        store.start_exchange("Too big", "gateway:x", "x" * 200_000, "local", "m")
+    assert [s.title for s in store.list_sessions()] == ["Capitals"]  # no session without its question
+    assert store.integrity_check() == "ok"
 
 
 def test_export_markdown_and_json(store: SQLSessionStore) -> None:
