@@ -3,11 +3,15 @@ into HTTP statuses."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from flynn_desktop.core.messages import ChatMessage, Role, ToolCall, Usage
 from flynn_desktop.errors import (
@@ -139,6 +143,34 @@ async def started(items: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
             await items.aclose()
 
     return chained()
+
+
+class AnswerStream(StreamingResponse):
+    """A streamed answer, sent from the request's own task. Starlette's StreamingResponse (under an
+    ASGI 2.3 server such as uvicorn) starts a task group and a second task to send from, which costs
+    the first token a loop turn; here a side task only listens for the client leaving, and then
+    cancels the sending: the answer stops, and is saved as partial."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sending = asyncio.current_task()
+        assert sending is not None
+        gone = False
+
+        async def listen() -> None:
+            nonlocal gone
+            await self.listen_for_disconnect(receive)
+            gone = True
+            sending.cancel()
+
+        listener = asyncio.create_task(listen())
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            sending.uncancel()  # the client left: that ends the response, not the server's task
+        finally:
+            listener.cancel()  # no await since the stream ended: the listener can't cancel us late
 
 
 @dataclass

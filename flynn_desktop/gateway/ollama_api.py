@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, ToolCall, Usage
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
+    AnswerStream,
     BadRequest,
     collect,
     fill_in_middle,
@@ -282,4 +283,4 @@ async def respond(
             if keep is not None:
                 runtime.keep_alive(model, keep)
 
-    return StreamingResponse(ndjson(), media_type="application/x-ndjson")
+    return AnswerStream(ndjson(), media_type="application/x-ndjson")

@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, ToolCall, Usage
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
+    AnswerStream,
     BadRequest,
     collect,
     fill_in_middle,
@@ -302,4 +303,4 @@ async def respond(
             await items.aclose()
         yield "data: [DONE]\n\n"
 
-    return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return AnswerStream(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
