@@ -1,7 +1,7 @@
 """The gateway's cost, against the Runtime called directly and against llama-cpp-python's own OpenAI
 server, on the same bundled model and prompt, side by side in one run. Then 20 concurrent clients.
 
-    .venv/bin/python benchmarks/gateway.py [--reps 48] [--tokens 64] [--clients 20] [--threads N]
+    .venv/bin/python benchmarks/gateway.py [--reps 120] [--tokens 48] [--clients 20] [--threads N]
 
 Targets: through the gateway / Runtime direct >= 0.97 (tokens/s and time to first token, as speed);
 Flynn at least as fast as `python -m llama_cpp.server` in both.
@@ -195,8 +195,8 @@ async def concurrent(base: str, key: str, clients: int, tokens: int) -> tuple[li
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=48)
-    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--reps", type=int, default=120)
+    ap.add_argument("--tokens", type=int, default=48)
     ap.add_argument("--clients", type=int, default=20, help="0: skip the concurrent run")
     ap.add_argument("--threads", type=int, default=THREADS, help="llama.cpp threads, for every server")
     args = ap.parse_args()
@@ -296,17 +296,18 @@ def main() -> None:
         )
         for fast, slow, target in [
             ("gateway, raw HTTP client", "runtime", 0.97),
-            ("gateway", "runtime", 0.97),
-            ("gateway", "llama_cpp.server", 1.00),
+            ("gateway", "runtime", None),  # the SDK's own CPU per request is in it (see "client CPU")
+            ("gateway", "llama_cpp.server", 1.00),  # both driven by the SDK
         ]:
-            print(f"{fast} vs {slow} (target >= {target:.2f}):")
+            goal = f"target >= {target:.2f}" if target else "no target: the openai SDK's own work is in it"
+            print(f"{fast} vs {slow} ({goal}):")
             for metric, i, sign in [("first token", 0, -1), ("tokens/s", 1, 1)]:
                 ratios = sorted((a[i] / b[i]) ** sign for a, b in zip(rows[fast], rows[slow], strict=True))
                 q1, q2, q3 = statistics.quantiles(ratios, n=4)
                 plain = (med(v[i] for v in rows[fast]) / med(v[i] for v in rows[slow])) ** sign
+                verdict = "" if target is None else ("met" if q2 >= target else "NOT met")
                 print(
-                    f"  {metric:12} {q2:.3f}  {'met' if q2 >= target else 'NOT met'}  "
-                    f"(quartiles {q1:.2f}-{q3:.2f}; ratio of medians {plain:.2f})"
+                    f"  {metric:12} {q2:.3f}  {verdict:7}  (quartiles {q1:.2f}-{q3:.2f}; ratio of medians {plain:.2f})"
                 )
         if args.clients < 2:
             rt.submit(gw.stop()).result()
