@@ -76,11 +76,9 @@ def test_pragmas_and_indexes(store: SQLSessionStore) -> None:
     assert store.integrity_check() == "ok"
 
 
-def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
-    store = SQLSessionStore(tmp_path / "s.db")
-    s = store.create_session("kept")
-    store.append_message(s.id, Role.USER, "saved before the disk filled")
-    # SQLite reports SQLITE_FULL ("database or disk is full") once max_page_count is reached.
+def fill_the_disk(store: SQLSessionStore) -> None:
+    """From now on the database can't grow: SQLite reports SQLITE_FULL ("database or disk is full")
+    once max_page_count is reached, as on a full disk."""
     with store.engine.connect() as conn:
         pages = conn.exec_driver_sql("pragma page_count").scalar()
 
@@ -89,6 +87,13 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
         dbapi_conn.execute(f"pragma max_page_count = {pages}")
 
     store.engine.dispose()
+
+
+def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+    store = SQLSessionStore(tmp_path / "s.db")
+    s = store.create_session("kept")
+    store.append_message(s.id, Role.USER, "saved before the disk filled")
+    fill_the_disk(store)
     with pytest.raises(StorageError) as e:
         store.append_message(s.id, Role.USER, "x" * 200_000)
     assert "full" in str(e.value) and "Free some disk space" in str(e.value)
@@ -112,14 +117,7 @@ def test_an_exchange_starts_in_one_transaction(tmp_path: Path) -> None:
         (aid, Role.ASSISTANT, "", MessageStatus.PARTIAL),
     ]
     assert (msgs[1].provider, msgs[1].model, msgs[1].citations) == ("local", "m", (citation,))
-    with store.engine.connect() as conn:
-        pages = conn.exec_driver_sql("pragma page_count").scalar()
-
-    @event.listens_for(store.engine, "connect")
-    def cap(dbapi_conn, _rec):  # type: ignore[no-untyped-def]
-        dbapi_conn.execute(f"pragma max_page_count = {pages}")
-
-    store.engine.dispose()
+    fill_the_disk(store)
     with pytest.raises(StorageError):
         store.start_exchange("Too big", "gateway:x", "x" * 200_000, "local", "m")
     assert [s.title for s in store.list_sessions()] == ["Capitals"]  # no session without its question
