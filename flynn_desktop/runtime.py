@@ -178,10 +178,15 @@ class Runtime:
     def default_model(self) -> str:
         return self.config.models.router.tiers["default"]
 
+    def model_name(self, model: str | None = None) -> str:
+        """The provider:model a request's `model` names: flynn (or none) is the default tier; a tier
+        gives its model."""
+        name = self.default_model if model in (None, "", "flynn") else model
+        return self.config.models.router.tiers.get(name, name)
+
     def provider_for(self, model: str | None = None) -> Provider:
-        """The provider for one model (a tier name gives the tier's model), built once and kept."""
-        name = model or self.default_model
-        name = self.config.models.router.tiers.get(name, name)
+        """The provider for one model (see model_name), built once and kept."""
+        name = self.model_name(model)
         if name not in self._providers:
             self._providers[name] = build_provider(name, self.config.models.providers, self.paths.cache_dir)
         return self._providers[name]
@@ -331,9 +336,9 @@ class Runtime:
         first = next((m.content for m in messages if m.role == Role.USER), "")
         lane = self._enter_lane(f"gateway:{client}:{hashlib.sha1(first.encode()).hexdigest()[:12]}")
         async with self._turn(lane):
-            if (
-                context_limit
-            ):  # e.g. Ollama's options.num_ctx: old turns go first, a too-long message is refused
+            # A client's own context limit (Ollama's options.num_ctx): old turns go first, a
+            # too-long message is refused.
+            if context_limit:
                 messages = await self._fit(routed, messages, params, context_limit)
             if not any(m.role == Role.SYSTEM for m in messages):  # a client without one gets Flynn's own
                 agent = self.config.agent
@@ -438,8 +443,7 @@ class Runtime:
     def keep_alive(self, model: str | None, seconds: float) -> None:
         """Unload a local model `seconds` after now (0: at once), unless it is used again meanwhile;
         a negative value keeps it loaded. This is Ollama's keep_alive."""
-        model = "default" if model in (None, "", "flynn") else model
-        name = self.config.models.router.tiers.get(model, model)
+        name = self.model_name(model)
         provider = self._providers.get(name)
         unload = getattr(provider, "unload", None)
         old = self._unload_timers.pop(name, None)

@@ -124,7 +124,7 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
                 raise BadRequest(f"model '{name}' not found")
         except FlynnError as e:
             return JSONResponse({"error": str(e)}, status_code=404)
-        provider = runtime.provider_for(None if name == "flynn" else name)
+        provider = runtime.provider_for(name)
         return {
             "modelfile": "",
             "parameters": f"num_ctx {provider.context_length}",
