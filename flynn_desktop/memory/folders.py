@@ -159,13 +159,11 @@ def _stage(svc: MemoryService, path: Path, report: ImportReport) -> Staged | Non
             "VALUES (?, ?, ?, ?, ?, 'pending')",
             (source, st.st_size, st.st_mtime, digest, len(chunks)),
         )
-        marks = ",".join("?" * len(ids))
-        fresh = (
-            dict(
-                db.execute(f"SELECT id, text FROM memories WHERE state = 'pending' AND id IN ({marks})", ids)
+        # the same connection, inside this transaction: query_in sees the rows just inserted
+        fresh = dict(
+            svc.index.query_in(
+                "SELECT id, text FROM memories WHERE state = 'pending' AND id IN ({keys})", ids
             )
-            if ids
-            else {}
         )
     report.files += 1
     report.chunks += len(chunks)

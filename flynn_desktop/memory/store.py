@@ -276,19 +276,20 @@ class MemoryService:
     ) -> Memory:
         with self.writing:
             m = self.get(mid)
+            new_text = text.strip() if text is not None and text.strip() not in ("", m.text) else None
             with self.index.tx() as db:
-                if text is not None and text.strip() and text.strip() != m.text:
+                if new_text is not None:
                     db.execute(
                         "UPDATE memories SET text = ?, content_hash = ?, state = 'pending' WHERE id = ?",
-                        (text.strip(), content_hash(text), m.id),
+                        (new_text, content_hash(new_text), m.id),
                     )
                 if pinned is not None:
                     db.execute("UPDATE memories SET pinned = ? WHERE id = ?", (int(pinned), m.id))
                 if importance is not None:
                     db.execute("UPDATE memories SET importance = ? WHERE id = ?", (importance, m.id))
                 db.execute("UPDATE memories SET updated_at = ? WHERE id = ?", (time.time(), m.id))
-            if text is not None:
-                vector = self._try_embed([text.strip()])
+            if new_text is not None:  # unchanged words keep their vector
+                vector = self._try_embed([new_text])
                 if vector is not None:
                     self.index_vectors([m.id], vector)
             return self.get(m.id)
@@ -327,9 +328,9 @@ class MemoryService:
             if doomed:
                 self.delete_ids(doomed)
             if self.vectors.count() != self.index.count("indexed"):
-                strays = self.vectors.ids() - self.index.all_indexed_ids()
-                self.vectors.delete(sorted(strays))
-                unvectored = self.index.all_indexed_ids() - self.vectors.ids()
+                indexed, vectored = self.index.all_indexed_ids(), self.vectors.ids()  # read once each
+                self.vectors.delete(sorted(vectored - indexed))  # strays: vectors without a row
+                unvectored = indexed - vectored
                 if unvectored:
                     with self.index.tx() as db:
                         db.executemany(
