@@ -69,6 +69,21 @@ def test_edit_pin_delete_and_forget_a_source(make_service: Callable[..., MemoryS
     agree(svc)
 
 
+def test_an_edit_without_new_words_keeps_the_text_and_its_vector(
+    make_service: Callable[..., MemoryService],
+) -> None:
+    svc = make_service()
+    m, _ = svc.add("The ferry leaves the harbour at eight.")
+    before = svc.vectors.collection.get(ids=[m.id], include=["embeddings"])["embeddings"][0]
+    for text in ("", "   ", "The ferry leaves the harbour at eight."):
+        kept = svc.update(m.id, text=text, pinned=True)
+        assert kept.text == "The ferry leaves the harbour at eight." and kept.pinned
+        after = svc.vectors.collection.get(ids=[m.id], include=["embeddings"])["embeddings"][0]
+        assert list(after) == list(before)  # not the vector of "", nor embedded again
+    assert svc.search("when does the boat depart", SearchSettings()).hits[0].memory.id == m.id
+    agree(svc)
+
+
 def test_a_crash_between_the_two_writes_is_finished_at_the_next_start(
     make_service: Callable[..., MemoryService], tmp_path: Path
 ) -> None:
