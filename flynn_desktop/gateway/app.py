@@ -4,7 +4,8 @@ WebSocket faces of the Runtime."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, WebSocket
@@ -82,6 +83,25 @@ class ClientLock:
         )
 
 
+@contextlib.asynccontextmanager
+async def visit(
+    clients: Clients, name: str, lock: ClientLock | None, wait: float
+) -> AsyncIterator[JSONResponse | None]:
+    """One request or WebSocket of a client: it waits for the lock (when there is one), counts among
+    the connected clients while it lasts, and lets the lock go after. Yields None, or the 423 answer
+    when the lock stayed with another client."""
+    if lock is not None and not await lock.acquire(name, wait):
+        yield refusal(423, lock.refusal(), "locked")
+        return
+    clients.enter(name)
+    try:
+        yield None
+    finally:
+        clients.leave(name)
+        if lock is not None:
+            await lock.release()
+
+
 class Guard:
     """Plain ASGI middleware (cheaper per request than Starlette's BaseHTTPMiddleware): Host, Origin
     and token checks for HTTP, and the list of connected clients."""
@@ -117,18 +137,12 @@ class Guard:
                 message = "Unauthorized: send the Flynn token (`flynn token`) as a Bearer token or x-api-key."
                 await refusal(401, message, "unauthorized")(scope, receive, send)
                 return
-        name = client_name(headers)
         lock = self.lock if scope["path"] not in PUBLIC else None
-        if lock is not None and not await lock.acquire(name, self.wait):
-            await refusal(423, lock.refusal(), "locked")(scope, receive, send)
-            return
-        self.clients.enter(name)
-        try:
+        async with visit(self.clients, client_name(headers), lock, self.wait) as locked_out:
+            if locked_out is not None:
+                await locked_out(scope, receive, send)
+                return
             await self.app(scope, receive, send)
-        finally:
-            self.clients.leave(name)
-            if lock is not None:
-                await lock.release()
 
 
 def create_app(
@@ -167,15 +181,10 @@ def create_app(
             await websocket.send_denial_response(refusal(403, f"Forbidden: {why}.", "forbidden"))
             return
         name = client_name(websocket.headers)
-        if lock is not None and not await lock.acquire(name, wait):
-            await websocket.send_denial_response(refusal(423, lock.refusal(), "locked"))
-            return
-        clients.enter(name)
-        try:
+        async with visit(clients, name, lock, wait) as locked_out:
+            if locked_out is not None:
+                await websocket.send_denial_response(locked_out)
+                return
             await serve_ws(websocket, runtime, token(), name, tick)
-        finally:
-            clients.leave(name)
-            if lock is not None:
-                await lock.release()
 
     return app
