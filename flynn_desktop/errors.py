@@ -92,6 +92,12 @@ class ProviderBadRequestError(ProviderError):
     code = "PROVIDER_BAD_REQUEST"
 
 
+class InvalidParamsError(FlynnError):
+    """A request (a gateway body, a WebSocket call, a control-socket call) is malformed."""
+
+    code = "INVALID_PARAMS"
+
+
 class NotFoundError(FlynnError):
     """A session or message the user named does not exist."""
 

@@ -42,6 +42,7 @@ class RunStarted(Event):
     user_message_id: int
     message_id: int
     model: str
+    question: str = ""  # the user's message, as saved (so a face can show it without reloading)
     trimmed_turns: int = 0  # old turns left out of the prompt so it fits the context window
     citations: tuple[Citation, ...] = ()  # the memories the prompt holds, as the answer cites them
 
@@ -109,6 +110,17 @@ class MemoryChanged(Event):
     kind: ClassVar[str] = "memory.changed"
     memory_id: str | None  # None: many changed (a delete, an import, a re-index)
     change: str  # "added" | "merged" | "updated" | "deleted" | "imported" | "reindexed"
+
+
+@dataclass(frozen=True)
+class GatewayState(Event):
+    """The gateway started, stopped, could not start, or its clients changed."""
+
+    kind: ClassVar[str] = "gateway.state"
+    state: str  # "listening" | "off" | "failed"
+    url: str = ""
+    clients: tuple[tuple[str, int], ...] = ()  # (client name, connections), by name
+    detail: str = ""  # why it is off or failed
 
 
 RUN_END_EVENTS = (RunFinished, RunError, RunCancelled)

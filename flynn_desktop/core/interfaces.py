@@ -40,10 +40,17 @@ class CancelToken:
 
 @runtime_checkable
 class Provider(Protocol):
-    """A model that answers. `stream` yields text deltas, then one Usage as its last item."""
+    """A model that answers. `stream` yields text deltas, then one Usage as its last item.
+
+    What a provider can do beyond answering is declared, not probed: `supports_tools` (it takes
+    `GenerationParams.tools` and yields ToolCall items), `can_embed` (`embed()` works), `can_unload`
+    (`unload()` frees its memory). ProviderBase gives the defaults (none of them)."""
 
     provider: str  # the part before ':' in provider:model
     model: str
+    supports_tools: bool
+    can_embed: bool
+    can_unload: bool
 
     @property
     def local(self) -> bool:
@@ -52,6 +59,11 @@ class Provider(Protocol):
 
     @property
     def context_length(self) -> int: ...
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory now (a remote model always counts as loaded)."""
+        ...
 
     async def load(self, progress: ProgressCallback | None = None) -> None: ...
 
@@ -63,7 +75,57 @@ class Provider(Protocol):
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
     ) -> AsyncIterator[StreamItem]: ...
 
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text (only when `can_embed`)."""
+        ...
+
+    async def unload(self) -> None:
+        """Free the model's memory; it loads again on the next use (only when `can_unload`)."""
+        ...
+
     async def close(self) -> None: ...
+
+
+class ProviderBase:
+    """Defaults for the capabilities a provider does not have."""
+
+    provider: str
+    model: str
+    supports_tools: bool = False
+    can_embed: bool = False
+    can_unload: bool = False
+
+    @property
+    def loaded(self) -> bool:
+        return True
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        from flynn_desktop.errors import ProviderBadRequestError
+
+        raise ProviderBadRequestError(
+            f"{self.provider} can't make embeddings.",
+            "Use local, ollama or an OpenAI-compatible provider for embeddings.",
+        )
+
+    async def unload(self) -> None:
+        return None
+
+
+class TurnMemory(Protocol):
+    """What the agent pipeline asks of memory in a turn. A memory failure never stops an answer: an
+    implementation logs it and returns nothing."""
+
+    async def remember_note(self, text: str, session_id: str | None, source: str) -> None:
+        """Keep what the user asked to remember ("remember that ..."), before the answer."""
+        ...
+
+    async def recall(self, text: str) -> tuple[str, list[Citation]]:
+        """The context block for a message (pinned and relevant memories) and its citations."""
+        ...
+
+    def after_turn(self, text: str, session_id: str | None, source: str) -> None:
+        """Look for facts worth keeping in what the user said (in the background)."""
+        ...
 
 
 class UsageStore(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -328,3 +328,14 @@ def summary_prompt(title: str, transcript: str) -> str:
         "user wanted, what was decided or learned, and any facts about the user. Write only the "
         f"summary.\n\nTitle: {title}\n\n{transcript}"
     )
+
+
+@dataclass
+class ImportReport:
+    """What importing a file or a folder did."""
+
+    files: int = 0  # files indexed now
+    unchanged: int = 0  # files already indexed with the same content
+    chunks: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    removed: int = 0  # files gone from a folder imported before, now forgotten

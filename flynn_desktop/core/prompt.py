@@ -52,26 +52,34 @@ def turns_of(history: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
 async def fit_prompt(
     system: ChatMessage,
     history: Sequence[ChatMessage],
-    user: ChatMessage,
+    tail: Sequence[ChatMessage],
     context_length: int,
     reserve: int,
     count: TokenCounter,
     context_blocks: Sequence[str] = (),
 ) -> Prompt:
-    """The prompt for this turn, leaving `reserve` tokens for the answer.
+    """The prompt for this turn, leaving `reserve` tokens for the answer: the system message, as much
+    of `history` as fits, the context blocks (retrieved memories) and `tail` (the new user message,
+    and for a client that runs tools, the calls and results that followed it). Everything sent is
+    counted.
 
     Old turns are dropped, oldest first, until it fits; the caller is told how many. If the newest
     message alone can't fit, that is a ContextOverflowError with what to do, never a silent cut.
     """
     budget = context_length - reserve
     turns = turns_of(history)
-    tail: list[ChatMessage] = []
+    end: list[ChatMessage] = []
     if context_blocks:
-        tail.append(ChatMessage(Role.SYSTEM, "\n\n".join(context_blocks)))
-    tail.append(user)
+        end.append(ChatMessage(Role.SYSTEM, "\n\n".join(context_blocks)))
+    end.extend(tail)
 
-    minimal = [system, *tail]
-    need = await count(minimal)
+    head = [system] if system.content else []  # an empty system message is not sent
+    whole = [*head, *history, *end]
+    n = await count(whole)
+    if n <= budget:  # the usual case: one count
+        return Prompt(whole, n, 0)
+    minimal = [*head, *end]
+    need = await count(minimal) if turns else n
     if need > budget:
         raise ContextOverflowError(
             f"This message needs {need} tokens, but the model's context holds {context_length} "
@@ -80,18 +88,16 @@ async def fit_prompt(
             "models.providers.local.contextLength (or pick a model with a longer context).",
         )
     # Binary search for the fewest dropped turns that fit: counting is the costly part.
-    lo, hi = 0, len(turns)
-    best: tuple[int, list[ChatMessage], int] | None = None
+    lo, hi = 1, len(turns)
+    best: tuple[int, list[ChatMessage], int] = (len(turns), minimal, need)
     while lo <= hi:
         mid = (lo + hi) // 2
-        msgs = [system, *(m for t in turns[mid:] for m in t), *tail]
+        msgs = [*head, *(m for t in turns[mid:] for m in t), *end]
         n = await count(msgs)
         if n <= budget:
             best = (mid, msgs, n)
             hi = mid - 1
         else:
             lo = mid + 1
-    if best is None:  # pragma: no cover - dropping every turn is `minimal`, which fits
-        best = (len(turns), minimal, need)
     dropped, msgs, n = best
     return Prompt(msgs, n, dropped)

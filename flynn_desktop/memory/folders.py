@@ -10,37 +10,43 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from flynn_desktop.core.events import Progress
 from flynn_desktop.core.interfaces import ProgressCallback
-from flynn_desktop.core.memory import DEFAULT_IMPORTANCE, MemoryKind
+from flynn_desktop.core.memory import DEFAULT_IMPORTANCE, ImportReport, MemoryKind
 from flynn_desktop.errors import NotFoundError
-from flynn_desktop.memory.chunking import chunk_text
+from flynn_desktop.memory.chunking import ChunkSettings, chunk_text
 from flynn_desktop.memory.documents import UnreadableDocument, find_documents, read_document
-from flynn_desktop.memory.index import content_hash
-
-if TYPE_CHECKING:
-    from flynn_desktop.memory.store import MemoryService
+from flynn_desktop.memory.index import MemoryIndex, content_hash
 
 log = logging.getLogger(__name__)
 Staged = tuple[str, list[str], list[tuple[str, str]]]  # (source, its stale chunk ids, new chunks)
 BATCH = 64
 
 
-@dataclass
-class ImportReport:
-    files: int = 0  # files indexed now
-    unchanged: int = 0  # files already indexed with the same content
-    chunks: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
-    removed: int = 0  # files gone from a folder imported before, now forgotten
+class DocumentStore(Protocol):
+    """What importing needs of the memory store (memory/store.py's MemoryService)."""
+
+    index: MemoryIndex
+    chunking: ChunkSettings
+    writing: threading.RLock
+
+    @property
+    def embed(self) -> Callable[[list[str]], list[list[float]]]: ...
+
+    def index_vectors(self, ids: Sequence[str], vectors: Sequence[Sequence[float]]) -> None: ...
+
+    def delete_ids(self, ids: Sequence[str]) -> int: ...
+
+    def forget_source(self, source: str) -> int: ...
 
 
-def import_path(svc: MemoryService, root: Path, progress: ProgressCallback | None = None) -> ImportReport:
+def import_path(svc: DocumentStore, root: Path, progress: ProgressCallback | None = None) -> ImportReport:
     """Index a file or a folder of documents. Unchanged files are skipped; a changed file's old
     chunks are replaced; a file gone from a folder imported before is forgotten; an unreadable file is
     skipped and reported. Safe to re-run after a crash."""
@@ -79,7 +85,7 @@ def import_path(svc: MemoryService, root: Path, progress: ProgressCallback | Non
     return report
 
 
-def folders(svc: MemoryService) -> list[dict[str, object]]:
+def folders(svc: DocumentStore) -> list[dict[str, object]]:
     """The folders the user added, with how many files and chunks each holds now."""
     out: list[dict[str, object]] = []
     for path, imported_at, _files in svc.index.query(
@@ -102,7 +108,7 @@ def folders(svc: MemoryService) -> list[dict[str, object]]:
     return out
 
 
-def forget_folder(svc: MemoryService, root: str) -> int:
+def forget_folder(svc: DocumentStore, root: str) -> int:
     """Forget every document under a folder the user added; returns how many files."""
     path = Path(root).expanduser().resolve()
     gone = _sources_under(svc, path)
@@ -118,12 +124,12 @@ def _prefix(root: Path) -> str:
     return escaped.rstrip("/") + "/%"
 
 
-def _sources_under(svc: MemoryService, root: Path) -> list[str]:
+def _sources_under(svc: DocumentStore, root: Path) -> list[str]:
     rows = svc.index.query("SELECT path FROM sources WHERE path LIKE ? ESCAPE '\\'", (_prefix(root),))
     return [r[0] for r in rows]
 
 
-def _stage(svc: MemoryService, path: Path, report: ImportReport) -> Staged | None:
+def _stage(svc: DocumentStore, path: Path, report: ImportReport) -> Staged | None:
     source = str(path)
     try:
         st = path.stat()
@@ -170,7 +176,7 @@ def _stage(svc: MemoryService, path: Path, report: ImportReport) -> Staged | Non
     return source, sorted(old - set(ids)), list(fresh.items())
 
 
-def _flush(svc: MemoryService, queue: list[Staged]) -> None:
+def _flush(svc: DocumentStore, queue: list[Staged]) -> None:
     with svc.writing:
         chunks = [c for _s, _stale, new in queue for c in new]
         for start in range(0, len(chunks), BATCH):

@@ -21,6 +21,7 @@ from flynn_desktop.core.interfaces import ProgressCallback
 from flynn_desktop.core.memory import (
     DEFAULT_IMPORTANCE,
     Candidate,
+    ImportReport,
     Memory,
     MemoryHit,
     MemoryKind,
@@ -34,7 +35,6 @@ from flynn_desktop.core.memory import (
 from flynn_desktop.errors import FlynnError, NotFoundError
 from flynn_desktop.memory import folders
 from flynn_desktop.memory.chunking import ChunkSettings
-from flynn_desktop.memory.folders import ImportReport
 from flynn_desktop.memory.index import MemoryIndex, content_hash
 from flynn_desktop.memory.vectors import VectorStore
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flynn_desktop.core.events import Progress
-from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
+from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, ProviderBase
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ContextOverflowError, ModelError, ProviderError
@@ -35,9 +35,10 @@ class _Failure:
         self.error = error
 
 
-class LlamaCppProvider:
+class LlamaCppProvider(ProviderBase):
     provider = "local"
     local = True
+    can_unload = True
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ def ollama_message(m: ChatMessage) -> dict[str, Any]:
 class OllamaProvider(RemoteProvider):
     provider = "ollama"
     supports_tools = True
+    can_embed = True
     sdk_errors = (ollama.RequestError,)
 
     def __init__(

@@ -25,6 +25,7 @@ def _code(e: openai.APIStatusError) -> str | None:
 class OpenAICompatProvider(RemoteProvider):
     sdk_errors = (openai.OpenAIError,)
     supports_tools = True
+    can_embed = True
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from flynn_desktop.config import Config
 from flynn_desktop.config.schema import ProvidersConfig
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.providers.factory import build_provider
+from flynn_desktop.providers.remote import RemoteProvider
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -29,14 +30,13 @@ async def probe(name: str, providers: ProvidersConfig, cache_dir: Path) -> tuple
     except FlynnError as e:
         return False, False, e.message
     try:
-        list_models = getattr(provider, "list_models", None)
-        if list_models is None:  # the local model: resolving it checks the file and its checksum
+        if not isinstance(provider, RemoteProvider):  # the local model: resolving it checks the file
             from flynn_desktop.providers.llama_cpp import LlamaCppProvider
 
             assert isinstance(provider, LlamaCppProvider)
             resolved = provider._files.resolve(provider.model, provider._gguf_path)
             return True, True, str(resolved.path)
-        models = await asyncio.wait_for(list_models(), PROBE_TIMEOUT_S)
+        models = await asyncio.wait_for(provider.list_models(), PROBE_TIMEOUT_S)
         model = name.partition(":")[2]
         known = any(m == model or m.split(":")[0] == model for m in models)
         return True, provider.local, "" if known else f"(the server does not list '{model}')"

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import httpx
 
-from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
+from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, ProviderBase
 from flynn_desktop.core.messages import ChatMessage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import (
@@ -146,7 +146,7 @@ async def until_cancelled(items: AsyncIterator[T], cancel: CancelToken) -> Async
         yield item
 
 
-class RemoteProvider:
+class RemoteProvider(ProviderBase):
     """What the remote providers share. Subclasses set `provider` and `sdk_errors`, and implement
     `stream`, `list_models`, `close` and `status_error` (the SDK's HTTP-status exception, mapped)."""
 
@@ -171,6 +171,10 @@ class RemoteProvider:
 
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
         return estimate_prompt_tokens(messages), False
+
+    async def list_models(self) -> list[str]:
+        """The models the service offers (for `flynn models list` and the settings page)."""
+        raise NotImplementedError
 
     def status_error(self, e: BaseException) -> ProviderError | None:
         return None

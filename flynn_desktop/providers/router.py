@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from flynn_desktop.config.schema import CooldownConfig, RetryConfig, RouterConfig
-from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, Provider
+from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, Provider, ProviderBase
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Served, StreamItem, Usage
 from flynn_desktop.errors import ProviderBadRequestError, ProviderError
 
@@ -95,7 +95,7 @@ class ModelRouter:
         return not any(p.lower() in s for p in self.config.retry.non_retryable_patterns for s in said if s)
 
 
-class RoutedProvider:
+class RoutedProvider(ProviderBase):
     """One request's view of the router: a Provider whose stream tries each model in turn."""
 
     def __init__(self, router: ModelRouter, order: list[str], strict: bool) -> None:
@@ -152,7 +152,7 @@ class RoutedProvider:
                 failed.append(name)
                 last = e
                 continue
-            if params.tools and not getattr(provider, "supports_tools", False):
+            if params.tools and not provider.supports_tools:
                 last = ProviderBadRequestError(
                     f"{name} does not take tools.",
                     "Ask a model that does (Ollama, or an OpenAI-compatible provider), or send no tools.",

@@ -3,12 +3,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from flynn_desktop.core.agent import Agent, AgentSettings, auto_title
+from flynn_desktop.core.agent import Agent, AgentSettings, TurnRequest, auto_title
 from flynn_desktop.core.events import Delta, Event, RunCancelled, RunError, RunFinished, RunStarted
 from flynn_desktop.core.interfaces import CancelToken
-from flynn_desktop.core.messages import MessageStatus, Role
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, MessageStatus, Role
 from flynn_desktop.sessions import SQLSessionStore
 from tests.helpers.fake_provider import FakeProvider
+
+
+def turn(run_id: str, session_id: str, text: str) -> TurnRequest:
+    return TurnRequest(run_id, (ChatMessage(Role.USER, text),), GenerationParams(64, 0.0), session_id)
 
 
 def make(tmp_path: Path) -> tuple[SQLSessionStore, Agent, list[Event]]:
@@ -21,7 +25,7 @@ def make(tmp_path: Path) -> tuple[SQLSessionStore, Agent, list[Event]]:
 def test_a_turn_saves_both_sides_and_streams(tmp_path: Path) -> None:
     store, agent, events = make(tmp_path)
     sid = store.create_session().id
-    r = asyncio.run(agent.run_turn("r1", sid, "Hi there", FakeProvider(), CancelToken()))
+    r = asyncio.run(agent.run_turn(turn("r1", sid, "Hi there"), FakeProvider(), CancelToken()))
     assert r.text == "Hello from the fake." and r.status == MessageStatus.COMPLETE
     msgs = store.messages(sid)
     assert [(m.role, m.content, m.status) for m in msgs] == [
@@ -39,8 +43,8 @@ def test_history_goes_into_the_next_prompt(tmp_path: Path) -> None:
     store, agent, _ = make(tmp_path)
     sid = store.create_session().id
     p = FakeProvider()
-    asyncio.run(agent.run_turn("r1", sid, "first", p, CancelToken()))
-    asyncio.run(agent.run_turn("r2", sid, "second", p, CancelToken()))
+    asyncio.run(agent.run_turn(turn("r1", sid, "first"), p, CancelToken()))
+    asyncio.run(agent.run_turn(turn("r2", sid, "second"), p, CancelToken()))
     contents = [m.content for m in p.prompts[1]]
     assert contents == ["You are a test.", "first", "Hello from the fake.", "second"]
     assert p.prompts[1][:2] == p.prompts[0][:2]  # the same start: the KV cache is reused
@@ -60,7 +64,7 @@ def test_the_question_is_committed_before_generation(tmp_path: Path) -> None:
             async for x in super().stream(messages, params, cancel):
                 yield x
 
-    asyncio.run(agent.run_turn("r1", sid, "keep me", Peeking(), CancelToken()))
+    asyncio.run(agent.run_turn(turn("r1", sid, "keep me"), Peeking(), CancelToken()))
     assert seen[0][0] == "keep me"
 
 
@@ -71,7 +75,7 @@ def test_cancel_keeps_the_partial_answer(tmp_path: Path) -> None:
     cancel = CancelToken()
 
     async def go() -> None:
-        task = asyncio.create_task(agent.run_turn("r1", sid, "q", p, cancel))
+        task = asyncio.create_task(agent.run_turn(turn("r1", sid, "q"), p, cancel))
         while not p.reached_gate.is_set():
             await asyncio.sleep(0.001)
         cancel.cancel()
@@ -86,7 +90,7 @@ def test_cancel_keeps_the_partial_answer(tmp_path: Path) -> None:
 def test_a_provider_error_keeps_text_and_is_recorded(tmp_path: Path) -> None:
     store, agent, events = make(tmp_path)
     sid = store.create_session().id
-    r = asyncio.run(agent.run_turn("r1", sid, "q", FakeProvider(fail_after=3), CancelToken()))
+    r = asyncio.run(agent.run_turn(turn("r1", sid, "q"), FakeProvider(fail_after=3), CancelToken()))
     assert r.status == MessageStatus.ERROR
     answer = store.messages(sid)[-1]
     assert answer.status == MessageStatus.ERROR and answer.content == "Hello from the "
@@ -97,7 +101,7 @@ def test_a_provider_error_keeps_text_and_is_recorded(tmp_path: Path) -> None:
 def test_a_load_failure_is_explained_and_the_question_kept(tmp_path: Path) -> None:
     store, agent, events = make(tmp_path)
     sid = store.create_session().id
-    r = asyncio.run(agent.run_turn("r1", sid, "q", FakeProvider(fail_load=True), CancelToken()))
+    r = asyncio.run(agent.run_turn(turn("r1", sid, "q"), FakeProvider(fail_load=True), CancelToken()))
     assert r.status == MessageStatus.ERROR and r.error is not None and r.error.code == "MODEL"
     msgs = store.messages(sid)
     assert msgs[0].content == "q" and msgs[1].status == MessageStatus.ERROR
@@ -108,16 +112,18 @@ def test_a_load_failure_is_explained_and_the_question_kept(tmp_path: Path) -> No
 def test_errored_answers_stay_out_of_later_prompts(tmp_path: Path) -> None:
     store, agent, _ = make(tmp_path)
     sid = store.create_session().id
-    asyncio.run(agent.run_turn("r1", sid, "q1", FakeProvider(fail_after=1), CancelToken()))
+    asyncio.run(agent.run_turn(turn("r1", sid, "q1"), FakeProvider(fail_after=1), CancelToken()))
     p = FakeProvider()
-    asyncio.run(agent.run_turn("r2", sid, "q2", p, CancelToken()))
+    asyncio.run(agent.run_turn(turn("r2", sid, "q2"), p, CancelToken()))
     assert [m.content for m in p.prompts[0]] == ["You are a test.", "q1", "q2"]
 
 
 def test_overflow_is_an_error_not_a_silent_cut(tmp_path: Path) -> None:
     store, agent, _events = make(tmp_path)
     sid = store.create_session().id
-    r = asyncio.run(agent.run_turn("r1", sid, "word " * 500, FakeProvider(context_length=300), CancelToken()))
+    r = asyncio.run(
+        agent.run_turn(turn("r1", sid, "word " * 500), FakeProvider(context_length=300), CancelToken())
+    )
     assert r.error is not None and r.error.code == "CONTEXT_OVERFLOW"
     assert store.messages(sid)[0].content.startswith("word")
 
@@ -138,7 +144,7 @@ def test_a_stalled_answer_is_saved_within_the_flush_interval(tmp_path: Path) -> 
 
     async def go() -> None:
         cancel = CancelToken()
-        task = asyncio.create_task(agent.run_turn("r1", sid, "q", p, cancel))
+        task = asyncio.create_task(agent.run_turn(turn("r1", sid, "q"), p, cancel))
         while not p.reached_gate.is_set():
             await asyncio.sleep(0.001)
         # nothing more streams; the writer's timer must still put the text on disk

@@ -37,7 +37,7 @@ def test_everything_fits_in_order() -> None:
     sys_m = system_message("S", "minimal")
     h = history(3)
     user = ChatMessage(Role.USER, "new")
-    p = asyncio.run(fit_prompt(sys_m, h, user, 4096, 256, count))
+    p = asyncio.run(fit_prompt(sys_m, h, [user], 4096, 256, count))
     assert p.messages == [sys_m, *h, user]
     assert p.trimmed_turns == 0
     assert p.tokens == estimate_prompt_tokens(p.messages)
@@ -48,7 +48,7 @@ def test_old_turns_are_dropped_oldest_first_and_reported() -> None:
     h = history(10, words=40)
     user = ChatMessage(Role.USER, "new")
     budget_ctx = 600
-    p = asyncio.run(fit_prompt(sys_m, h, user, budget_ctx, 100, count))
+    p = asyncio.run(fit_prompt(sys_m, h, [user], budget_ctx, 100, count))
     assert 0 < p.trimmed_turns < 10
     assert p.tokens <= budget_ctx - 100
     kept = p.messages[1:-1]
@@ -62,16 +62,16 @@ def test_a_message_too_long_is_refused_not_cut() -> None:
     sys_m = system_message("S", "minimal")
     user = ChatMessage(Role.USER, "word " * 2000)
     with pytest.raises(ContextOverflowError) as e:
-        asyncio.run(fit_prompt(sys_m, history(2), user, 1024, 256, count))
+        asyncio.run(fit_prompt(sys_m, history(2), [user], 1024, 256, count))
     assert "1024" in str(e.value) and "maxTokens" in str(e.value)
 
 
 def test_volatile_context_goes_last_so_the_prefix_is_stable() -> None:
     sys_m = system_message("S", "normal")
     h = history(2)
-    turn1 = asyncio.run(fit_prompt(sys_m, h, ChatMessage(Role.USER, "q1"), 4096, 64, count, ["memory A"]))
+    turn1 = asyncio.run(fit_prompt(sys_m, h, [ChatMessage(Role.USER, "q1")], 4096, 64, count, ["memory A"]))
     h2 = [*h, ChatMessage(Role.USER, "q1"), ChatMessage(Role.ASSISTANT, "a1")]
-    turn2 = asyncio.run(fit_prompt(sys_m, h2, ChatMessage(Role.USER, "q2"), 4096, 64, count, ["memory B"]))
+    turn2 = asyncio.run(fit_prompt(sys_m, h2, [ChatMessage(Role.USER, "q2")], 4096, 64, count, ["memory B"]))
     # Everything before this turn's volatile block is the same as last turn's stable part.
     stable1 = turn1.messages[: 1 + len(h)]
     assert turn2.messages[: len(stable1)] == stable1

@@ -7,15 +7,16 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 
 from flynn_desktop.core.events import Progress
-from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
+from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, ProviderBase
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ModelError, ProviderError
 
 
-class FakeProvider:
+class FakeProvider(ProviderBase):
     provider = "fake"
     local = True
+    can_unload = True
 
     def __init__(
         self,
@@ -36,20 +37,24 @@ class FakeProvider:
         self.fail_load = fail_load
         self.prompts: list[list[ChatMessage]] = []
         self.stream_threads: list[str] = []
-        self.loaded = False
+        self.is_loaded = False
         self.closed = False
 
     @property
     def context_length(self) -> int:
         return self._context_length
 
+    @property
+    def loaded(self) -> bool:
+        return self.is_loaded
+
     async def load(self, progress: ProgressCallback | None = None) -> None:
         if self.fail_load:
             raise ModelError("The fake model failed to load.", "Fix the fake.")
-        if progress and not self.loaded:
+        if progress and not self.is_loaded:
             progress(Progress("model.load", 0.0, "fake"))
             progress(Progress("model.load", 1.0, "fake"))
-        self.loaded = True
+        self.is_loaded = True
 
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
         return estimate_prompt_tokens(messages), False
@@ -76,7 +81,7 @@ class FakeProvider:
         yield Usage(estimate_prompt_tokens(messages), out, False, "cancelled" if cancel.cancelled else "stop")
 
     async def unload(self) -> None:
-        self.loaded = False
+        self.is_loaded = False
 
     async def close(self) -> None:
         self.closed = True

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from flynn_desktop.core.agent import Agent, AgentSettings
+from flynn_desktop.core.agent import Agent, AgentSettings, TurnRequest
 from flynn_desktop.core.events import Event, Progress
 from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, MessageStatus, Role, Usage
@@ -135,7 +135,19 @@ def test_the_agent_trims_old_turns_to_fit(loop: asyncio.AbstractEventLoop, tmp_p
     for i in range(6):
         store.append_message(sid, Role.USER, f"Tell me fact {i}. " + "Some padding words here. " * 12)
         store.append_message(sid, Role.ASSISTANT, "A fact. " * 20)
-    r = run(loop, agent.run_turn("r", sid, "What is the capital of France?", small, CancelToken()))
+    r = run(
+        loop,
+        agent.run_turn(
+            TurnRequest(
+                "r",
+                (ChatMessage(Role.USER, "What is the capital of France?"),),
+                GenerationParams(64, 0.0),
+                sid,
+            ),
+            small,
+            CancelToken(),
+        ),
+    )
     started = [e for e in events if e.kind == "started"]
     assert r.status == MessageStatus.COMPLETE
     assert started and started[0].trimmed_turns > 0  # type: ignore[attr-defined]
@@ -152,7 +164,17 @@ def test_a_message_longer_than_the_context_is_refused(
     agent = Agent(store, AgentSettings("Be brief.", "minimal", 64, 0.0), lambda e: None)
     sid = store.create_session().id
     r = run(
-        loop, agent.run_turn("r", sid, "Summarise this: " + "lorem ipsum dolor " * 200, small, CancelToken())
+        loop,
+        agent.run_turn(
+            TurnRequest(
+                "r",
+                (ChatMessage(Role.USER, "Summarise this: " + "lorem ipsum dolor " * 200),),
+                GenerationParams(64, 0.0),
+                sid,
+            ),
+            small,
+            CancelToken(),
+        ),
     )
     assert r.error is not None and r.error.code == "CONTEXT_OVERFLOW"
     assert "256" in str(r.error)

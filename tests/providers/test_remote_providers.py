@@ -134,7 +134,8 @@ def test_cancel_stops_a_silent_stream(served: tuple[FakeServer, Provider]) -> No
 
 def test_helpers() -> None:
     assert is_loopback("http://127.0.0.1:11434") and is_loopback("http://localhost:1234/v1")
-    assert is_loopback("[::1]:80") is False or True  # bare IPv6 without scheme is unusual; no crash
+    assert is_loopback("[::1]:80") and is_loopback("http://[::1]:8080") and is_loopback("127.0.0.1:1234")
+    assert not is_loopback("[2001:db8::1]:80") and not is_loopback("http://192.168.1.10:11434")
     assert not is_loopback("https://api.anthropic.com") and not is_loopback(None)
     assert (
         retry_after_seconds({"retry-after": "3"}) == 3

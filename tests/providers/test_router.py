@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flynn_desktop.config import Config
-from flynn_desktop.core.agent import Agent, AgentSettings
+from flynn_desktop.core.agent import Agent, AgentSettings, TurnRequest
 from flynn_desktop.core.events import Event, RunRouted
 from flynn_desktop.core.interfaces import CancelToken, Provider
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, MessageStatus, Role, Served, Usage
@@ -195,7 +195,13 @@ def test_a_stream_dying_midway_keeps_the_partial_answer_once(cloud, tmp_path) ->
     events: list[Event] = []
     agent = Agent(store, AgentSettings("S", "minimal", 16, 0.0), events.append)
     sid = store.create_session().id
-    result = asyncio.run(agent.run_turn("r", sid, "Hi", r.route(), CancelToken()))
+    result = asyncio.run(
+        agent.run_turn(
+            TurnRequest("r", (ChatMessage(Role.USER, "Hi"),), GenerationParams(16, 0.0), sid),
+            r.route(),
+            CancelToken(),
+        )
+    )
     answer_msg = store.messages(sid)[-1]
     assert result.status == MessageStatus.ERROR and answer_msg.content == "Hello from"  # kept, once
     assert "dropped the connection" in (answer_msg.error or "")

@@ -1,0 +1,169 @@
+"""One answer as it streams from a provider: saved as it grows, told to the faces as events, and
+ended with exactly one of RunFinished, RunCancelled or RunError."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
+
+from flynn_desktop.core.events import Delta, Event, RunCancelled, RunError, RunFinished, RunRouted
+from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore
+from flynn_desktop.core.messages import (
+    ChatMessage,
+    GenerationParams,
+    MessageStatus,
+    Served,
+    StreamItem,
+    ToolCall,
+    Usage,
+)
+from flynn_desktop.errors import FlynnError
+
+log = logging.getLogger(__name__)
+Emit = Callable[[Event], None]
+
+
+class PartialWriter:
+    """Saves a streaming answer as it grows: at most once per interval, and once more when it stalls."""
+
+    def __init__(self, store: SessionStore, message_id: int, interval: float) -> None:
+        self.store = store
+        self.message_id = message_id
+        self.interval = interval
+        self.parts: list[str] = []
+        self.served: Served | None = None  # which model answers: saved with the next flush
+        self._saved = 0  # how many parts are on disk
+        self._last = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def add(self, piece: str) -> None:
+        self.parts.append(piece)
+        due = self._last + self.interval - time.monotonic()
+        if due <= 0:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(due, self.flush)
+
+    def flush(self) -> None:
+        self.cancel()
+        if self._saved != len(self.parts) or self.served is not None:
+            self.store.update_message(self.message_id, content=self.text, served=self.served)
+            self._saved = len(self.parts)
+            self.served = None
+        self._last = time.monotonic()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class Answer:
+    """One answer as it streams from a provider: saved as it grows (when it has a message to save
+    to), told to the faces as events, and ended with exactly one of RunFinished, RunCancelled or
+    RunError. Both of the Agent's ways in answer through it."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        emit: Emit,
+        run_id: str,
+        session_id: str,
+        message_id: int | None,
+        flush_interval: float,
+        prompt_tokens: int = 0,
+    ) -> None:
+        self.store = store
+        self.emit = emit
+        self.run_id = run_id
+        self.session_id = session_id
+        self.message_id = message_id
+        self.writer = PartialWriter(store, message_id, flush_interval) if message_id else None
+        self.pieces: list[str] = []
+        self.prompt_tokens = prompt_tokens
+        self.usage: Usage | None = None
+        self.tool_calls: list[ToolCall] = []
+        self.status = MessageStatus.PARTIAL
+        self.error: FlynnError | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    async def stream(
+        self,
+        provider: Provider,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        cancel: CancelToken,
+    ) -> AsyncGenerator[StreamItem, None]:
+        mid = self.message_id or 0
+        try:
+            async for item in provider.stream(messages, params, cancel):
+                if isinstance(item, Served):
+                    if self.writer is not None:  # saved with the first flush: no write before the first token
+                        self.writer.served = item
+                    label = f"{item.provider}:{item.model}"
+                    self.emit(
+                        RunRouted(
+                            self.run_id, self.session_id, mid, label, item.local, item.notes, item.failed
+                        )
+                    )
+                elif isinstance(item, Usage):
+                    self.usage = item
+                elif isinstance(item, ToolCall):  # for the client to run; kept in the saved text
+                    self.tool_calls.append(item)
+                else:
+                    self.pieces.append(item)
+                    if self.writer is not None:
+                        self.writer.add(item)
+                    self.emit(Delta(self.run_id, self.session_id, mid, item))
+                yield item
+        except FlynnError as e:
+            self._end(MessageStatus.ERROR, e)
+            raise
+        except Exception as e:  # a bug or an unexpected library error: keep what we have, then report it
+            log.exception("the answer failed")
+            err = FlynnError(f"The answer failed: {type(e).__name__}: {e}", "See the log for details.")
+            self._end(MessageStatus.ERROR, err)
+            raise err from e
+        except BaseException:  # the task was cancelled, or the consumer went away: keep it as partial
+            self._end(MessageStatus.PARTIAL)
+            raise
+        self._end(MessageStatus.PARTIAL if cancel.cancelled else MessageStatus.COMPLETE)
+
+    def _end(self, status: MessageStatus, error: FlynnError | None = None) -> None:
+        if self.writer is not None:
+            self.writer.cancel()
+        u = self.usage or Usage(self.prompt_tokens, len(self.pieces), False)
+        if self.message_id:
+            try:
+                calls = "".join(f"\n\n→ asked to run {c.name}({c.arguments})" for c in self.tool_calls)
+                self.store.update_message(
+                    self.message_id,
+                    served=self.writer.served if self.writer is not None else None,
+                    content=(self.text + calls).strip() if calls else self.text,
+                    status=status,
+                    tokens_in=u.tokens_in,
+                    tokens_out=u.tokens_out,
+                    error=str(error) if error else None,
+                )
+            except FlynnError as e:  # e.g. the disk is full: the user must still hear how it ended
+                log.exception("could not save the answer")
+                status, error = MessageStatus.ERROR, error or e
+        self.status, self.error = status, error
+        mid = self.message_id or 0
+        if error is not None:
+            self.emit(RunError(self.run_id, self.session_id, mid, error.code, str(error)))
+        elif status == MessageStatus.COMPLETE:
+            self.emit(
+                RunFinished(self.run_id, self.session_id, mid, u.tokens_in, u.tokens_out, u.finish_reason)
+            )
+        else:
+            self.emit(RunCancelled(self.run_id, self.session_id, mid))

@@ -1,0 +1,151 @@
+"""An in-memory session store that speaks core's SessionStore interface, for tests of the pipeline
+that aren't about SQLite. `fail_writes` makes every write raise StorageError, as a full disk would."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from flynn_desktop.core.messages import (
+    Citation,
+    MessageStatus,
+    Role,
+    Served,
+    SessionInfo,
+    StoredMessage,
+    UsageRecord,
+)
+from flynn_desktop.errors import NotFoundError, StorageError
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FakeSessionStore:
+    def __init__(self) -> None:
+        self.sessions: dict[str, SessionInfo] = {}
+        self.rows: dict[int, StoredMessage] = {}
+        self.usage: list[tuple[datetime, UsageRecord]] = []
+        self.fail_writes = False
+        self.closed = False
+        self._ids = itertools.count(1)
+
+    def _write(self) -> None:
+        if self.fail_writes:
+            raise StorageError("Can't write the session store: database or disk is full", "Free some space.")
+
+    def create_session(self, title: str = "", source: str = "app") -> SessionInfo:
+        self._write()
+        now = _now()
+        info = SessionInfo(uuid.uuid4().hex[:12], title, now, now, 0, source)
+        self.sessions[info.id] = info
+        return info
+
+    def get_session(self, session_id: str) -> SessionInfo:
+        info = self.sessions.get(session_id)
+        if info is None:
+            raise NotFoundError(f"No session '{session_id}'.")
+        return dataclasses.replace(info, message_count=len(self.messages(session_id)))
+
+    def list_sessions(self, query: str | None = None, limit: int = 200) -> list[SessionInfo]:
+        found = [self.get_session(s) for s in self.sessions]
+        if query:
+            found = [s for s in found if query.lower() in s.title.lower()]
+        return sorted(found, key=lambda s: s.updated_at, reverse=True)[:limit]
+
+    def rename_session(self, session_id: str, title: str) -> SessionInfo:
+        self._write()
+        self.sessions[session_id] = dataclasses.replace(self.get_session(session_id), title=title)
+        return self.get_session(session_id)
+
+    def set_session_model(self, session_id: str, model: str | None) -> SessionInfo:
+        self._write()
+        self.sessions[session_id] = dataclasses.replace(self.get_session(session_id), model=model)
+        return self.get_session(session_id)
+
+    def delete_session(self, session_id: str) -> None:
+        self._write()
+        self.sessions.pop(session_id, None)
+        self.rows = {k: m for k, m in self.rows.items() if m.session_id != session_id}
+
+    def append_message(
+        self,
+        session_id: str,
+        role: Role,
+        content: str,
+        status: MessageStatus = MessageStatus.COMPLETE,
+        provider: str | None = None,
+        model: str | None = None,
+        citations: Sequence[Citation] = (),
+    ) -> StoredMessage:
+        self._write()
+        self.get_session(session_id)
+        now = _now()
+        m = StoredMessage(
+            next(self._ids),
+            session_id,
+            role,
+            content,
+            status,
+            now,
+            now,
+            provider,
+            model,
+            citations=tuple(citations),
+        )
+        self.rows[m.id] = m
+        return m
+
+    def start_exchange(
+        self,
+        title: str,
+        source: str,
+        question: str,
+        provider: str | None,
+        model: str | None,
+        citations: Sequence[Citation] = (),
+    ) -> tuple[str, int, int]:
+        self._write()
+        sid = self.create_session(title, source).id
+        q = self.append_message(sid, Role.USER, question)
+        a = self.append_message(sid, Role.ASSISTANT, "", MessageStatus.PARTIAL, provider, model, citations)
+        return sid, q.id, a.id
+
+    def update_message(
+        self,
+        message_id: int,
+        content: str | None = None,
+        status: MessageStatus | None = None,
+        tokens_in: int | None = None,
+        tokens_out: int | None = None,
+        error: str | None = None,
+        served: Served | None = None,
+    ) -> None:
+        self._write()
+        m = self.rows[message_id]
+        changes = {
+            k: v
+            for k, v in dict(
+                content=content, status=status, tokens_in=tokens_in, tokens_out=tokens_out, error=error
+            ).items()
+            if v is not None
+        }
+        if served is not None:
+            changes.update(provider=served.provider, model=served.model, remote=not served.local)
+        self.rows[message_id] = dataclasses.replace(m, **changes, updated_at=_now())
+
+    def messages(self, session_id: str) -> list[StoredMessage]:
+        return sorted((m for m in self.rows.values() if m.session_id == session_id), key=lambda m: m.id)
+
+    def record_usage(self, record: UsageRecord) -> None:
+        self.usage.append((_now(), record))
+
+    def usage_records(self, since: datetime | None = None) -> list[tuple[datetime, UsageRecord]]:
+        return [(at, r) for at, r in self.usage if since is None or at >= since]
+
+    def close(self) -> None:
+        self.closed = True
