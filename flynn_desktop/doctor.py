@@ -26,14 +26,29 @@ class Check:
     problem: bool = False  # a real problem: doctor exits non-zero
 
 
-def cpu_flags() -> set[str]:
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in cpuinfo.read_text().splitlines():
             if line.startswith(("flags", "Features")):
                 return set(line.split(":", 1)[1].split())
     except OSError:
         pass
     return set()
+
+
+def cpu_check(flags: set[str], machine: str) -> Check:
+    """Whether this CPU can run the local model's build: on x86-64, the features it needs."""
+    machine = machine.lower()
+    if machine not in ("x86_64", "amd64"):
+        return Check("cpu", True, machine)
+    missing = [f for f in X86_NEEDS if f not in flags]
+    extra = sorted(f for f in flags if f.startswith(("avx512", "amx")))
+    detail = f"{machine}; has {' '.join(f for f in X86_NEEDS if f in flags)}" + (
+        f" {' '.join(extra)}" if extra else ""
+    )
+    if missing:
+        return Check("cpu", False, f"{detail}; lacks {' '.join(missing)}: the local model can't run", True)
+    return Check("cpu", True, detail)
 
 
 def display_available(environ: dict[str, str] | None = None) -> tuple[bool, str]:
@@ -70,21 +85,7 @@ def run_checks(config: Config, paths: Paths, config_file: Path | None) -> list[C
     )
 
     flags = cpu_flags()
-    machine = platform.machine().lower()
-    if machine in ("x86_64", "amd64"):
-        missing = [f for f in X86_NEEDS if f not in flags]
-        extra = sorted(f for f in flags if f.startswith(("avx512", "amx")))
-        detail = f"{machine}; has {' '.join(f for f in X86_NEEDS if f in flags)}" + (
-            f" {' '.join(extra)}" if extra else ""
-        )
-        if missing:
-            checks.append(
-                Check("cpu", False, f"{detail}; lacks {' '.join(missing)}: the local model can't run", True)
-            )
-        else:
-            checks.append(Check("cpu", True, detail))
-    else:
-        checks.append(Check("cpu", True, machine))
+    checks.append(cpu_check(flags, platform.machine()))
 
     version, build_flags = llama_build()
     if version is None:

@@ -8,13 +8,13 @@ import subprocess
 import sys
 import threading
 
-from flynn_desktop.control import ControlClient, ControlServer, InstanceLock
 from flynn_desktop.errors import FlynnError
+from flynn_desktop.runtime.instance import ControlClient, ControlServer, InstanceLock
 from tests.helpers.fake_provider import FakeProvider
 
 HOLD = """
 import sys, time
-from flynn_desktop.control import InstanceLock
+from flynn_desktop.runtime.instance import InstanceLock
 from flynn_desktop.paths import Paths
 lock = InstanceLock(Paths.from_env())
 print("held" if lock.try_acquire() else "busy", flush=True)
@@ -54,11 +54,11 @@ def test_the_control_socket_serves_sessions_ask_and_show(make_runtime, paths) ->
         assert "".join(e["text"] for e in events if e["event"] == "delta") == "Hello from the fake."
         sessions = client.call("sessions.list", {})
         assert sessions[0]["title"] == "hello there" and sessions[0]["source"] == "cli"
-        got = client.call("sessions.get", {"session": sessions[0]["id"]})
+        got = client.call("sessions.get", {"sessionId": sessions[0]["id"]})
         assert [m["status"] for m in got["messages"]] == ["complete", "complete"]
         assert client.show() and shown.is_set()
         try:
-            client.call("sessions.get", {"session": "missing1"})
+            client.call("sessions.get", {"sessionId": "missing1"})
             raise AssertionError("expected an error")
         except FlynnError as e:
             assert e.code == "NOT_FOUND"

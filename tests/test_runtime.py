@@ -38,14 +38,14 @@ def test_send_streams_events_from_the_runtime_thread(make_runtime) -> None:  # t
     fake = FakeProvider()
     rt = make_runtime(fake)
     events, ended = record(rt)
-    run_id, sid = rt.submit(rt.send("hello")).result()
+    run_id, sid = rt.submit(rt.chat.send("hello")).result()
     assert ended.wait(30)
     mine = [e for e in events if getattr(e, "run_id", None) == run_id]
     assert [type(e) for e in mine] == [RunStarted, RunRouted, Delta, Delta, Delta, Delta, RunFinished]
     assert isinstance(mine[1], RunRouted) and mine[1].model == "fake:scripted" and mine[1].local
     assert any(isinstance(e, SessionsChanged) for e in events)
     assert fake.stream_threads == ["flynn-runtime"]
-    info, msgs = run_sync(rt, lambda: rt.get_session(sid))
+    info, msgs = run_sync(rt, lambda: rt.sessions.get(sid))
     assert [m.content for m in msgs] == ["hello", "Hello from the fake."]
     assert info.title == "hello" and info.source == "app"
 
@@ -54,16 +54,16 @@ def test_cancel_and_shutdown_keep_partial_answers(make_runtime) -> None:  # type
     fake = FakeProvider(gate_after=2)
     rt = make_runtime(fake)
     events, ended = record(rt)
-    run_id, sid = rt.submit(rt.send("one")).result()
+    run_id, sid = rt.submit(rt.chat.send("one")).result()
     assert fake.reached_gate.wait(30)
-    assert rt.submit(rt.cancel(run_id)).result() is True
+    assert rt.submit(rt.chat.cancel(run_id)).result() is True
     assert ended.wait(30)
     assert isinstance(events[-1], RunCancelled)
-    msgs = run_sync(rt, lambda: rt.get_session(sid))[1]
+    msgs = run_sync(rt, lambda: rt.sessions.get(sid))[1]
     assert (msgs[-1].status, msgs[-1].content) == (MessageStatus.PARTIAL, "Hello from ")
 
     fake.reached_gate.clear()
-    rt.submit(rt.send("two", sid)).result()
+    rt.submit(rt.chat.send("two", sid)).result()
     assert fake.reached_gate.wait(30)
     store = rt.store
     rt.stop()  # graceful shutdown cancels what runs and saves it
@@ -74,12 +74,12 @@ def test_cancel_and_shutdown_keep_partial_answers(make_runtime) -> None:  # type
 def test_delete_a_session_while_it_answers(make_runtime) -> None:  # type: ignore[no-untyped-def]
     fake = FakeProvider(gate_after=1)
     rt = make_runtime(fake)
-    _, sid = rt.submit(rt.send("q")).result()
+    _, sid = rt.submit(rt.chat.send("q")).result()
     assert fake.reached_gate.wait(30)
-    rt.submit(rt.delete_session(sid)).result(timeout=30)
+    rt.submit(rt.sessions.delete(sid)).result(timeout=30)
     with pytest.raises(NotFoundError):
-        run_sync(rt, lambda: rt.get_session(sid))
-    assert rt.active_runs() == []
+        run_sync(rt, lambda: rt.sessions.get(sid))
+    assert rt.chat.active_runs() == []
 
 
 def test_models_and_tiers(make_runtime) -> None:  # type: ignore[no-untyped-def]
@@ -87,12 +87,12 @@ def test_models_and_tiers(make_runtime) -> None:  # type: ignore[no-untyped-def]
         {"models": {"router": {"tiers": {"default": "local:smollm2-135m", "fast": "x:y"}}}}
     )
     rt = make_runtime(config=cfg)
-    assert rt.provider_for("default").model == "smollm2-135m"
+    assert rt.models.provider_for("default").model == "smollm2-135m"
     with pytest.raises(ProviderError, match="'x', which is not configured"):
-        rt.provider_for("fast")
+        rt.models.provider_for("fast")
     events: list[Event] = []
     rt.subscribe(events.append)
-    result = rt.submit(rt.ask("hi", model="anthropic:claude")).result()
+    result = rt.submit(rt.chat.ask("hi", model="anthropic:claude")).result()
     assert result.error is not None and "models.providers.anthropic" in str(result.error)
     assert "did not answer with another model" in str(result.error)  # explicit: strict
     assert isinstance(events[-1], RunError)
@@ -101,9 +101,9 @@ def test_models_and_tiers(make_runtime) -> None:  # type: ignore[no-untyped-def]
 def test_unknown_session_and_empty_message(make_runtime) -> None:  # type: ignore[no-untyped-def]
     rt = make_runtime(FakeProvider())
     with pytest.raises(NotFoundError):
-        rt.submit(rt.send("hi", "nope-nope")).result()
+        rt.submit(rt.chat.send("hi", "nope-nope")).result()
     with pytest.raises(Exception, match="empty"):
-        rt.submit(rt.send("   ")).result()
+        rt.submit(rt.chat.send("   ")).result()
 
 
 def test_a_session_keeps_its_model_and_tasks_use_their_tier(make_runtime) -> None:  # type: ignore[no-untyped-def]
@@ -117,13 +117,13 @@ def test_a_session_keeps_its_model_and_tasks_use_their_tier(make_runtime) -> Non
     )
     a, b = FakeProvider(model="a"), FakeProvider(replies=["B"], model="b")
     rt = make_runtime(config=cfg, providers={"local:a": a, "local:b": b})
-    info = rt.submit(rt.new_session("chat")).result()
-    rt.submit(rt.set_session_model(info.id, "fast")).result()
-    assert rt.submit(rt.ask("hi", info.id)).result().text == "B"
+    info = rt.submit(rt.sessions.create("chat")).result()
+    rt.submit(rt.sessions.set_model(info.id, "fast")).result()
+    assert rt.submit(rt.chat.ask("hi", info.id)).result().text == "B"
     assert (
-        rt.submit(rt.ask("hi", info.id, model="local:a")).result().text == "Hello from the fake."
+        rt.submit(rt.chat.ask("hi", info.id, model="local:a")).result().text == "Hello from the fake."
     )  # explicit wins
     assert rt.store.get_session(info.id).model == "fast"
-    assert rt.route_task("compaction").order == ["local:b"]  # type: ignore[attr-defined]
-    assert rt.route_task("classification").order == ["local:a"]  # type: ignore[attr-defined]  # unknown tier: default
-    assert rt.model_choices()[:2] == ["default", "fast"]
+    assert rt.models.route_task("compaction").order == ["local:b"]  # type: ignore[attr-defined]
+    assert rt.models.route_task("classification").order == ["local:a"]  # type: ignore[attr-defined]  # unknown tier: default
+    assert rt.models.choices()[:2] == ["default", "fast"]

@@ -251,6 +251,9 @@ class GatewayConfig(OpenSection):
     allow_remote: bool = False
     allowed_origins: list[str] = Field([], description="web origins allowed to call the gateway")
     history: bool = Field(True, description="save gateway conversations as sessions")
+    learn: bool = Field(
+        False, description="keep notes and facts from gateway chats, as the window does (recall is always on)"
+    )
     max_connections: int = Field(50, ge=1)
     lock: GatewayLockConfig = GatewayLockConfig()
     lane_queue: LaneQueueConfig = LaneQueueConfig()

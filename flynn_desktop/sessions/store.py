@@ -30,7 +30,8 @@ from flynn_desktop.core.messages import (
     UsageRecord,
 )
 from flynn_desktop.errors import NotFoundError, StorageError
-from flynn_desktop.sessions.tables import SCHEMA_VERSION, MessageRow, SessionRow, UsageRow, utcnow
+from flynn_desktop.sessions.migrations import migrate
+from flynn_desktop.sessions.tables import MessageRow, SessionRow, UsageRow, utcnow
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -111,19 +112,7 @@ class SQLSessionStore:
         tables = [_table(SessionRow), _table(MessageRow), _table(UsageRow)]
         SQLModel.metadata.create_all(self.engine, tables=tables)
         with self.engine.begin() as conn:
-            version = conn.execute(text("PRAGMA user_version")).scalar() or 0
-            columns = {row[1] for row in conn.execute(text("PRAGMA table_info(messages)"))}
-            if version < 2 and "remote" not in columns:  # v1 -> v2: whether an answer left the machine
-                conn.execute(text("ALTER TABLE messages ADD COLUMN remote BOOLEAN NOT NULL DEFAULT 0"))
-            session_columns = {row[1] for row in conn.execute(text("PRAGMA table_info(sessions)"))}
-            if version < 3 and "model" not in session_columns:  # v2 -> v3: a model per session
-                conn.execute(text("ALTER TABLE sessions ADD COLUMN model VARCHAR"))
-            if version < 4 and "citations" not in columns:  # v3 -> v4: the memories an answer cited
-                conn.execute(text("ALTER TABLE messages ADD COLUMN citations VARCHAR"))
-            conn.execute(
-                text("CREATE INDEX IF NOT EXISTS ix_messages_session_order ON messages(session_id, id)")
-            )
-            conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
+            migrate(conn)
 
     @contextmanager
     def _session(self) -> Iterator[Session]:

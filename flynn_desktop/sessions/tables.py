@@ -6,8 +6,6 @@ from datetime import UTC, datetime
 
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 4
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -10,10 +10,10 @@ import threading
 import time
 
 from flynn_desktop.config import Config
-from flynn_desktop.control import InstanceLock
 from flynn_desktop.core.events import Delta, Event, RunFinished
 from flynn_desktop.paths import Paths
 from flynn_desktop.runtime import Runtime
+from flynn_desktop.runtime.instance import InstanceLock
 from flynn_desktop.sessions import SQLSessionStore
 from tests.helpers.fake_provider import FakeProvider
 
@@ -26,7 +26,7 @@ def main() -> None:
     config = Config()
     rt = Runtime(config, paths, providers={config.models.router.tiers["default"]: fake})
     rt.start()
-    first = rt.submit(rt.ask("First question", source="cli")).result()
+    first = rt.submit(rt.chat.ask("First question", source="cli")).result()
     assert first.status.value == "complete"
     fake.gate_after = 3
     deltas = threading.Event()
@@ -40,7 +40,7 @@ def main() -> None:
         assert not isinstance(ev, RunFinished)
 
     rt.subscribe(on)
-    rt.submit(rt.send("Second question", first.session_id))
+    rt.submit(rt.chat.send("Second question", first.session_id))
     deltas.wait()
     # The model now stalls; the agent saves what streamed within its flush interval. Wait for that
     # on disk, through a connection of our own, before saying we are ready to be killed.

@@ -1,8 +1,8 @@
-"""The Runtime's memory: builds the MemoryService from Config and runs its (blocking) work off the loop.
+"""The memory room: builds the MemoryService from Config and runs its (blocking) work off the loop.
 
 The window, the CLI and the gateway all reach memory through `runtime.memory`; every change is told
 as a MemoryChanged event and every long operation as Progress events ("memory.import",
-"memory.index").
+"memory.index"). In a turn, the agent pipeline reaches it as core's TurnMemory.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import logging
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from flynn_desktop.core.events import MemoryChanged, Progress
+from flynn_desktop.config import Config
+from flynn_desktop.core.events import Event, MemoryChanged, Progress
 from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.memory import (
+    ImportReport,
     Memory,
     MemoryKind,
     SearchResult,
@@ -30,30 +32,42 @@ from flynn_desktop.core.memory import (
 from flynn_desktop.core.messages import ChatMessage, Citation, GenerationParams, Role
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.memory.chunking import ChunkSettings
-from flynn_desktop.memory.folders import ImportReport
 from flynn_desktop.memory.store import MemoryService
-
-if TYPE_CHECKING:
-    from flynn_desktop.runtime import Runtime
+from flynn_desktop.paths import Paths
+from flynn_desktop.runtime.models import Models
+from flynn_desktop.runtime.sessions import Sessions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class RuntimeMemory:
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        emit: Callable[[Event], None],
+        loop: Callable[[], asyncio.AbstractEventLoop],
+        models: Models,
+        sessions: Sessions,
+    ) -> None:
+        self.config = config
+        self.paths = paths
+        self.emit = emit
+        self._loop = loop
+        self.models = models
+        self.sessions = sessions
         self._service: MemoryService | None = None
         self._open_lock = threading.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def folder(self) -> Path:
-        return self.rt.paths.data_dir / "memory"
+        return self.paths.data_dir / "memory"
 
     @property
     def enabled(self) -> bool:
-        return self.rt.config.memory.enabled
+        return self.config.memory.enabled
 
     def exists(self) -> bool:
         """Whether anything was ever remembered: until then a turn need not open the stores."""
@@ -66,11 +80,11 @@ class RuntimeMemory:
             if self._service is None:
                 self._service = self._build()
                 # finish what a crash interrupted, in the background: first use, not every start-up
-                self.rt.loop.call_soon_threadsafe(self._reconcile_in_background)
+                self._loop().call_soon_threadsafe(self._reconcile_in_background)
             return self._service
 
     def _build(self) -> MemoryService:
-        cfg = self.rt.config.memory
+        cfg = self.config.memory
         emb = cfg.embeddings
         embed, embedder_id, similarity = self._embedder()
         c = emb.chunking
@@ -87,23 +101,22 @@ class RuntimeMemory:
 
     def _embedder(self) -> tuple[Callable[[list[str]], list[list[float]]], str, tuple[float, float]]:
         """(embed, its id, its similarity range) for memory.embeddings.provider."""
-        emb = self.rt.config.memory.embeddings
+        emb = self.config.memory.embeddings
         if emb.provider == "local":
-            local = self.rt.local_embedder()
+            local = self.models.local_embedder()
             return (lambda texts: local.embed(texts).vectors), f"local:{local.name}", (0.15, 0.6)
         if not emb.model:
             raise FlynnError(
                 f"memory.embeddings.provider is {emb.provider}, but memory.embeddings.model is not set.",
                 "Set memory.embeddings.model to an embedding model of that provider, e.g. nomic-embed-text.",
             )
-        provider = self.rt.provider_for(f"{emb.provider}:{emb.model}")
-        remote_embed = getattr(provider, "embed", None)
-        if remote_embed is None:
+        provider = self.models.provider_for(f"{emb.provider}:{emb.model}")
+        if not provider.can_embed:
             raise FlynnError(
                 f"The provider {emb.provider} can't make embeddings.",
                 "Use local, ollama or an OpenAI-compatible provider for memory.embeddings.provider.",
             )
-        loop = self.rt.loop
+        remote_embed, loop = provider.embed, self._loop()
 
         def embed(texts: list[str]) -> list[list[float]]:  # called from worker threads, never the loop
             vectors: list[list[float]] = asyncio.run_coroutine_threadsafe(remote_embed(texts), loop).result(
@@ -115,14 +128,14 @@ class RuntimeMemory:
         return embed, f"{emb.provider}:{emb.model}", (0.3, 0.8)
 
     def search_settings(self, limit: int | None = None) -> SearchSettings:
-        s = self.rt.config.memory.search
+        s = self.config.memory.search
         return SearchSettings(s.vector_weight, s.keyword_weight, limit or s.limit, s.threshold)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
 
     def _progress(self, p: Progress) -> None:  # from a worker thread
-        self.rt.loop.call_soon_threadsafe(self.rt.emit, p)
+        self._loop().call_soon_threadsafe(self.emit, p)
 
     # operations --------------------------------------------------------------------------------------
     async def add(
@@ -136,7 +149,7 @@ class RuntimeMemory:
         memory, merged = await self._run(
             lambda: self.service().add(text, kind, source, session_id, None, pinned)
         )
-        self.rt.emit(MemoryChanged(memory.id, "merged" if merged else "added"))
+        self.emit(MemoryChanged(memory.id, "merged" if merged else "added"))
         return memory, merged
 
     async def search(self, query: str, limit: int | None = None, mode: str = "hybrid") -> SearchResult:
@@ -170,17 +183,17 @@ class RuntimeMemory:
         importance: float | None = None,
     ) -> Memory:
         m = await self._run(lambda: self.service().update(memory_id, text, pinned, importance))
-        self.rt.emit(MemoryChanged(m.id, "updated"))
+        self.emit(MemoryChanged(m.id, "updated"))
         return m
 
     async def delete(self, ids: Sequence[str]) -> int:
         n = await self._run(lambda: self.service().delete(list(ids)))
-        self.rt.emit(MemoryChanged(None, "deleted"))
+        self.emit(MemoryChanged(None, "deleted"))
         return n
 
     async def forget_source(self, source: str) -> int:
         n = await self._run(lambda: self.service().forget_source(source))
-        self.rt.emit(MemoryChanged(None, "deleted"))
+        self.emit(MemoryChanged(None, "deleted"))
         return n
 
     async def sources(self) -> list[dict[str, object]]:
@@ -195,7 +208,7 @@ class RuntimeMemory:
 
     async def forget_folder(self, path: str) -> int:
         n = await self._run(lambda: self.service().forget_folder(path))
-        self.rt.emit(MemoryChanged(None, "deleted"))
+        self.emit(MemoryChanged(None, "deleted"))
         return n
 
     async def stats(self) -> dict[str, object]:
@@ -203,12 +216,12 @@ class RuntimeMemory:
 
     async def import_path(self, path: str | Path) -> ImportReport:
         report = await self._run(lambda: self.service().import_path(Path(path), self._progress))
-        self.rt.emit(MemoryChanged(None, "imported"))
+        self.emit(MemoryChanged(None, "imported"))
         return report
 
     async def reindex(self) -> int:
         n = await self._run(lambda: self.service().reindex(self._progress))
-        self.rt.emit(MemoryChanged(None, "reindexed"))
+        self.emit(MemoryChanged(None, "reindexed"))
         return n
 
     async def reconcile(self) -> int:
@@ -234,7 +247,7 @@ class RuntimeMemory:
 
     async def _ask_tier(self, task: str, prompt: str, max_tokens: int) -> str:
         """The whole answer of a delegation tier (memoryExtraction, compaction) to one prompt."""
-        provider = self.rt.route_task(task)
+        provider = self.models.route_task(task)
         await provider.load(None)
         out: list[str] = []
         params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
@@ -243,11 +256,17 @@ class RuntimeMemory:
                 out.append(item)
         return "".join(out)
 
-    # in a turn ---------------------------------------------------------------------------------------
+    # in a turn (core's TurnMemory) -------------------------------------------------------------------
+    async def remember_note(self, text: str, session_id: str | None, source: str) -> None:
+        try:
+            await self.add(text, MemoryKind.NOTE, source, session_id)
+        except FlynnError as e:
+            log.warning("could not remember the note: %s", e)
+
     async def recall(self, text: str) -> tuple[str, list[Citation]]:
         """The context block for a turn and its citations: pinned memories and what the search finds.
         A memory failure never stops the answer: it is logged, and the turn goes on without it."""
-        depth = self.rt.config.prompt.context_depth
+        depth = self.config.prompt.context_depth
         if not self.enabled or depth == "minimal" or not self.exists():
             return "", []
         try:
@@ -263,13 +282,13 @@ class RuntimeMemory:
             return "", []
         return memory_block(result.hits, pinned, depth)
 
-    def after_turn(self, text: str, session_id: str, source: str) -> None:
+    def after_turn(self, text: str, session_id: str | None, source: str) -> None:
         """Look for facts worth keeping in what the user said, in the background."""
-        if not (self.enabled and self.rt.config.memory.extraction.enabled and looks_personal(text)):
+        if not (self.enabled and self.config.memory.extraction.enabled and looks_personal(text)):
             return
         self._background(self._extract(text, session_id, source))
 
-    async def _extract(self, text: str, session_id: str, source: str) -> list[Memory]:
+    async def _extract(self, text: str, session_id: str | None, source: str) -> list[Memory]:
         """Ask the memoryExtraction tier for the facts in a message; keep those the message supports."""
         try:
             facts = parse_facts(await self._ask_tier("memoryExtraction", extraction_prompt(text), 120), text)
@@ -288,7 +307,7 @@ class RuntimeMemory:
     async def summarize_session(self, session_id: str) -> Memory:
         """Remember a conversation as a short summary, written by the `compaction` delegation tier.
         A session has at most one summary: summarizing it again replaces the text."""
-        info, messages = await self.rt.get_session(session_id)
+        info, messages = await self.sessions.get(session_id)
         turns = [m for m in messages if m.content and m.role in (Role.USER, Role.ASSISTANT)]
         if not turns:
             raise FlynnError("This conversation has nothing to summarize yet.", "Ask something first.")

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flynn_desktop.cli.context import Context, backend
+from flynn_desktop.cli.output import progress_line
+
 
 def add_parser(sub: Any) -> None:
     m = sub.add_parser("memory", help="what Flynn remembers: add, search, list, delete, import documents")
@@ -48,13 +51,11 @@ def _line(m: dict[str, Any]) -> str:
     )
 
 
-def cmd_memory(ctx: Any, args: argparse.Namespace) -> int:
-    from flynn_desktop.cli import _progress_line, backend
-
+def cmd_memory(ctx: Context, args: argparse.Namespace) -> int:
     cmd = args.memory_cmd
     with backend(ctx) as b:
         if cmd == "add":
-            r = b.call("memory.add", {"text": " ".join(args.text), "pinned": args.pin, "source": "cli"})
+            r = b.call("memory.add", {"text": " ".join(args.text), "pinned": args.pin})
             verb = "merged into" if r["merged"] else "remembered as"
             print(f"flynn: {verb} {r['memory']['id']}", file=sys.stderr)
         elif cmd == "search":
@@ -100,7 +101,7 @@ def cmd_memory(ctx: Any, args: argparse.Namespace) -> int:
             for s in b.call("memory.sources", {}):
                 print(f"{s['chunks']:>5} chunks  {s['state']:<7}  {s['path']}")
         elif cmd == "summarize":
-            print(_line(b.call("memory.summarize", {"session": args.session})))
+            print(_line(b.call("memory.summarize", {"sessionId": args.session})))
         elif cmd == "stats":
             for k, v in b.call("memory.stats", {}).items():
                 print(f"{k}: {v}")
@@ -111,7 +112,7 @@ def cmd_memory(ctx: Any, args: argparse.Namespace) -> int:
                 if "result" in msg:
                     result = msg["result"]
                 elif msg.get("event") == "progress":
-                    _progress_line(msg)
+                    progress_line(msg)
             if cmd == "reindex":
                 print(f"flynn: indexed {result} memories", file=sys.stderr)
                 return 0

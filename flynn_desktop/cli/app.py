@@ -1,0 +1,71 @@
+"""`flynn` (the window) and `flynn serve` (headless): the two ways to host Flynn for long."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from flynn_desktop.cli.context import Context
+from flynn_desktop.cli.output import progress_line
+from flynn_desktop.errors import FlynnError, InstanceError, NoDisplayError
+
+
+def add_parser(sub: Any) -> None:
+    sub.add_parser("gui", help="open the window (the default)").set_defaults(func=cmd_gui)
+    sub.add_parser("serve", help="run the Runtime and its gateway headless, without a window").set_defaults(
+        func=cmd_serve
+    )
+
+
+def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
+    from flynn_desktop.doctor import display_available
+
+    shown, _why = display_available()
+    if not shown:
+        raise NoDisplayError(
+            "There is no display here, so the Flynn window can't open.",
+            'Use `flynn ask "your question"` in the terminal, or `flynn serve` to run Flynn headless.',
+        )
+    from flynn_desktop.gateway.auth import TokenStore
+    from flynn_desktop.host import hosted
+    from flynn_desktop.runtime.instance import ControlClient
+
+    with hosted(ctx.config, ctx.paths, gateway=True, control=False) as host:
+        if host is None:
+            if ControlClient(ctx.paths).show():
+                print("flynn: Flynn is already running; its window is shown.", file=sys.stderr)
+                return 0
+            raise InstanceError(
+                "Another Flynn (`flynn ask` or `flynn serve`) is using your sessions and has no window.",
+                "Wait for it to finish, or stop it, then start the window again.",
+            )
+        from flynn_desktop.ui.app import run_gui
+
+        tokens = TokenStore(ctx.paths.data_dir)
+        return run_gui(host.runtime, ctx.paths.window_state, host.open_control, tokens.get)
+
+
+def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
+    from flynn_desktop.host import hosted
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with hosted(ctx.config, ctx.paths, gateway=True) as host:
+        if host is None:
+            raise InstanceError("Flynn is already running for this user.", "Use it, or quit it first.")
+        if host.gateway_error:
+            raise FlynnError(host.gateway_error)
+        runtime = host.runtime
+        runtime.subscribe(lambda ev: progress_line(ev.to_dict()) if ev.kind == "progress" else None)
+        runtime.submit(runtime.models.load()).result()
+        gateway = host.gateway
+        where = f"gateway {gateway.url} (token: `flynn token`)" if gateway else "gateway off"
+        print(
+            f"flynn: ready; {where}; control socket {ctx.paths.instance_socket}", file=sys.stderr, flush=True
+        )
+        stop.wait()
+    return 0

@@ -1,0 +1,18 @@
+"""How commands print: progress lines for long work."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def progress_line(ev: dict[str, Any]) -> None:
+    """A progress bar on a terminal; one line per finished step in a log."""
+    frac = float(ev["fraction"])
+    if not sys.stderr.isatty():
+        if frac >= 1:
+            print(f"flynn: {ev['task']} done {ev.get('detail', '')}", file=sys.stderr, flush=True)
+        return
+    bar = "#" * int(frac * 20)
+    end = "\n" if frac >= 1 else ""
+    print(f"\rflynn: {ev['task']:<12} [{bar:<20}] {frac * 100:5.1f}%", end=end, file=sys.stderr, flush=True)

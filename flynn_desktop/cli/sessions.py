@@ -1,0 +1,82 @@
+"""`flynn sessions list|show|export|rename|delete` and `flynn usage`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from flynn_desktop.cli.context import Context, backend
+
+
+def add_parser(sub: Any) -> None:
+    s = sub.add_parser("sessions", help="list, show, export, rename or delete sessions")
+    ss = s.add_subparsers(dest="sessions_cmd", required=True)
+    sl = ss.add_parser("list")
+    sl.add_argument("query", nargs="?", help="only sessions whose title or messages contain this")
+    ss.add_parser("show").add_argument("id")
+    se = ss.add_parser("export")
+    se.add_argument("id")
+    se.add_argument("--format", choices=["md", "markdown", "json"], default="md")
+    se.add_argument("-o", "--output", metavar="FILE")
+    sr = ss.add_parser("rename")
+    sr.add_argument("id")
+    sr.add_argument("title", nargs="+")
+    ss.add_parser("delete").add_argument("id")
+    s.set_defaults(func=cmd_sessions)
+
+    u = sub.add_parser("usage", help="tokens, cost and latency per model")
+    u.add_argument("--days", type=float, help="only the last N days")
+    u.set_defaults(func=cmd_usage)
+
+
+def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
+    with backend(ctx) as b:
+        if args.sessions_cmd == "list":
+            rows = b.call("sessions.list", {"query": args.query})
+            if not rows:
+                print("No sessions yet." if not args.query else f"No session matches '{args.query}'.")
+            for s in rows:
+                when = s["updated_at"][:16].replace("T", " ")
+                title = s["title"] or "(untitled)"
+                print(f"{s['id']}  {when}  {s['message_count']:>4} msgs  [{s['source']}]  {title}")
+        elif args.sessions_cmd == "show":
+            print(b.call("sessions.export", {"sessionId": args.id, "format": "markdown"}))
+        elif args.sessions_cmd == "export":
+            fmt = "json" if args.format == "json" else "markdown"
+            text = b.call("sessions.export", {"sessionId": args.id, "format": fmt})
+            if args.output:
+                Path(args.output).write_text(text + "\n", "utf-8")
+                print(f"flynn: wrote {args.output}", file=sys.stderr)
+            else:
+                print(text)
+        elif args.sessions_cmd == "rename":
+            s = b.call("sessions.rename", {"sessionId": args.id, "title": " ".join(args.title)})
+            print(f"{s['id']}  {s['title']}")
+        elif args.sessions_cmd == "delete":
+            b.call("sessions.delete", {"sessionId": args.id})
+            print(f"flynn: deleted session {args.id}", file=sys.stderr)
+    return 0
+
+
+def cmd_usage(ctx: Context, args: argparse.Namespace) -> int:
+    with backend(ctx) as b:
+        rows = b.call("usage", {"days": args.days})
+    if not rows:
+        print("No answers recorded yet.")
+        return 0
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f}"
+
+    head = f"{'model':<36}{'where':>7}{'answers':>9}{'errors':>8}{'tokens in':>11}{'tokens out':>11}"
+    print(head + f"{'cost $':>10}{'p50 ms':>9}{'p95 ms':>9}{'1st tok ms':>11}")
+    for r in rows:
+        cost = "?" if r["cost"] is None else f"{r['cost']:.4f}"
+        print(
+            f"{r['model']:<36}{'cloud' if r['remote'] else 'local':>7}{r['answers']:>9}{r['errors']:>8}"
+            f"{r['tokens_in']:>11}{r['tokens_out']:>11}{cost:>10}{ms(r['latency_p50_ms']):>9}"
+            f"{ms(r['latency_p95_ms']):>9}{ms(r['first_token_p50_ms']):>11}"
+        )
+    return 0

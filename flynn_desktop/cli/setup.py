@@ -1,0 +1,92 @@
+"""`flynn config init|show`, `flynn doctor`, `flynn models list`, `flynn token`: the set-up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from flynn_desktop.cli.context import Context
+from flynn_desktop.config import default_config_text, dump_yaml, redacted
+from flynn_desktop.errors import ConfigError
+
+
+def add_parser(sub: Any) -> None:
+    c = sub.add_parser("config", help="write or show the configuration")
+    cs = c.add_subparsers(dest="config_cmd", required=True)
+    cs.add_parser("init", help="write a commented default config.yaml").add_argument(
+        "--force", action="store_true"
+    )
+    cs.add_parser("show", help="print the configuration in effect")
+    c.set_defaults(func=cmd_config, needs_config=False)
+
+    m = sub.add_parser("models", help="the configured models and whether each is reachable now")
+    m.add_subparsers(dest="models_cmd", required=True).add_parser("list")
+    m.set_defaults(func=cmd_models)
+
+    sub.add_parser("doctor", help="check this machine and the set-up").set_defaults(
+        func=cmd_doctor, needs_config=False
+    )
+    t = sub.add_parser("token", help="print the gateway token")
+    t.add_argument("--rotate", action="store_true", help="replace it with a new one")
+    t.set_defaults(func=cmd_token)
+
+
+def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
+    if args.config_cmd == "init":
+        target = ctx.config_path
+        if target.exists() and not args.force:
+            raise ConfigError(f"{target} already exists.", "Use --force to replace it with the defaults.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(default_config_text(), "utf-8")
+        print(f"flynn: wrote {target}", file=sys.stderr)
+        return 0
+    source = ctx.config_path if ctx.config_path.exists() else "defaults (no config file)"
+    print(f"# in effect, from {source}")
+    print(dump_yaml(redacted(ctx.config)), end="")
+    return 0
+
+
+def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
+    from flynn_desktop.doctor import Check, format_checks, run_checks
+
+    try:
+        config = ctx.config
+        checks = run_checks(config, ctx.paths, ctx.config_path)
+    except ConfigError as e:
+        checks = [Check("config", False, str(e), True)]
+    print(format_checks(checks))
+    problems = [c for c in checks if c.problem]
+    if problems:
+        print(f"\n{len(problems)} problem(s) found.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_models(ctx: Context, args: argparse.Namespace) -> int:
+    from flynn_desktop.providers.probe import configured_models, probe_all
+
+    names = configured_models(ctx.config)
+    results = asyncio.run(probe_all(names, ctx.config.models.providers, ctx.paths.cache_dir))
+    tiers = ctx.config.models.router.tiers
+    for name, (ok, local, detail) in results.items():
+        roles = [t for t, m in tiers.items() if m == name]
+        where = "this computer" if local else "leaves this computer"
+        mark = "reachable" if ok else "UNREACHABLE"
+        role = f"  [{', '.join(roles)}]" if roles else ""
+        print(f"{name:<40} {mark:<12} {where:<22}{role}  {detail}")
+    return 0
+
+
+def cmd_token(ctx: Context, args: argparse.Namespace) -> int:
+    from flynn_desktop.gateway.auth import TokenStore
+
+    ctx.paths.ensure()
+    store = TokenStore(ctx.paths.data_dir)
+    print(store.rotate() if args.rotate else store.get())
+    if args.rotate:
+        print(
+            "flynn: a new token is in effect; restart Flynn for a running gateway to use it.", file=sys.stderr
+        )
+    return 0

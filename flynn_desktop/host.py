@@ -1,0 +1,85 @@
+"""How Flynn starts and stops, written once for every way it runs (the window, `flynn serve`, and
+the CLI commands that find no running Flynn).
+
+Start: the instance lock -> the Runtime (stores, loop thread) -> the control socket -> the gateway ->
+the face. Stop: the reverse, each step even when an earlier one failed. A process that can't take the
+lock hosts nothing: another Flynn holds the stores, and the caller talks to it over its socket.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from flynn_desktop.config import Config
+from flynn_desktop.core.events import GatewayState
+from flynn_desktop.errors import FlynnError
+from flynn_desktop.gateway.server import GatewayServer
+from flynn_desktop.paths import Paths
+from flynn_desktop.runtime import Runtime
+from flynn_desktop.runtime.instance import ControlServer, InstanceLock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Host:
+    runtime: Runtime
+    control: ControlServer
+    gateway: GatewayServer | None = None
+    gateway_error: str | None = None
+    _control_open: bool = field(default=False, repr=False)
+
+    def open_control(self, on_show: Callable[[], bool] | None = None) -> None:
+        """Open the control socket. The window opens it once it can be shown, so a second `flynn`
+        that finds it can always hand over."""
+        self.control.on_show = on_show
+        self.runtime.submit(self.control.start()).result()
+        self._control_open = True
+
+    def start_gateway(self) -> None:
+        """Start the gateway if gateway.enabled. If it can't start, Flynn works on and says why."""
+        if not self.runtime.config.gateway.enabled:
+            self.runtime.emit(GatewayState("off", detail="gateway.enabled is false"))
+            return
+        gateway = GatewayServer(self.runtime)
+        try:
+            self.runtime.submit(gateway.start()).result()
+        except FlynnError as e:
+            self.gateway_error = str(e)
+            log.warning("the gateway did not start: %s", e)
+            return
+        self.gateway = gateway
+
+
+@contextmanager
+def hosted(
+    config: Config, paths: Paths, gateway: bool = False, control: bool = True
+) -> Iterator[Host | None]:
+    """Host the Runtime in this process, or yield None when another Flynn already does."""
+    lock = InstanceLock(paths)
+    if not lock.try_acquire():
+        yield None
+        return
+    try:
+        runtime = Runtime(config, paths)
+        runtime.start()
+        host = Host(runtime, ControlServer(runtime))
+        try:
+            if control:
+                host.open_control()
+            if gateway:
+                host.start_gateway()
+            yield host
+        finally:
+            try:
+                if host.gateway is not None:
+                    runtime.submit(host.gateway.stop()).result()
+                if host._control_open:
+                    runtime.submit(host.control.close()).result()
+            finally:
+                runtime.stop()
+    finally:
+        lock.release()

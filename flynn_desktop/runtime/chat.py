@@ -1,0 +1,237 @@
+"""The chat room: turns in saved conversations and completions for clients that send their own
+history, both over core's one agent pipeline; lanes keep each conversation's turns in order; runs
+can be cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+from flynn_desktop.config import Config
+from flynn_desktop.core.agent import Agent, AgentSettings, TurnRequest, TurnResult, auto_title
+from flynn_desktop.core.events import Event, RunError
+from flynn_desktop.core.interfaces import CancelToken, SessionStore, TurnMemory
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, MessageStatus, Role, StreamItem
+from flynn_desktop.errors import FlynnError, QueueFullError, QueueTimeoutError
+from flynn_desktop.runtime.models import Models
+
+Emit = Callable[[Event], None]
+
+
+@dataclass
+class _Lane:
+    key: str
+    depth: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass
+class _Run:
+    run_id: str
+    session_id: str
+    cancel: CancelToken
+    task: asyncio.Task[TurnResult] | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class Chat:
+    def __init__(self, config: Config, models: Models, emit: Emit, memory: TurnMemory) -> None:
+        self.config = config
+        self.models = models
+        self.emit = emit
+        self.memory = memory
+        self._runs: dict[str, _Run] = {}
+        self._lanes: dict[str, _Lane] = {}
+        self._agent: Agent | None = None
+
+    def start(self, store: SessionStore) -> None:
+        c = self.config.agent
+        settings = AgentSettings(
+            c.system_prompt, self.config.prompt.context_depth, c.max_tokens, c.temperature
+        )
+        self._agent = Agent(store, settings, self.emit, self.memory)
+
+    @property
+    def agent(self) -> Agent:
+        if self._agent is None:
+            raise RuntimeError("the Runtime is not started")
+        return self._agent
+
+    @property
+    def store(self) -> SessionStore:
+        return self.agent.store
+
+    def _params(self) -> GenerationParams:
+        c = self.config.agent
+        return GenerationParams(max_tokens=c.max_tokens, temperature=c.temperature)
+
+    # saved conversations -----------------------------------------------------------------------------
+    async def send(
+        self, text: str, session_id: str | None = None, model: str | None = None, source: str = "app"
+    ) -> tuple[str, str]:
+        """Start a turn; return (run_id, session_id) at once. The answer arrives as events.
+
+        With no session_id, a new session is created, tagged with `source` (app, cli, ...).
+        """
+        if not text.strip():
+            raise FlynnError("The message is empty.", "Type a question first.")
+        if session_id is None:  # titled at once: one write fewer before the first token
+            session = self.store.create_session(auto_title(text), source=source)
+        else:
+            session = self.store.get_session(session_id)
+        model = model or session.model
+        run = _Run(new_run_id(), session.id, CancelToken())
+        provider = self.models.route(model)
+        lane = self._enter_lane(session.id)
+        request = TurnRequest(
+            run.run_id, (ChatMessage(Role.USER, text),), self._params(), session.id, source=source
+        )
+        request = self._memory_use(request, learn=True)
+        self._runs[run.run_id] = run
+
+        async def turn() -> TurnResult:
+            try:
+                async with self._turn(lane):
+                    return await self.agent.run_turn(request, provider, run.cancel)
+            except QueueTimeoutError as e:
+                self.emit(RunError(run.run_id, run.session_id, None, e.code, str(e)))
+                return TurnResult(run.session_id, None, "", MessageStatus.ERROR, e)
+
+        run.task = asyncio.create_task(turn())
+        run.task.add_done_callback(lambda _t: self._finish_run(run))
+        return run.run_id, session.id
+
+    async def ask(
+        self, text: str, session_id: str | None = None, model: str | None = None, source: str = "app"
+    ) -> TurnResult:
+        """Send and wait for the whole answer."""
+        run_id, session_id = await self.send(text, session_id, model, source)
+        run = self._runs.get(run_id)
+        if run is None or run.task is None:  # pragma: no cover - finished before we looked
+            raise FlynnError("The run vanished.")
+        return await run.task
+
+    async def cancel(self, run_id: str | None = None) -> bool:
+        """Stop one run, or every run when run_id is None. The partial answer is kept."""
+        runs = list(self._runs.values()) if run_id is None else [r for r in [self._runs.get(run_id)] if r]
+        for r in runs:
+            r.cancel.cancel()
+        return bool(runs)
+
+    async def stop_session(self, session_id: str) -> None:
+        """End the answers in flight in one session, and wait until they are saved."""
+        for r in list(self._runs.values()):
+            if r.session_id == session_id:
+                r.cancel.cancel()
+                await r.done.wait()
+
+    def active_runs(self) -> list[str]:
+        return list(self._runs)
+
+    async def shutdown(self) -> None:
+        """Cancel every run (each is saved as partial) and wait for them."""
+        for run in list(self._runs.values()):
+            run.cancel.cancel()
+        tasks = [r.task for r in self._runs.values() if r.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _finish_run(self, run: _Run) -> None:
+        self._runs.pop(run.run_id, None)
+        run.done.set()
+
+    # clients with their own history ------------------------------------------------------------------
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        model: str | None,
+        params: GenerationParams,
+        cancel: CancelToken,
+        client: str = "gateway",
+        context_limit: int | None = None,
+        remember: bool = False,
+    ) -> AsyncGenerator[StreamItem, None]:
+        """A completion for a client that sends its own history (the OpenAI and Ollama dialects),
+        through the same pipeline as a saved conversation's turn. With gateway.history on, the
+        exchange is saved as a session tagged with the client. With `remember` (chat, not
+        autocomplete), memories relevant to the last user message go in just before it, as in the
+        window; gateway.learn also keeps notes and facts from it."""
+        messages = list(messages)
+        lead = 0
+        while lead < len(messages) and messages[lead].role == Role.SYSTEM:
+            lead += 1
+        # The client's own system prompt, or Flynn's when it has none (an empty one, when its system
+        # messages come later in the conversation: they stay where they are).
+        system: ChatMessage | None = ChatMessage(Role.SYSTEM, "\n\n".join(m.content for m in messages[:lead]))
+        if not lead and not any(m.role == Role.SYSTEM for m in messages):
+            system = None
+        last_user = max(
+            (i for i in range(lead, len(messages)) if messages[i].role == Role.USER), default=len(messages)
+        )
+        request = TurnRequest(
+            new_run_id(),
+            tuple(messages[last_user:]),
+            params,
+            history=tuple(messages[lead:last_user]),
+            system=system,
+            context_limit=context_limit,
+            source=f"gateway:{client}",
+            save=self.config.gateway.history,
+        )
+        request = self._memory_use(request, learn=remember and self.config.gateway.learn, recall=remember)
+        provider = self.models.route(model)
+        # A stateless client's conversation is known by its first user message: its requests share a
+        # lane and keep their order; other conversations, even from the same client, don't wait on it.
+        first = next((m.content for m in messages if m.role == Role.USER), "")
+        lane = self._enter_lane(f"gateway:{client}:{hashlib.sha1(first.encode()).hexdigest()[:12]}")
+        async with self._turn(lane):
+            async for item in self.agent.stream(request, provider, cancel):
+                yield item
+
+    def _memory_use(self, request: TurnRequest, learn: bool, recall: bool = True) -> TurnRequest:
+        on = self.config.memory.enabled
+        return dataclasses.replace(request, recall=recall and on, learn=learn and on)
+
+    # lanes -------------------------------------------------------------------------------------------
+    def _enter_lane(self, key: str) -> _Lane:
+        """One lane per session (or per gateway conversation): its turns run in order, and at most
+        gateway.laneQueue.maxDepth of them wait or run at once."""
+        lane = self._lanes.setdefault(key, _Lane(key))
+        limit = self.config.gateway.lane_queue.max_depth
+        if lane.depth >= limit:
+            raise QueueFullError(
+                f"{lane.depth} requests are already waiting for this conversation.",
+                "Wait for them to finish, or raise gateway.laneQueue.maxDepth.",
+            )
+        lane.depth += 1
+        return lane
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, lane: _Lane) -> AsyncIterator[None]:
+        """Hold the lane for one turn; give up with QueueTimeoutError after requestTimeoutMs waiting."""
+        timeout = self.config.gateway.lane_queue.request_timeout_ms / 1000
+        try:
+            try:
+                await asyncio.wait_for(lane.lock.acquire(), timeout)
+            except TimeoutError:
+                raise QueueTimeoutError(
+                    f"This request waited {timeout:.0f} s for the conversation's earlier turns.",
+                    "Try again, or raise gateway.laneQueue.requestTimeoutMs.",
+                ) from None
+            try:
+                yield
+            finally:
+                lane.lock.release()
+        finally:
+            lane.depth -= 1
+            if lane.depth == 0:
+                self._lanes.pop(lane.key, None)

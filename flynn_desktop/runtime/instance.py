@@ -1,0 +1,171 @@
+"""One Runtime per user: the instance lock, and the control socket a second `flynn` talks to.
+
+The socket carries the operations of runtime/operations.py, the same ones the WebSocket offers.
+
+The first process to take the lock owns the stores. It listens on a socket in the runtime folder
+(mode 0600); a later `flynn` asks it to show its window, and `flynn ask` or `flynn sessions` run their
+work through it instead of opening the stores a second time. Messages are JSON, one per line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import filelock
+
+from flynn_desktop.errors import FlynnError, InstanceError
+from flynn_desktop.paths import Paths
+from flynn_desktop.runtime.operations import Caller, ask_events, call, call_with_progress
+from flynn_desktop.runtime.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class InstanceLock:
+    """Held by the process that owns the Runtime. The OS drops it if that process dies, even on kill -9."""
+
+    def __init__(self, paths: Paths) -> None:
+        paths.ensure()
+        self._lock = filelock.FileLock(str(paths.instance_lock))
+
+    def try_acquire(self) -> bool:
+        try:
+            self._lock.acquire(timeout=0)
+            return True
+        except filelock.Timeout:
+            return False
+
+    def release(self) -> None:
+        with contextlib.suppress(Exception):
+            self._lock.release()
+
+
+class ControlServer:
+    def __init__(self, runtime: Runtime, on_show: Callable[[], bool] | None = None) -> None:
+        self.runtime = runtime
+        self.on_show = on_show
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        path = self.runtime.paths.instance_socket
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # we hold the instance lock, so any socket here is stale
+        self._server = await asyncio.start_unix_server(self._handle, path=str(path))
+        os.chmod(path, 0o600)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for t in list(self._clients):
+                t.cancel()
+            await asyncio.gather(*self._clients, return_exceptions=True)
+            with contextlib.suppress(FileNotFoundError):
+                self.runtime.paths.instance_socket.unlink()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+
+        async def send(obj: dict[str, Any]) -> None:
+            writer.write((json.dumps(obj) + "\n").encode())
+            await writer.drain()
+
+        try:
+            line = await reader.readline()
+            try:
+                req = json.loads(line)
+                op = req["op"]
+                caller = Caller(str(req.get("source") or "cli"))
+            except (ValueError, KeyError, TypeError):
+                await send({"error": {"code": "BAD_REQUEST", "message": "expected a JSON object with 'op'"}})
+                return
+            try:
+                if op == "ping":
+                    await send({"result": {"pid": os.getpid()}})
+                elif op == "show":
+                    shown = self.on_show() if self.on_show else False
+                    await send({"result": {"shown": shown}})
+                elif op == "ask":
+                    async for ev in ask_events(self.runtime, req.get("params"), caller):
+                        await send(ev)
+                elif op == "call_events":
+                    async for msg in call_with_progress(
+                        self.runtime, req["method"], req.get("params"), caller
+                    ):
+                        await send(msg)
+                elif op == "call":
+                    result = await call(self.runtime, req["method"], req.get("params"), caller)
+                    await send({"result": result})
+                else:
+                    await send({"error": {"code": "BAD_REQUEST", "message": f"unknown op '{op}'"}})
+            except LookupError:
+                await send(
+                    {"error": {"code": "NOT_FOUND", "message": f"Unknown method '{req.get('method')}'."}}
+                )
+            except FlynnError as e:
+                await send({"error": {"code": e.code, "message": str(e)}})
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._clients.discard(task)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+
+class ControlClient:
+    """Talks to the Flynn that owns the Runtime."""
+
+    def __init__(self, paths: Paths, timeout: float | None = 10.0) -> None:
+        self.path = paths.instance_socket
+        self.timeout = timeout
+
+    def _lines(self, request: dict[str, Any], timeout: float | None) -> Iterator[dict[str, Any]]:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self.path))
+        except OSError as e:
+            sock.close()
+            raise InstanceError(
+                f"Another Flynn holds the stores but its control socket {self.path} does not answer ({e}).",
+                "Wait for it to finish starting, or quit it and try again.",
+            ) from e
+        sock.settimeout(timeout)
+        with sock, sock.makefile("rwb") as f:
+            f.write((json.dumps(request) + "\n").encode())
+            f.flush()
+            for raw in f:
+                msg = json.loads(raw)
+                if "error" in msg and "event" not in msg:
+                    err = msg["error"]
+                    ex = FlynnError(err["message"])
+                    ex.code = err.get("code", "ERROR")
+                    raise ex
+                yield msg
+
+    def request(self, request: dict[str, Any]) -> Any:
+        for msg in self._lines(request, self.timeout):
+            return msg.get("result")
+        raise InstanceError("The running Flynn closed the connection without an answer.")
+
+    def show(self) -> bool:
+        return bool(self.request({"op": "show"}).get("shown"))
+
+    def call(self, method: str, params: dict[str, Any]) -> Any:
+        return self.request({"op": "call", "method": method, "params": params})
+
+    def ask(self, text: str, session_id: str | None, model: str | None) -> Iterator[dict[str, Any]]:
+        params = {"text": text, "sessionId": session_id, "model": model}
+        yield from self._lines({"op": "ask", "params": params}, None)
+
+    def call_events(self, method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield from self._lines({"op": "call_events", "method": method, "params": params}, None)

@@ -1,0 +1,140 @@
+"""The models room: which provider answers a name, the router over them, loading and unloading, the
+local embedder, API keys and connection probes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+
+from flynn_desktop.config import Config
+from flynn_desktop.core.events import Event, ModelState
+from flynn_desktop.core.interfaces import Provider
+from flynn_desktop.errors import FlynnError
+from flynn_desktop.memory.embedder import Embeddings, LocalEmbedder
+from flynn_desktop.paths import Paths
+from flynn_desktop.providers.factory import build_provider
+from flynn_desktop.providers.probe import configured_models, probe
+from flynn_desktop.providers.router import ModelRouter, RoutedProvider
+from flynn_desktop.secrets import set_key
+
+Emit = Callable[[Event], None]
+LoopOf = Callable[[], asyncio.AbstractEventLoop]
+
+
+class Models:
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        emit: Emit,
+        loop: LoopOf,
+        providers: dict[str, Provider] | None = None,
+    ) -> None:
+        self.config = config
+        self.paths = paths
+        self.emit = emit
+        self._loop = loop
+        self._providers: dict[str, Provider] = dict(providers or {})
+        self._unload_timers: dict[str, asyncio.TimerHandle] = {}
+        self._embedder: LocalEmbedder | None = None
+        self._embedder_lock = threading.Lock()
+        self.router = ModelRouter(config.models.router, self.provider_for)
+
+    # names -------------------------------------------------------------------------------------------
+    @property
+    def default_model(self) -> str:
+        return self.config.models.router.tiers["default"]
+
+    def model_name(self, model: str | None = None) -> str:
+        """The provider:model a request's `model` names: flynn (or none) is the default tier; a tier
+        gives its model."""
+        name = self.default_model if model in (None, "", "flynn") else model
+        return self.config.models.router.tiers.get(name, name)
+
+    def choices(self) -> list[str]:
+        """What the model picker offers: the tiers, then every model the config names."""
+        return list(dict.fromkeys([*self.config.models.router.tiers, *configured_models(self.config)]))
+
+    # providers ---------------------------------------------------------------------------------------
+    def provider_for(self, model: str | None = None) -> Provider:
+        """The provider for one model (see model_name), built once and kept."""
+        name = self.model_name(model)
+        if name not in self._providers:
+            self._providers[name] = build_provider(name, self.config.models.providers, self.paths.cache_dir)
+        return self._providers[name]
+
+    def route(self, model: str | None = None) -> RoutedProvider:
+        """A request's provider: a tier (or flynn, or none: the default tier) with its fallbacks, or one
+        provider:model, strictly."""
+        return self.router.route(None if model in (None, "", "flynn") else model)
+
+    def route_task(self, task: str) -> RoutedProvider:
+        """The provider for an internal task (compaction, memoryExtraction, ...), by its delegation tier."""
+        tier = self.config.agent.delegation.tiers.get(task, "default")
+        return self.router.route(tier if tier in self.config.models.router.tiers else "default")
+
+    def loaded(self) -> dict[str, Provider]:
+        """The providers built so far, by provider:model."""
+        return dict(self._providers)
+
+    async def load(self, model: str | None = None) -> None:
+        """Load a model now (with progress events) instead of at the first question."""
+        provider = self.provider_for(model)
+        label = f"{provider.provider}:{provider.model}"
+        self.emit(ModelState(label, "loading"))
+        try:
+            await provider.load(self.emit)
+        except FlynnError as e:
+            self.emit(ModelState(label, "failed", str(e)))
+            raise
+        self.emit(ModelState(label, "ready", f"context {provider.context_length} tokens"))
+
+    def keep_alive(self, model: str | None, seconds: float) -> None:
+        """Unload a local model `seconds` after now (0: at once), unless it is used again meanwhile;
+        a negative value keeps it loaded. This is Ollama's keep_alive."""
+        name = self.model_name(model)
+        provider = self._providers.get(name)
+        old = self._unload_timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        if provider is None or not provider.can_unload or seconds < 0:
+            return
+        unload = provider.unload
+        self._unload_timers[name] = self._loop().call_later(seconds, lambda: asyncio.ensure_future(unload()))
+
+    async def close(self) -> None:
+        for timer in self._unload_timers.values():
+            timer.cancel()
+        for p in self._providers.values():
+            await p.close()
+
+    # embeddings --------------------------------------------------------------------------------------
+    def local_embedder(self) -> LocalEmbedder:
+        """The bundled embedding model, shared by memory and the gateway's embeddings endpoints."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = LocalEmbedder(
+                    self.paths.cache_dir, self.config.models.providers.local.threads
+                )
+            return self._embedder
+
+    async def embed(self, texts: Sequence[str]) -> Embeddings:
+        """Vectors for `texts` from the local embedder (loaded on first use), off the loop thread."""
+        return await asyncio.to_thread(self.local_embedder().embed, list(texts))
+
+    # keys and probes ---------------------------------------------------------------------------------
+    def key_providers(self) -> list[str]:
+        """The configured providers that take an API key."""
+        p = self.config.models.providers
+        return (["anthropic"] if p.anthropic else []) + list(p.compatible())
+
+    async def save_api_key(self, provider: str, key: str | None) -> None:
+        """Keep `provider`'s key in the system keyring, and rebuild its models with it."""
+        set_key(provider, key)
+        for name in [n for n in self._providers if n.startswith(provider + ":")]:
+            await self._providers.pop(name).close()
+
+    async def test_connection(self, model: str) -> tuple[bool, bool, str]:
+        """(reachable, stays on this computer, detail) for one provider:model."""
+        return await probe(model, self.config.models.providers, self.paths.cache_dir)

@@ -1,0 +1,382 @@
+"""The one table of the Runtime's operations, by name: the control socket (`flynn ask`, `flynn
+sessions`, `flynn memory` talking to a running Flynn), the in-process CLI and the gateway's WebSocket
+all call these. Each operation declares its parameters as a pydantic model, so every face gets the
+same validation and the same error for a malformed call. (The window calls the same room methods
+directly, typed, through ui.face.RuntimeFace.)
+
+Parameter names follow docs/api/PROTOCOL.md (camelCase); results are plain JSON values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from enum import Enum
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from flynn_desktop.config import redacted
+from flynn_desktop.core.events import RUN_END_EVENTS, Event, Progress
+from flynn_desktop.core.memory import MemoryKind
+from flynn_desktop.errors import InvalidParamsError
+from flynn_desktop.runtime.runtime import Runtime
+
+P = TypeVar("P", bound="Params")
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Caller:
+    """Who calls: `source` tags what they create (cli, gateway:<client>)."""
+
+    source: str = "cli"
+
+
+class Params(BaseModel):
+    # strict: a number is not a string, a list is not a session id; unknown keys are ignored
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+MAX_TEXT = 1 << 20  # characters of a message or a memory
+MAX_ID = 200
+
+
+class NoParams(Params):
+    pass
+
+
+class SendParams(Params):
+    text: str = Field(max_length=MAX_TEXT)
+    sessionId: str | None = Field(None, max_length=MAX_ID)
+    model: str | None = Field(None, max_length=MAX_ID)
+
+
+class RunParams(Params):
+    runId: str | None = Field(None, max_length=MAX_ID)  # None: every run
+
+
+class SessionParams(Params):
+    sessionId: str = Field(min_length=1, max_length=MAX_ID)
+
+
+class QueryParams(Params):
+    query: str | None = Field(None, max_length=10_000)
+
+
+class TitleParams(Params):
+    title: str = Field("", max_length=1000)
+
+
+class RenameParams(SessionParams):
+    title: str = Field(max_length=1000)
+
+
+class SessionModelParams(SessionParams):
+    model: str | None = Field(None, max_length=MAX_ID)
+
+
+class ExportParams(SessionParams):
+    format: Literal["markdown", "json"] = "markdown"
+
+
+class DaysParams(Params):
+    days: float | None = Field(None, gt=0)
+
+
+class MemoryAddParams(Params):
+    text: str = Field(max_length=MAX_TEXT)
+    pinned: bool = False
+    kind: Literal["note", "fact"] = "note"
+
+
+class MemorySearchParams(Params):
+    query: str = Field(max_length=10_000)
+    limit: int | None = Field(None, ge=1, le=1000)
+    mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
+
+
+class MemoryListParams(Params):
+    kind: str | None = Field(None, max_length=40)
+    source: str | None = Field(None, max_length=4096)
+    limit: int = Field(200, ge=1, le=100_000)
+
+
+class MemoryIdParams(Params):
+    id: str = Field(min_length=1, max_length=MAX_ID)
+
+
+class MemoryUpdateParams(MemoryIdParams):
+    text: str | None = Field(None, max_length=MAX_TEXT)
+    pinned: bool | None = None
+    importance: float | None = Field(None, ge=0, le=1)
+
+
+class MemoryIdsParams(Params):
+    ids: list[str] = Field(max_length=100_000)
+
+
+class SourceParams(Params):
+    source: str = Field(min_length=1, max_length=4096)
+
+
+class PathParams(Params):
+    path: str = Field(min_length=1, max_length=4096)
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation(Generic[P]):
+    name: str
+    params: type[P]
+    run: Callable[[Runtime, P, Caller], Awaitable[Any]]
+    websocket: bool = False  # offered to gateway clients too (PROTOCOL.md), not only to the CLI
+
+    def parse(self, raw: Any) -> P:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise InvalidParamsError(f"{self.name}: params must be an object.")
+        try:
+            return self.params.model_validate(raw)
+        except ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(str(x) for x in err['loc']) or 'params'}: {err['msg']}" for err in e.errors()
+            )
+            raise InvalidParamsError(f"{self.name}: {problems}.") from None
+
+
+OPERATIONS: dict[str, Operation[Any]] = {}
+
+
+def operation(name: str, params: type[P], websocket: bool = False) -> Callable[[Any], Any]:
+    def register(fn: Callable[[Runtime, P, Caller], Awaitable[Any]]) -> Callable[[Runtime, P, Caller], Any]:
+        OPERATIONS[name] = Operation(name, params, fn, websocket)
+        return fn
+
+    return register
+
+
+async def call(runtime: Runtime, name: str, raw: Any, caller: Caller, websocket: bool = False) -> Any:
+    """Validate and run one operation. Raises InvalidParamsError for bad params, LookupError for a
+    name no face may call here."""
+    op = OPERATIONS.get(name)
+    if op is None or (websocket and not op.websocket):
+        raise LookupError(name)
+    return await op.run(runtime, op.parse(raw), caller)
+
+
+# chat -----------------------------------------------------------------------------------------------
+@operation("chat.send", SendParams, websocket=True)
+async def _send(rt: Runtime, p: SendParams, c: Caller) -> dict[str, str]:
+    run_id, session_id = await rt.chat.send(p.text, p.sessionId, p.model, source=c.source)
+    return {"runId": run_id, "sessionId": session_id}
+
+
+@operation("chat.abort", RunParams, websocket=True)
+async def _abort(rt: Runtime, p: RunParams, c: Caller) -> dict[str, bool]:
+    return {"aborted": await rt.chat.cancel(p.runId)}
+
+
+@operation("chat.history", SessionParams, websocket=True)
+async def _history(rt: Runtime, p: SessionParams, c: Caller) -> Any:
+    _info, messages = await rt.sessions.get(p.sessionId)
+    return to_jsonable(messages)
+
+
+# sessions -------------------------------------------------------------------------------------------
+@operation("sessions.list", QueryParams, websocket=True)
+async def _list(rt: Runtime, p: QueryParams, c: Caller) -> Any:
+    return to_jsonable(await rt.sessions.list(p.query))
+
+
+@operation("sessions.get", SessionParams, websocket=True)
+async def _get(rt: Runtime, p: SessionParams, c: Caller) -> Any:
+    info, messages = await rt.sessions.get(p.sessionId)
+    return {"session": to_jsonable(info), "messages": to_jsonable(messages)}
+
+
+@operation("sessions.create", TitleParams, websocket=True)
+async def _create(rt: Runtime, p: TitleParams, c: Caller) -> Any:
+    return to_jsonable(await rt.sessions.create(p.title, source=c.source))
+
+
+@operation("sessions.rename", RenameParams, websocket=True)
+async def _rename(rt: Runtime, p: RenameParams, c: Caller) -> Any:
+    return to_jsonable(await rt.sessions.rename(p.sessionId, p.title))
+
+
+@operation("sessions.delete", SessionParams, websocket=True)
+async def _delete(rt: Runtime, p: SessionParams, c: Caller) -> bool:
+    await rt.sessions.delete(p.sessionId)
+    return True
+
+
+@operation("sessions.model", SessionModelParams)
+async def _session_model(rt: Runtime, p: SessionModelParams, c: Caller) -> Any:
+    return to_jsonable(await rt.sessions.set_model(p.sessionId, p.model))
+
+
+@operation("sessions.export", ExportParams)
+async def _export(rt: Runtime, p: ExportParams, c: Caller) -> str:
+    return await rt.sessions.export(p.sessionId, p.format)
+
+
+@operation("usage", DaysParams)
+async def _usage(rt: Runtime, p: DaysParams, c: Caller) -> Any:
+    return to_jsonable(await rt.sessions.usage(p.days))
+
+
+# the Runtime ----------------------------------------------------------------------------------------
+@operation("models.list", NoParams, websocket=True)
+async def _models(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    tiers = rt.config.models.router.tiers
+    return [{"id": m, "tier": m in tiers} for m in rt.models.choices()]
+
+
+@operation("health", NoParams, websocket=True)
+async def _health(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    return {"ok": True}
+
+
+@operation("status", NoParams, websocket=True)
+async def _status(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    return {"activeRuns": len(rt.chat.active_runs()), "usage": to_jsonable(await rt.sessions.usage())}
+
+
+@operation("config.get", NoParams, websocket=True)
+async def _config(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    return redacted(rt.config)
+
+
+# memory ---------------------------------------------------------------------------------------------
+@operation("memory.add", MemoryAddParams, websocket=True)
+async def _memory_add(rt: Runtime, p: MemoryAddParams, c: Caller) -> Any:
+    memory, merged = await rt.memory.add(p.text, MemoryKind(p.kind), c.source, None, p.pinned)
+    return {"memory": to_jsonable(memory), "merged": merged}
+
+
+@operation("memory.search", MemorySearchParams, websocket=True)
+async def _memory_search(rt: Runtime, p: MemorySearchParams, c: Caller) -> Any:
+    return to_jsonable(await rt.memory.search(p.query, p.limit, p.mode))
+
+
+@operation("memory.list", MemoryListParams)
+async def _memory_list(rt: Runtime, p: MemoryListParams, c: Caller) -> Any:
+    return to_jsonable(await rt.memory.list_memories(p.kind, p.source, p.limit))
+
+
+@operation("memory.get", MemoryIdParams)
+async def _memory_get(rt: Runtime, p: MemoryIdParams, c: Caller) -> Any:
+    return to_jsonable(await rt.memory.get(p.id))
+
+
+@operation("memory.update", MemoryUpdateParams)
+async def _memory_update(rt: Runtime, p: MemoryUpdateParams, c: Caller) -> Any:
+    return to_jsonable(await rt.memory.update(p.id, p.text, p.pinned, p.importance))
+
+
+@operation("memory.delete", MemoryIdsParams)
+async def _memory_delete(rt: Runtime, p: MemoryIdsParams, c: Caller) -> int:
+    return await rt.memory.delete(p.ids)
+
+
+@operation("memory.forget", SourceParams)
+async def _memory_forget(rt: Runtime, p: SourceParams, c: Caller) -> int:
+    return await rt.memory.forget_source(p.source)
+
+
+@operation("memory.sources", NoParams)
+async def _memory_sources(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    return await rt.memory.sources()
+
+
+@operation("memory.folders", NoParams)
+async def _memory_folders(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    return await rt.memory.folders()
+
+
+@operation("memory.forget_folder", PathParams)
+async def _memory_forget_folder(rt: Runtime, p: PathParams, c: Caller) -> int:
+    return await rt.memory.forget_folder(p.path)
+
+
+@operation("memory.stats", NoParams)
+async def _memory_stats(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    return await rt.memory.stats()
+
+
+@operation("memory.import", PathParams, websocket=True)
+async def _memory_import(rt: Runtime, p: PathParams, c: Caller) -> Any:
+    return to_jsonable(await rt.memory.import_path(p.path))
+
+
+@operation("memory.summarize", SessionParams)
+async def _memory_summarize(rt: Runtime, p: SessionParams, c: Caller) -> Any:
+    return to_jsonable(await rt.memory.summarize_session(p.sessionId))
+
+
+@operation("memory.reindex", NoParams)
+async def _memory_reindex(rt: Runtime, p: NoParams, c: Caller) -> int:
+    return await rt.memory.reindex()
+
+
+# streams of events ----------------------------------------------------------------------------------
+async def call_with_progress(
+    runtime: Runtime, name: str, raw: Any, caller: Caller
+) -> AsyncIterator[dict[str, Any]]:
+    """Run a long operation (an import, a re-index), yielding its progress events, then its result."""
+    queue: asyncio.Queue[Event] = asyncio.Queue()
+    unsubscribe = runtime.subscribe(lambda ev: queue.put_nowait(ev) if isinstance(ev, Progress) else None)
+    task = asyncio.ensure_future(call(runtime, name, raw, caller))
+    try:
+        while not task.done():
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result().to_dict()
+            else:
+                getter.cancel()
+        while not queue.empty():
+            yield queue.get_nowait().to_dict()
+        yield {"result": task.result()}
+    finally:
+        unsubscribe()
+        if not task.done():
+            task.cancel()
+
+
+async def ask_events(runtime: Runtime, raw: Any, caller: Caller) -> AsyncIterator[dict[str, Any]]:
+    """chat.send, then its run's events as dicts, ending with finished, error or cancelled; if the
+    asker goes away first, the answer stops and is kept as partial."""
+    queue: asyncio.Queue[Event] = asyncio.Queue()
+    unsubscribe = runtime.subscribe(queue.put_nowait)
+    run_id = None
+    try:
+        run_id = (await call(runtime, "chat.send", raw, caller))["runId"]
+        while True:
+            ev = await queue.get()
+            owner = getattr(ev, "run_id", None)
+            if owner is not None and owner != run_id:
+                continue
+            yield ev.to_dict()
+            if isinstance(ev, RUN_END_EVENTS):
+                return
+    finally:
+        unsubscribe()
+        if run_id is not None and run_id in runtime.chat.active_runs():
+            await runtime.chat.cancel(run_id)

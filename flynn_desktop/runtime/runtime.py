@@ -1,0 +1,144 @@
+"""The Runtime: one per user. It owns the loop thread, the stores and the event stream, and holds
+the rooms every face works through: `chat`, `models`, `sessions`, `memory`.
+
+The Runtime's work runs on its own asyncio loop, in its own thread. Faces (the window, the CLI, the
+control socket, the gateway) call it with `submit()` from any thread, and hear back through events,
+which subscribers receive on the loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from flynn_desktop.config import Config
+from flynn_desktop.core.events import Event, GatewayState
+from flynn_desktop.core.interfaces import Provider, SessionStore
+from flynn_desktop.core.usage import UsageRecorder
+from flynn_desktop.paths import Paths
+from flynn_desktop.runtime.chat import Chat
+from flynn_desktop.runtime.memory import RuntimeMemory
+from flynn_desktop.runtime.models import Models
+from flynn_desktop.runtime.sessions import Sessions
+from flynn_desktop.sessions import SQLSessionStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Subscriber = Callable[[Event], None]
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        providers: dict[str, Provider] | None = None,
+        store: SessionStore | None = None,
+    ) -> None:
+        self.config = config
+        self.paths = paths
+        self._store = store
+        self._subscribers: list[Subscriber] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.models = Models(config, paths, self.emit, lambda: self.loop, providers)
+        self.sessions = Sessions(config, lambda: self.store, self.emit, self._stop_session_runs)
+        self.memory = RuntimeMemory(config, paths, self.emit, lambda: self.loop, self.models, self.sessions)
+        self.chat = Chat(config, self.models, self.emit, self.memory)
+        # The gateway's last word about itself, for a face that starts listening later (the window).
+        self.gateway_state = GatewayState("off", detail="not started")
+        self.subscribe(self._keep_gateway_state)
+
+    def _keep_gateway_state(self, ev: Event) -> None:
+        if isinstance(ev, GatewayState):
+            self.gateway_state = ev
+
+    async def _stop_session_runs(self, session_id: str) -> None:
+        await self.chat.stop_session(session_id)
+
+    # life cycle ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the stores and start the loop thread. Raises FlynnError if the store can't open."""
+        self.paths.ensure()
+        if self._store is None:
+            self._store = SQLSessionStore(self.paths.sessions_db)
+        self.subscribe(UsageRecorder(self._store))
+        self.chat.start(self._store)
+        started = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            started.set()
+            self._loop.run_forever()
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="flynn-runtime", daemon=True)
+        self._thread.start()
+        started.wait()
+
+    def stop(self) -> None:
+        """Cancel what is running (saving it as partial), close providers, then the store."""
+        if self._loop is None or self._thread is None:
+            return
+        try:
+            self.submit(self._shutdown()).result(timeout=60)
+        except Exception:
+            log.exception("shutdown did not finish cleanly")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop = None
+        if self._store is not None:
+            self._store.close()
+        self.memory.close()
+
+    async def _shutdown(self) -> None:
+        await self.chat.shutdown()
+        await self.memory.drain()
+        await self.models.close()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("the Runtime is not started")
+        return self._loop
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
+
+    @property
+    def store(self) -> SessionStore:
+        if self._store is None:
+            raise RuntimeError("the Runtime is not started")
+        return self._store
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run a coroutine on the Runtime's loop, from any thread."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    # events ----------------------------------------------------------------------------------------
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call fn(event) on the loop thread for every event. Returns a function that unsubscribes."""
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
+
+    def emit(self, event: Event) -> None:
+        for fn in list(self._subscribers):
+            try:
+                fn(event)
+            except Exception:
+                log.exception("an event subscriber failed")
+
+
+def run_sync(runtime: Runtime, fn: Callable[[], Awaitable[T]]) -> T:
+    """Run fn() on the Runtime's loop and wait for it: for CLI commands and tests."""
+
+    async def wrap() -> T:
+        return await fn()
+
+    return runtime.submit(wrap()).result()

@@ -1,0 +1,50 @@
+"""The session store's schema migrations: one numbered step each, run in order, in one transaction.
+
+A new database gets today's tables from the SQLModel classes and every step's check finds nothing to
+do. An older one (its `PRAGMA user_version` below a step's number) runs the steps it lacks. To change
+the schema: change tables.py and add a step here with the next number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, text
+
+Step = Callable[[Connection], None]
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(text(f"PRAGMA table_info({table})"))}
+
+
+def _add_column(table: str, column: str, ddl: str) -> Step:
+    def step(conn: Connection) -> None:
+        if column not in _columns(conn, table):  # a database made by a newer build may have it
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+
+    return step
+
+
+def _index_messages_by_session(conn: Connection) -> None:
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_messages_session_order ON messages(session_id, id)"))
+
+
+# version -> the step that brings a database from version-1 to it
+STEPS: dict[int, Step] = {
+    2: _add_column("messages", "remote", "BOOLEAN NOT NULL DEFAULT 0"),  # whether an answer left the machine
+    3: _add_column("sessions", "model", "VARCHAR"),  # a model per session
+    4: _add_column("messages", "citations", "VARCHAR"),  # the memories an answer cited
+    5: _index_messages_by_session,  # a session's messages in order, without a sort
+}
+SCHEMA_VERSION = max(STEPS)
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the database to SCHEMA_VERSION; returns the version it had."""
+    version = int(conn.execute(text("PRAGMA user_version")).scalar() or 0)
+    for number in sorted(STEPS):
+        if version < number:
+            STEPS[number](conn)
+    conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
+    return version
