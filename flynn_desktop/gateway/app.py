@@ -29,13 +29,17 @@ def client_name(headers: Any) -> str:
 
 
 class Clients:
-    """Who is connected now, for the window and `status`."""
+    """Who is connected now. Touched only on the Runtime's loop; `on_change` tells the faces (the
+    window hears it as a GatewayState event, never by reading this from its own thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self.active: dict[str, int] = {}
+        self.on_change = on_change
 
     def enter(self, name: str) -> None:
         self.active[name] = self.active.get(name, 0) + 1
+        if self.active[name] == 1 and self.on_change:
+            self.on_change()
 
     def leave(self, name: str) -> None:
         n = self.active.get(name, 0) - 1
@@ -43,6 +47,11 @@ class Clients:
             self.active[name] = n
         else:
             self.active.pop(name, None)
+            if self.on_change:
+                self.on_change()
+
+    def snapshot(self) -> tuple[tuple[str, int], ...]:
+        return tuple(sorted(self.active.items()))
 
 
 def refusal(status: int, message: str, code: str) -> JSONResponse:

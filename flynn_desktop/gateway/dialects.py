@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from flynn_desktop.core.messages import ChatMessage, Role, ToolCall, Usage
+from flynn_desktop.config.schema import AgentConfig
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, ToolCall, Usage
 from flynn_desktop.errors import (
     ContextOverflowError,
     FlynnError,
+    InvalidParamsError,
     NotFoundError,
     ProviderAuthError,
     ProviderBadRequestError,
@@ -25,6 +27,7 @@ from flynn_desktop.errors import (
     QueueTimeoutError,
     UnknownModelError,
 )
+from flynn_desktop.gateway.schemas import BadRequest, Message, Tool, ToolCallIn
 
 T = TypeVar("T")
 ROLES = {
@@ -36,82 +39,52 @@ ROLES = {
 }
 
 
-def text_of(content: Any) -> str:
-    """OpenAI content is a string or a list of parts; only text parts are kept."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text"
-        )
-    raise BadRequest("message content must be a string or a list of text parts")
-
-
-def to_messages(raw: Any) -> list[ChatMessage]:
-    if not isinstance(raw, list) or not raw:
-        raise BadRequest("'messages' must be a non-empty list")
+def to_messages(raw: Sequence[Message]) -> list[ChatMessage]:
     out = []
     for m in raw:
-        if not isinstance(m, dict) or "role" not in m:
-            raise BadRequest("each message needs a 'role' and 'content'")
-        role = ROLES.get(str(m["role"]), Role.USER)  # unknown roles reach the model as user text
-        calls = tool_calls_of(m.get("tool_calls")) if role == Role.ASSISTANT else ()
-        call_id = m.get("tool_call_id") if role == Role.TOOL else None
+        role = ROLES.get(m.role, Role.USER)  # unknown roles reach the model as user text
+        calls = tool_calls_of(m.tool_calls) if role == Role.ASSISTANT else ()
+        call_id = m.tool_call_id if role == Role.TOOL else None
         if role == Role.TOOL and call_id is None:
-            call_id = str(m.get("tool_name") or m.get("name") or "")  # Ollama names the tool instead
-        out.append(ChatMessage(role, text_of(m.get("content")), calls, call_id))
+            call_id = m.tool_name or m.name or ""  # Ollama names the tool instead
+        out.append(ChatMessage(role, m.text, calls, call_id))
     if not any(m.role == Role.USER for m in out):
         raise BadRequest("at least one user message is needed")
     return out
 
 
-def tool_calls_of(raw: Any) -> tuple[ToolCall, ...]:
+def tool_calls_of(raw: Sequence[ToolCallIn] | None) -> tuple[ToolCall, ...]:
     """An assistant message's tool calls, in OpenAI's shape (arguments as JSON text) or Ollama's
     (arguments as an object)."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise BadRequest("'tool_calls' must be a list")
     calls = []
-    for i, c in enumerate(raw):
-        fn = c.get("function") if isinstance(c, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise BadRequest("each tool call needs a function with a name")
-        args = fn.get("arguments", "{}")
+    for i, c in enumerate(raw or ()):
+        args = c.function.arguments
         calls.append(
             ToolCall(
-                str(c.get("id") or f"call_{i}"),
-                fn["name"],
-                args if isinstance(args, str) else json.dumps(args),
+                c.id or f"call_{i}", c.function.name, args if isinstance(args, str) else json.dumps(args)
             )
         )
     return tuple(calls)
 
 
-def tools_of(body: dict[str, Any]) -> tuple[tuple[dict[str, Any], ...], Any]:
-    """The request's `tools` (function tools, passed to the model as they are) and `tool_choice`."""
-    tools = body.get("tools") or []
-    if not isinstance(tools, list) or not all(
-        isinstance(t, dict)
-        and isinstance(t.get("function"), dict)
-        and isinstance(t["function"].get("name"), str)
-        for t in tools
-    ):
-        raise BadRequest('\'tools\' must be a list of {"type": "function", "function": {"name", ...}}')
-    choice = body.get("tool_choice")
-    if choice is not None and not isinstance(choice, str | dict):
-        raise BadRequest("'tool_choice' must be a string or an object")
-    return tuple({"type": "function", **t} for t in tools), (choice if tools else None)
+def tools_of(tools: Sequence[Tool] | None) -> tuple[dict[str, Any], ...]:
+    """The request's function tools, passed to the model as they came."""
+    return tuple({**t.model_dump(), "type": "function"} for t in tools or ())
 
 
-class BadRequest(FlynnError):
-    code = "INVALID_PARAMS"
+def generation(
+    defaults: AgentConfig, max_tokens: int | None, temperature: float | None, stop: tuple[str, ...]
+) -> GenerationParams:
+    """A request's generation settings; what it leaves out comes from agents.default."""
+    return GenerationParams(
+        max_tokens=defaults.max_tokens if max_tokens is None else max_tokens,
+        temperature=defaults.temperature if temperature is None else temperature,
+        stop=stop,
+    )
 
 
 def http_status(e: FlynnError) -> int:
-    if isinstance(e, BadRequest | ContextOverflowError | ProviderBadRequestError):
+    if isinstance(e, InvalidParamsError | ContextOverflowError | ProviderBadRequestError):
         return 400
     if isinstance(e, QueueFullError):
         return 429
@@ -206,30 +179,3 @@ async def _empty() -> AsyncGenerator[Any, None]:
 def fill_in_middle(prompt: str, suffix: str) -> str:
     """Autocomplete for a chat model: mark where the answer goes between the prompt and the suffix."""
     return prompt if not suffix else f"{prompt}<CURSOR>{suffix}\n\n(Write only what goes at <CURSOR>.)"
-
-
-def model_of(body: dict[str, Any]) -> str:
-    model = body.get("model", "flynn")
-    if model is None:
-        return "flynn"
-    if not isinstance(model, str):
-        raise BadRequest("'model' must be a string: flynn, a tier, or provider:model")
-    return model or "flynn"
-
-
-def stop_list(stop: Any) -> tuple[str, ...]:
-    if stop is None:
-        return ()
-    if isinstance(stop, str):
-        return (stop,)
-    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        return tuple(stop)
-    raise BadRequest("'stop' must be a string or a list of strings")
-
-
-def number(value: Any, name: str, default: float, low: float, high: float) -> float:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise BadRequest(f"'{name}' must be a number from {low} to {high}")
-    return float(value)

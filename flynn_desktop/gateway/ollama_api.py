@@ -17,18 +17,24 @@ from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Too
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
     AnswerStream,
-    BadRequest,
     collect,
     fill_in_middle,
+    generation,
     http_status,
-    model_of,
-    number,
     started,
-    stop_list,
     to_messages,
     tools_of,
 )
-from flynn_desktop.gateway.openai_api import embedding_inputs, read_json
+from flynn_desktop.gateway.schemas import (
+    BadRequest,
+    GenerateRequest,
+    OllamaChatRequest,
+    OllamaEmbedRequest,
+    OllamaGeneration,
+    ShowRequest,
+    parse,
+    read_json,
+)
 from flynn_desktop.runtime import Runtime
 
 OLLAMA_VERSION = "0.6.0"  # the API level these answers follow
@@ -58,33 +64,16 @@ def keep_alive_seconds(value: Any) -> float | None:
     raise BadRequest("'keep_alive' must be seconds, or a duration like 5m")
 
 
-def context_limit_of(body: dict[str, Any]) -> int | None:
-    """options.num_ctx: the most context this request may use (old turns are dropped to fit)."""
-    opts = body.get("options")
-    value = opts.get("num_ctx") if isinstance(opts, dict) else None
-    return None if value is None else int(number(value, "num_ctx", 0, 64, 1 << 22))
-
-
-def params_of(body: dict[str, Any], runtime: Runtime) -> GenerationParams:
-    opts = body.get("options")
-    opts = {} if opts is None else opts
-    if not isinstance(opts, dict):
-        raise BadRequest("'options' must be an object")
-    limit = opts.get("num_predict")
-    max_tokens = (
-        runtime.config.agent.max_tokens
-        if limit in (None, -1)
-        else int(number(limit, "num_predict", 0, 1, 1 << 20))
-    )
-    temperature = number(opts.get("temperature"), "temperature", runtime.config.agent.temperature, 0, 2)
-    return GenerationParams(max_tokens=max_tokens, temperature=temperature, stop=stop_list(opts.get("stop")))
+def params_of(body: OllamaGeneration, runtime: Runtime) -> GenerationParams:
+    o = body.opts
+    return generation(runtime.config.agent, body.limit, o.temperature, o.stops)
 
 
 def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     api = APIRouter()
 
     def model_names() -> list[str]:
-        return ["flynn", *(m for m in runtime.model_choices() if ":" in m)]
+        return ["flynn", *(m for m in runtime.models.choices() if ":" in m)]
 
     @api.get("/", response_class=PlainTextResponse)
     async def root() -> str:
@@ -118,13 +107,16 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     @api.post("/api/show", response_model=None)
     async def show(request: Request) -> Any:
         try:
-            body = await read_json(request)
-            name = str(body.get("model") or body.get("name") or "")
-            if name not in model_names():
-                raise BadRequest(f"model '{name}' not found")
+            body = parse(ShowRequest, await read_json(request))
         except FlynnError as e:
-            return JSONResponse({"error": str(e)}, status_code=404)
-        provider = runtime.provider_for(name)
+            return error(e)
+        name = body.model or body.name or ""
+        if name not in model_names():
+            return JSONResponse({"error": f"model '{name}' not found"}, status_code=404)
+        try:
+            provider = runtime.models.provider_for(name)
+        except FlynnError as e:
+            return error(e)
         return {
             "modelfile": "",
             "parameters": f"num_ctx {provider.context_length}",
@@ -137,7 +129,7 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
 
     @api.get("/api/ps")
     async def ps() -> dict[str, Any]:
-        loaded = [name for name, p in runtime.loaded_providers().items() if getattr(p, "loaded", True)]
+        loaded = [name for name, p in runtime.models.loaded().items() if p.loaded]
         return {
             "models": [
                 {"name": n, "model": n, "size": 0, "digest": "", "expires_at": now_iso(), "size_vram": 0}
@@ -149,12 +141,12 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     async def embed(request: Request) -> Any:
         start = time.perf_counter_ns()
         try:
-            body = await read_json(request)
-            result = await runtime.embed(embedding_inputs(body.get("input")))
+            body = parse(OllamaEmbedRequest, await read_json(request))
+            result = await runtime.models.embed(body.texts)
         except FlynnError as e:
             return error(e)
         return {
-            "model": str(body.get("model") or "minilm-l6-v2"),
+            "model": body.model or "minilm-l6-v2",
             "embeddings": result.vectors,
             "total_duration": time.perf_counter_ns() - start,
             "load_duration": 0,
@@ -164,10 +156,9 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     @api.post("/api/chat", response_model=None)
     async def chat(request: Request) -> Any:
         try:
-            body = await read_json(request)
-            messages = to_messages(body.get("messages"))
-            tools, _choice = tools_of(body)
-            params = dataclasses.replace(params_of(body, runtime), tools=tools)
+            body = parse(OllamaChatRequest, await read_json(request))
+            messages = to_messages(body.messages)
+            params = dataclasses.replace(params_of(body, runtime), tools=tools_of(body.tools))
         except FlynnError as e:
             return error(e)
         return await respond(runtime, messages, params, body, client_of(request), "chat")
@@ -175,20 +166,16 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     @api.post("/api/generate", response_model=None)
     async def generate(request: Request) -> Any:
         try:
-            body = await read_json(request)
-            prompt = body.get("prompt")
-            if not isinstance(prompt, str):
-                raise BadRequest("'prompt' must be a string")
-            suffix = body.get("suffix") or ""
-            system = body.get("system") or "Reply to the user's text."
-            text = fill_in_middle(prompt, str(suffix))
-            messages = [ChatMessage(Role.SYSTEM, str(system)), ChatMessage(Role.USER, text)]
+            body = parse(GenerateRequest, await read_json(request))
+            system = body.system or "Reply to the user's text."
+            text = fill_in_middle(body.prompt, body.suffix or "")
+            messages = [ChatMessage(Role.SYSTEM, system), ChatMessage(Role.USER, text)]
             params = params_of(body, runtime)
         except FlynnError as e:
             return error(e)
-        if not prompt:  # Ollama loads the model and answers done on an empty prompt
+        if not body.prompt:  # Ollama loads the model and answers done on an empty prompt
             return {
-                "model": body.get("model", "flynn"),
+                "model": body.model or "flynn",
                 "created_at": now_iso(),
                 "response": "",
                 "done": True,
@@ -203,21 +190,20 @@ async def respond(
     runtime: Runtime,
     messages: list[ChatMessage],
     params: GenerationParams,
-    body: dict[str, Any],
+    body: OllamaGeneration,
     client: str,
     kind: str,
 ) -> Any:
     try:
-        num_ctx = context_limit_of(body)
-        keep = keep_alive_seconds(body.get("keep_alive"))
-        model = model_of(body)
+        keep = keep_alive_seconds(body.keep_alive)
     except FlynnError as e:
         return error(e)
+    num_ctx, model = body.opts.num_ctx, body.model or "flynn"
     cancel = CancelToken()
     start = time.perf_counter_ns()
     try:
         items = await started(
-            runtime.complete(
+            runtime.chat.complete(
                 messages, model, params, cancel, client, context_limit=num_ctx, remember=kind == "chat"
             )
         )
@@ -252,14 +238,14 @@ async def respond(
         )
         return doc
 
-    if body.get("stream") is False:
+    if body.stream is False:
         try:
             whole = await collect(items)
         except FlynnError as e:
             return error(e)
         finally:
             if keep is not None:
-                runtime.keep_alive(model, keep)
+                runtime.models.keep_alive(model, keep)
         return final(whole.usage, whole.first_ns, whole.text, whole.calls)
 
     async def ndjson() -> AsyncIterator[str]:
@@ -281,6 +267,6 @@ async def respond(
             cancel.cancel()
             await items.aclose()
             if keep is not None:
-                runtime.keep_alive(model, keep)
+                runtime.models.keep_alive(model, keep)
 
     return AnswerStream(ndjson(), media_type="application/x-ndjson")

@@ -19,16 +19,21 @@ from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Too
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
     AnswerStream,
-    BadRequest,
     collect,
     fill_in_middle,
+    generation,
     http_status,
-    model_of,
-    number,
     started,
-    stop_list,
     to_messages,
     tools_of,
+)
+from flynn_desktop.gateway.schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    OpenAIGeneration,
+    parse,
+    read_json,
 )
 from flynn_desktop.runtime import Runtime
 
@@ -50,34 +55,8 @@ def error_response(e: FlynnError) -> JSONResponse:
     return JSONResponse(error_body(e), status_code=http_status(e))
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
-
-
-def wants_usage(body: dict[str, Any]) -> bool:
-    options = body.get("stream_options")
-    if options is None:
-        return False
-    if not isinstance(options, dict):
-        raise BadRequest("'stream_options' must be an object")
-    return bool(options.get("include_usage"))
-
-
-def params_of(body: dict[str, Any], runtime: Runtime) -> GenerationParams:
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    limit = (
-        runtime.config.agent.max_tokens
-        if max_tokens is None
-        else int(number(max_tokens, "max_tokens", 0, 1, 1 << 20))
-    )
-    temperature = number(body.get("temperature"), "temperature", runtime.config.agent.temperature, 0, 2)
-    return GenerationParams(max_tokens=limit, temperature=temperature, stop=stop_list(body.get("stop")))
+def params_of(body: OpenAIGeneration, runtime: Runtime) -> GenerationParams:
+    return generation(runtime.config.agent, body.limit, body.temperature, body.stops)
 
 
 def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
@@ -86,7 +65,7 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     @api.get("/v1/models")
     async def models() -> dict[str, Any]:
         now = int(time.time())
-        names = ["flynn", *(m for m in runtime.model_choices() if ":" in m)]
+        names = ["flynn", *(m for m in runtime.models.choices() if ":" in m)]
         return {
             "object": "list",
             "data": [{"id": n, "object": "model", "created": now, "owned_by": "flynn"} for n in names],
@@ -95,10 +74,12 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     @api.post("/v1/chat/completions", response_model=None)
     async def chat(request: Request) -> Any:
         try:
-            body = await read_json(request)
-            messages = to_messages(body.get("messages"))
-            tools, tool_choice = tools_of(body)
-            params = dataclasses.replace(params_of(body, runtime), tools=tools, tool_choice=tool_choice)
+            body = parse(ChatCompletionRequest, await read_json(request))
+            messages = to_messages(body.messages)
+            tools = tools_of(body.tools)
+            params = dataclasses.replace(
+                params_of(body, runtime), tools=tools, tool_choice=body.tool_choice if tools else None
+            )
         except FlynnError as e:
             return error_response(e)
         return await respond(runtime, messages, params, body, client_of(request), "chat")
@@ -106,14 +87,8 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     @api.post("/v1/completions", response_model=None)
     async def completions(request: Request) -> Any:
         try:
-            body = await read_json(request)
-            prompt = body.get("prompt")
-            if isinstance(prompt, list):
-                prompt = "".join(p for p in prompt if isinstance(p, str))
-            if not isinstance(prompt, str):
-                raise BadRequest("'prompt' must be a string")
-            suffix = body.get("suffix") or ""
-            user = ChatMessage(Role.USER, fill_in_middle(prompt, str(suffix)))
+            body = parse(CompletionRequest, await read_json(request))
+            user = ChatMessage(Role.USER, fill_in_middle(body.text, body.suffix or ""))
             messages = [ChatMessage(Role.SYSTEM, COMPLETION_SYSTEM), user]
             params = params_of(body, runtime)
         except FlynnError as e:
@@ -123,17 +98,16 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     @api.post("/v1/embeddings", response_model=None)
     async def embeddings(request: Request) -> Any:
         try:
-            body = await read_json(request)
-            texts = embedding_inputs(body.get("input"))
-            result = await runtime.embed(texts)
+            body = parse(EmbeddingRequest, await read_json(request))
+            result = await runtime.models.embed(body.texts)
         except FlynnError as e:
             return error_response(e)
-        as_base64 = body.get("encoding_format") == "base64"
+        as_base64 = body.encoding_format == "base64"
         data = [
             {"object": "embedding", "index": i, "embedding": pack_base64(v) if as_base64 else v}
             for i, v in enumerate(result.vectors)
         ]
-        model = str(body.get("model") or "minilm-l6-v2")
+        model = body.model or "minilm-l6-v2"
         return {
             "object": "list",
             "data": data,
@@ -144,15 +118,6 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     return api
 
 
-def embedding_inputs(value: Any) -> list[str]:
-    """A string or a list of strings (token arrays are not taken)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return value
-    raise BadRequest("'input' must be a string or a non-empty list of strings")
-
-
 def pack_base64(vector: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
@@ -161,23 +126,20 @@ async def respond(
     runtime: Runtime,
     messages: list[ChatMessage],
     params: GenerationParams,
-    body: dict[str, Any],
+    body: OpenAIGeneration,
     client: str,
     kind: str,
 ) -> Any:
-    try:
-        model = model_of(body)
-        include_usage = wants_usage(body)
-    except FlynnError as e:
-        return error_response(e)
-    stream = bool(body.get("stream"))
+    model = body.model or "flynn"
+    include_usage = body.stream_options is not None and body.stream_options.include_usage
+    stream = bool(body.stream)
     rid = ("chatcmpl-" if kind == "chat" else "cmpl-") + uuid.uuid4().hex[:24]
     created = int(time.time())
     obj = "chat.completion" if kind == "chat" else "text_completion"
     cancel = CancelToken()
     try:
         items = await started(
-            runtime.complete(messages, model, params, cancel, client, remember=kind == "chat")
+            runtime.chat.complete(messages, model, params, cancel, client, remember=kind == "chat")
         )
     except FlynnError as e:
         return error_response(e)

@@ -7,6 +7,7 @@ import logging
 
 import uvicorn
 
+from flynn_desktop.core.events import GatewayState
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.app import Clients, create_app
 from flynn_desktop.gateway.auth import LOOPBACK_HOSTS, TokenStore
@@ -20,11 +21,14 @@ class GatewayServer:
         self.runtime = runtime
         self.cfg = runtime.config.gateway
         self.tokens = TokenStore(runtime.paths.data_dir)
-        self.clients = Clients()
+        self.clients = Clients(self._tell)
         self._tick = tick
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.port: int | None = None
+
+    def _tell(self) -> None:
+        self.runtime.emit(GatewayState("listening", self.url, self.clients.snapshot()))
 
     @property
     def url(self) -> str:
@@ -59,17 +63,21 @@ class GatewayServer:
         while not self._server.started:
             if self._task.done():
                 exc = self._task.exception() if not self._task.cancelled() else None
-                raise FlynnError(
+                error = FlynnError(
                     f"The gateway could not listen on {self.cfg.host}:{self.cfg.port} "
                     f"({exc or 'it stopped'}).",
                     "Another program may use that port: set gateway.port to another one.",
                 )
+                self.runtime.emit(GatewayState("failed", detail=str(error)))
+                raise error
             await asyncio.sleep(0.01)
         sockets = self._server.servers[0].sockets
         self.port = int(sockets[0].getsockname()[1])
         log.info("gateway listening on %s", self.url)
+        self._tell()
 
     async def stop(self) -> None:
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task
+            self.runtime.emit(GatewayState("off", detail="stopped"))

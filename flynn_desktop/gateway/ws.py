@@ -12,8 +12,6 @@ from typing import Any
 from fastapi import WebSocket, WebSocketDisconnect
 
 from flynn_desktop import __version__
-from flynn_desktop.config import redacted
-from flynn_desktop.control import dispatch, to_jsonable
 from flynn_desktop.core.events import (
     Delta,
     Event,
@@ -26,9 +24,10 @@ from flynn_desktop.core.events import (
     RunRouted,
     RunStarted,
 )
-from flynn_desktop.errors import FlynnError, NotFoundError
+from flynn_desktop.errors import FlynnError, InvalidParamsError, NotFoundError
 from flynn_desktop.gateway.auth import token_ok
 from flynn_desktop.runtime import Runtime
+from flynn_desktop.runtime.operations import OPERATIONS, Caller, call, to_jsonable
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, APP_ERROR = (
     -32700,
@@ -37,24 +36,7 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, APP_ERROR = (
     -32602,
     -32000,
 )
-METHODS = [
-    "connect",
-    "chat.send",
-    "chat.abort",
-    "chat.history",
-    "sessions.list",
-    "sessions.get",
-    "sessions.create",
-    "sessions.rename",
-    "sessions.delete",
-    "models.list",
-    "memory.search",
-    "memory.add",
-    "memory.import",
-    "health",
-    "status",
-    "config.get",
-]
+METHODS = ["connect", *(name for name, op in OPERATIONS.items() if op.websocket)]
 EVENTS = [
     "chat.started",
     "chat.routed",
@@ -95,6 +77,7 @@ class Connection:
         self.runtime = runtime
         self.token = token
         self.client = client
+        self.caller = Caller(f"gateway:{client}")
         self.tick = tick
         self.authed = False
         self.send_lock = asyncio.Lock()
@@ -179,9 +162,7 @@ class Connection:
             return rpc_error(rid, APP_ERROR, "send connect with the token first", "UNAUTHORIZED")
         try:
             result = await self.call(method, params)
-        except KeyError as e:
-            return rpc_error(rid, INVALID_PARAMS, f"missing parameter {e}", "INVALID_PARAMS")
-        except (TypeError, ValueError) as e:
+        except InvalidParamsError as e:
             return rpc_error(rid, INVALID_PARAMS, str(e), "INVALID_PARAMS")
         except LookupError:
             return rpc_error(rid, METHOD_NOT_FOUND, f"no method '{method}'", "NOT_FOUND")
@@ -190,60 +171,19 @@ class Connection:
         return None if rid is None else {"jsonrpc": "2.0", "id": rid, "result": result}
 
     async def call(self, method: str, p: dict[str, Any]) -> Any:
-        rt = self.runtime
+        """One operation of the Runtime's table (runtime/operations.py), as this client."""
         if method == "chat.send":
-            text = p["text"]
-            if not isinstance(text, str):
-                raise TypeError("'text' must be a string")
             key = p.get("idempotencyKey")
+            if key is not None and not isinstance(key, str):
+                raise InvalidParamsError("chat.send: idempotencyKey must be a string.")
             if key and key in self.idempotent:
                 return self.idempotent[key]
-            run_id, session_id = await rt.send(
-                text, p.get("sessionId"), p.get("model"), source=f"gateway:{self.client}"
-            )
-            self.runs[run_id] = session_id
-            ack = {"runId": run_id, "sessionId": session_id}
+            ack: dict[str, str] = await call(self.runtime, method, p, self.caller, websocket=True)
+            self.runs[ack["runId"]] = ack["sessionId"]
             if key:
                 self.idempotent[key] = ack
             return ack
-        if method == "chat.abort":
-            return {"aborted": await rt.cancel(str(p["runId"]))}
-        if method == "chat.history":
-            return (await dispatch(rt, "sessions.get", {"session": p["sessionId"]}))["messages"]
-        if method in ("sessions.list", "sessions.get", "sessions.rename", "sessions.delete"):
-            args = {"session": p.get("sessionId"), "title": p.get("title"), "query": p.get("query")}
-            if method != "sessions.list" and not p.get("sessionId"):
-                raise KeyError("sessionId")
-            return await dispatch(rt, method, args)
-        if method == "sessions.create":
-            return to_jsonable(await rt.new_session(str(p.get("title", "")), source=f"gateway:{self.client}"))
-        if method == "models.list":
-            return [{"id": m, "tier": m in rt.config.models.router.tiers} for m in rt.model_choices()]
-        if method == "memory.search":
-            query = p["query"]
-            if not isinstance(query, str):
-                raise TypeError("'query' must be a string")
-            limit = p.get("limit")
-            if limit is not None and (not isinstance(limit, int) or limit < 1):
-                raise TypeError("'limit' must be a positive integer")
-            return await dispatch(
-                rt, method, {"query": query, "limit": limit, "mode": str(p.get("mode", "hybrid"))}
-            )
-        if method == "memory.add":
-            text = p["text"]
-            if not isinstance(text, str):
-                raise TypeError("'text' must be a string")
-            args = {"text": text, "source": f"gateway:{self.client}", "pinned": bool(p.get("pinned", False))}
-            return await dispatch(rt, method, args)
-        if method == "memory.import":
-            return await dispatch(rt, method, {"path": str(p["path"])})
-        if method == "health":
-            return {"ok": True}
-        if method == "status":
-            return {"activeRuns": len(rt.active_runs()), "usage": to_jsonable(await rt.usage())}
-        if method == "config.get":
-            return redacted(rt.config)
-        raise LookupError(method)
+        return await call(self.runtime, method, p, self.caller, websocket=True)
 
 
 async def serve_ws(

@@ -103,3 +103,34 @@ def test_keep_alive_unloads_or_keeps(live: Live) -> None:
         headers={"Authorization": f"Bearer {live.token}"},
     )
     assert r.status_code == 400
+
+
+def test_the_memory_block_counts_in_num_ctx(live: Live) -> None:
+    """What Flynn adds (its system prompt when the client has none, and the recalled memories) counts in
+    the client's num_ctx like the rest: old turns make room for it, and nothing sent exceeds the limit."""
+    from flynn_desktop.core.tokens import estimate_prompt_tokens
+    from flynn_desktop.runtime import run_sync
+
+    rt = live.runtime
+    note = "The launch code of project Heron is 4417, kept in the blue binder. " * 6
+    run_sync(rt, lambda: rt.memory.add(note, pinned=True))  # type: ignore[attr-defined]
+    messages = []
+    for i in range(8):
+        messages += [
+            {"role": "user", "content": f"question {i} " + "word " * 30},
+            {"role": "assistant", "content": f"answer {i} " + "word " * 30},
+        ]
+    messages.append({"role": "user", "content": "What is the launch code of project Heron?"})
+    num_ctx, num_predict = 600, 50
+    client(live).chat(
+        model="flynn",
+        messages=messages,
+        stream=False,
+        options={"num_ctx": num_ctx, "num_predict": num_predict},
+    )
+    assert live.fake is not None
+    sent = live.fake.prompts[-1]
+    assert "4417" in sent[-2].content and sent[-1].content.startswith("What is the launch code")
+    assert sent[0].role == "system" and "4417" not in sent[0].content  # Flynn's own system prompt
+    assert estimate_prompt_tokens(sent) <= num_ctx - num_predict  # everything sent was counted
+    assert 3 <= len(sent) < len(messages)  # old turns made room for the memory

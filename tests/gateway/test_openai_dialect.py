@@ -99,7 +99,7 @@ def test_chat_uses_memory_and_autocomplete_does_not(live: Live) -> None:
         "[1] My sister's name is Alba." in prompt[-2].content
         and prompt[-1].content == "What's my sister called?"
     )
-    sessions = run_sync(live.runtime, live.runtime.list_sessions)
+    sessions = run_sync(live.runtime, live.runtime.sessions.list)
     saved = live.runtime.store.messages(sessions[0].id)[-1]
     assert [c.text for c in saved.citations] == ["My sister's name is Alba."]
     c.completions.create(model="flynn", prompt="def sister_name():\n    return ", max_tokens=8)

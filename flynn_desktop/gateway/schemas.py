@@ -1,0 +1,209 @@
+"""The request bodies both HTTP dialects take, as pydantic models: one place that says what a field
+may hold. Unknown fields are ignored (clients send many we don't use); a known field of the wrong
+type or out of range is a 400 that names it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from flynn_desktop.errors import InvalidParamsError
+
+M = TypeVar("M", bound="Body")
+MAX_TOKENS = 1 << 20
+
+
+class BadRequest(InvalidParamsError):
+    """A request body a dialect can't take: a 400 in that dialect's error shape."""
+
+
+class Body(BaseModel):
+    # strict: 1 is not a model name and "true" is not a boolean; floats take integers
+    model_config = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def parse(model: type[M], body: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors()[:3]:
+            where = ".".join(str(x) for x in err["loc"]) or "body"
+            problems.append(f"'{where}': {err['msg']}")
+        raise BadRequest("; ".join(problems)) from None
+
+
+# shared pieces ----------------------------------------------------------------------------------------
+class Function(Body):
+    name: str
+    arguments: str | dict[str, Any] = "{}"
+
+
+class ToolCallIn(Body):
+    id: str | None = None
+    function: Function
+
+
+class FunctionDef(Body):
+    model_config = ConfigDict(strict=True, extra="allow")
+    name: str
+
+
+class Tool(Body):
+    model_config = ConfigDict(strict=True, extra="allow")
+    type: str = "function"
+    function: FunctionDef
+
+
+class TextPart(Body):
+    model_config = ConfigDict(strict=True, extra="allow")
+    type: str = "text"
+    text: str = ""
+
+
+class Message(Body):
+    role: str
+    content: str | list[TextPart | dict[str, Any]] | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+    tool_name: str | None = None  # Ollama names the tool a result answers
+    name: str | None = None
+
+    @property
+    def text(self) -> str:
+        """OpenAI content is a string or a list of parts; only text parts are kept."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text for p in self.content if isinstance(p, TextPart) and p.type == "text")
+
+
+Stop = str | list[str] | None
+
+
+def stop_tuple(v: Stop) -> tuple[str, ...]:
+    return () if v is None else (v,) if isinstance(v, str) else tuple(v)
+
+
+# OpenAI -----------------------------------------------------------------------------------------------
+class StreamOptions(Body):
+    include_usage: bool = False
+
+
+class OpenAIGeneration(Body):
+    model: str | None = "flynn"
+    stream: bool | None = False
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
+    temperature: float | None = Field(None, ge=0, le=2)
+    stop: Stop = None
+    stream_options: StreamOptions | None = None
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        return stop_tuple(self.stop)
+
+    @property
+    def limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+
+class ChatCompletionRequest(OpenAIGeneration):
+    messages: list[Message] = Field(min_length=1)
+    tools: list[Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+
+class CompletionRequest(OpenAIGeneration):
+    prompt: str | list[str]
+    suffix: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.prompt if isinstance(self.prompt, str) else "".join(self.prompt)
+
+
+class EmbeddingRequest(Body):
+    model: str | None = None
+    input: str | list[str]
+    encoding_format: Literal["float", "base64"] | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _not_empty(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and not v:
+            raise ValueError("a string or a non-empty list of strings")
+        return v
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+# Ollama -----------------------------------------------------------------------------------------------
+class Options(Body):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    num_predict: int | None = Field(None, ge=-2, le=MAX_TOKENS)
+    num_ctx: int | None = Field(None, ge=64, le=1 << 22)
+    temperature: float | None = Field(None, ge=0, le=2)
+    stop: Stop = None
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        return stop_tuple(self.stop)
+
+
+class OllamaGeneration(Body):
+    model: str | None = "flynn"
+    stream: bool | None = True
+    options: Options | None = None
+    keep_alive: float | str | None = None
+
+    @property
+    def opts(self) -> Options:
+        return self.options or Options()
+
+    @property
+    def limit(self) -> int | None:
+        n = self.opts.num_predict
+        return None if n is None or n < 1 else n
+
+
+class OllamaChatRequest(OllamaGeneration):
+    messages: list[Message] = Field(min_length=1)
+    tools: list[Tool] | None = None
+
+
+class GenerateRequest(OllamaGeneration):
+    prompt: str = ""
+    suffix: str | None = None
+    system: str | None = None
+
+
+class OllamaEmbedRequest(Body):
+    model: str | None = None
+    input: str | list[str]
+
+    @property
+    def texts(self) -> list[str]:
+        if isinstance(self.input, list) and not self.input:
+            raise BadRequest("'input' must be a string or a non-empty list of strings")
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class ShowRequest(Body):
+    model: str | None = None
+    name: str | None = None
