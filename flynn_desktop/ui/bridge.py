@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from flynn_desktop.core.events import Event
 from flynn_desktop.errors import FlynnError
+from flynn_desktop.ui.face import RuntimeFace
 
 Item = tuple[Callable[[Any], None], Any]
 
@@ -29,7 +30,7 @@ class RuntimeBridge(QObject):
     show_requested = Signal()
     _wake = Signal()
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: RuntimeFace) -> None:
         super().__init__()
         self.runtime = runtime
         self._inbox: queue.SimpleQueue[Item] = queue.SimpleQueue()

@@ -3,10 +3,11 @@ connect an editor."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
-from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+
+from flynn_desktop.core.events import GatewayState
 
 HELP = """<p><b>Connect an editor to Flynn</b></p>
 <p>Flynn speaks the OpenAI and Ollama dialects at <code>{url}</code>, with your token.</p>
@@ -25,9 +26,15 @@ HELP = """<p><b>Connect an editor to Flynn</b></p>
 
 
 class GatewayPanel(QWidget):
-    def __init__(self, gateway: Any | None, error: str | None = None, parent: QWidget | None = None) -> None:
+    """Shows the last GatewayState event: the panel never reads the gateway itself (it lives on the
+    Runtime's thread)."""
+
+    def __init__(
+        self, state: GatewayState, token: Callable[[], str] | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
-        self.gateway: Any = gateway
+        self.token = token
+        self.state = state
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.label = QLabel()
@@ -39,28 +46,28 @@ class GatewayPanel(QWidget):
         self.help_button.clicked.connect(self.show_help)
         lay.addWidget(self.copy_button)
         lay.addWidget(self.help_button)
-        if gateway is None:
-            self.label.setText(f"gateway: off{' — ' + error if error else ''}")
-            self.label.setToolTip(error or "gateway.enabled is false")
-            self.copy_button.setEnabled(False)
-            self.help_button.setEnabled(False)
-            return
-        self.timer = QTimer(self)
-        self.timer.timeout.connect(self.refresh)
-        self.timer.start(2000)
-        self.refresh()
+        self.show_state(state)
 
-    def refresh(self) -> None:
-        clients = dict(self.gateway.clients.active)
-        who = ", ".join(f"{n} ×{c}" if c > 1 else n for n, c in sorted(clients.items())) or "no clients"
-        self.label.setText(f"gateway: {self.gateway.url} · {who}")
+    def show_state(self, state: GatewayState) -> None:
+        self.state = state
+        on = state.state == "listening"
+        self.copy_button.setEnabled(on and self.token is not None)
+        self.help_button.setEnabled(on)
+        if not on:
+            self.label.setText(f"gateway: off{' — ' + state.detail if state.detail else ''}")
+            self.label.setToolTip(state.detail or "gateway.enabled is false")
+            return
+        who = ", ".join(f"{n} ×{c}" if c > 1 else n for n, c in state.clients) or "no clients"
+        self.label.setText(f"gateway: {state.url} · {who}")
+        self.label.setToolTip("")
 
     def copy_token(self) -> None:
-        QApplication.clipboard().setText(self.gateway.tokens.get())
-        self.label.setText("gateway: token copied")
+        if self.token is not None:
+            QApplication.clipboard().setText(self.token())
+            self.label.setText("gateway: token copied")
 
     def show_help(self) -> None:
-        url = self.gateway.url
+        url = self.state.url
         self.help_box = QMessageBox(QMessageBox.Icon.Information, "Connect an editor", "", parent=self)
         self.help_box.setText(HELP.format(url=url, ws=url.replace("http", "ws", 1)))
         self.help_box.show()

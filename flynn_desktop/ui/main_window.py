@@ -1,8 +1,13 @@
-"""The Flynn window: sessions on the left, the conversation on the right."""
+"""The Flynn window: sessions on the left, the conversation on the right.
+
+Longer than 400 lines on purpose: this is the window's wiring (its widgets, their actions, and what
+each Runtime event changes), read top to bottom in one place. What holds state or logic of its own
+lives elsewhere: the conversation in view (conversation.py), rendering (render.py), the pages
+(settings, usage_view, memory_view, gateway_panel)."""
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,7 @@ from PySide6.QtWidgets import (
 from flynn_desktop.core.events import (
     Delta,
     Event,
+    GatewayState,
     ModelState,
     Progress,
     RunCancelled,
@@ -39,9 +45,10 @@ from flynn_desktop.core.events import (
     RunStarted,
     SessionsChanged,
 )
-from flynn_desktop.core.messages import Role, SessionInfo, StoredMessage
+from flynn_desktop.core.messages import SessionInfo, StoredMessage
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.ui.bridge import RuntimeBridge
+from flynn_desktop.ui.conversation import Conversation
 from flynn_desktop.ui.render import conversation_html
 from flynn_desktop.ui.widgets import MessageInput, ModelIndicator
 
@@ -55,16 +62,13 @@ class MainWindow(QMainWindow):
         self.runtime = bridge.runtime
         self.settings = QSettings(str(state_file), QSettings.Format.IniFormat)
         self.session_id: str | None = None
-        self.messages: list[StoredMessage] = []
+        self.conversation = Conversation()
         self.runs: dict[str, str] = {}  # run_id -> session_id, for runs this window started or saw
         # Runs that ended. A fast run can end before send()'s reply reaches the GUI thread, so that
         # reply must not bring an ended run back.
         self.ended_runs: set[str] = set()
-        self.streaming_id: int | None = None
         self._loads = 0  # session loads in flight
-        # Text streamed so far, by message id, for answers still streaming. The store saves a streaming
-        # answer only now and then, so a session loaded mid-answer takes its text from here.
-        self.streams: dict[int, str] = {}
+        self.started_runs: set[str] = set()  # runs whose RunStarted this window saw
         self.setWindowTitle("Flynn")
         self._build()
         self._render_timer = QTimer(self)
@@ -107,7 +111,7 @@ class MainWindow(QMainWindow):
         # The values, by index: None (the default tier) can't be item data, which Qt keeps as a QVariant.
         self.model_values: list[str | None] = [None]
         self.model_picker.addItem(f"default tier ({tiers['default']})")
-        for choice in self.runtime.model_choices():
+        for choice in self.runtime.models.choices():
             if choice != "default":
                 self.model_values.append(choice)
                 self.model_picker.addItem(f"{choice} tier ({tiers[choice]})" if choice in tiers else choice)
@@ -152,7 +156,7 @@ class MainWindow(QMainWindow):
 
         self.model_indicator = ModelIndicator()
         self.statusBar().addPermanentWidget(self.model_indicator)
-        self.model_indicator.set_state(self.runtime.default_model, "not loaded")
+        self.model_indicator.set_state(self.runtime.models.default_model, "not loaded")
 
         new_action = QAction("New chat", self)
         new_action.setShortcut(QKeySequence.StandardKey.New)
@@ -183,7 +187,7 @@ class MainWindow(QMainWindow):
     # sessions --------------------------------------------------------------------------------------
     def refresh_sessions(self) -> None:
         query = self.search.text().strip() or None
-        self.bridge.call(self.runtime.list_sessions(query), self._show_sessions, self._show_error)
+        self.bridge.call(self.runtime.sessions.list(query), self._show_sessions, self._show_error)
 
     def _show_sessions(self, sessions: list[SessionInfo]) -> None:
         self.session_list.blockSignals(True)
@@ -204,7 +208,7 @@ class MainWindow(QMainWindow):
     def open_session(self, session_id: str) -> None:
         self.session_id = session_id
         self._loads += 1
-        self.bridge.call(self.runtime.get_session(session_id), self._show_session, self._load_failed)
+        self.bridge.call(self.runtime.sessions.get(session_id), self._show_session, self._load_failed)
 
     def _load_failed(self, e: FlynnError) -> None:
         self._loads -= 1
@@ -216,12 +220,7 @@ class MainWindow(QMainWindow):
         if info.id != self.session_id:
             return
         self._show_model(info.model)
-        self.messages = [
-            dataclasses.replace(m, content=self.streams[m.id])
-            if m.id in self.streams and len(self.streams[m.id]) > len(m.content)
-            else m
-            for m in messages
-        ]
+        self.conversation.load(messages)
         self._update_buttons()
         self._render()
 
@@ -238,7 +237,7 @@ class MainWindow(QMainWindow):
     def _on_model_picked(self, _index: int) -> None:
         model = self.picked_model()
         if self.session_id is not None:
-            self.bridge.call(self.runtime.set_session_model(self.session_id, model), None, self._show_error)
+            self.bridge.call(self.runtime.sessions.set_model(self.session_id, model), None, self._show_error)
 
     def open_settings(self) -> None:
         from flynn_desktop.ui.settings import ProvidersDialog
@@ -246,10 +245,10 @@ class MainWindow(QMainWindow):
         self.settings_dialog = ProvidersDialog(self.bridge, self)
         self.settings_dialog.show()
 
-    def add_gateway_panel(self, gateway: Any | None, error: str | None = None) -> None:
+    def add_gateway_panel(self, token: Callable[[], str] | None = None) -> None:
         from flynn_desktop.ui.gateway_panel import GatewayPanel
 
-        self.gateway_panel = GatewayPanel(gateway, error)
+        self.gateway_panel = GatewayPanel(self.runtime.gateway_state, token)
         self.statusBar().addPermanentWidget(self.gateway_panel)
 
     def open_usage(self) -> None:
@@ -266,7 +265,7 @@ class MainWindow(QMainWindow):
 
     def new_chat(self) -> None:
         self.session_id = None
-        self.messages = []
+        self.conversation.clear()
         self._show_model(None)
         self.session_list.blockSignals(True)
         self.session_list.setCurrentRow(-1)
@@ -301,7 +300,7 @@ class MainWindow(QMainWindow):
             title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=current)
             if not ok:
                 return
-        self.bridge.call(self.runtime.rename_session(sid, title), None, self._show_error)
+        self.bridge.call(self.runtime.sessions.rename(sid, title), None, self._show_error)
 
     def delete_session(self, sid: str, confirm: bool = True) -> None:
         if confirm:
@@ -310,7 +309,7 @@ class MainWindow(QMainWindow):
                 return
         if sid == self.session_id:
             self.new_chat()
-        self.bridge.call(self.runtime.delete_session(sid), None, self._show_error)
+        self.bridge.call(self.runtime.sessions.delete(sid), None, self._show_error)
 
     def export_session(self, sid: str, fmt: str) -> None:
         suffix = "json" if fmt == "json" else "md"
@@ -320,7 +319,7 @@ class MainWindow(QMainWindow):
             def write(text: str) -> None:
                 Path(path).write_text(text, "utf-8")
 
-            self.bridge.call(self.runtime.export_session(sid, fmt), write, self._show_error)
+            self.bridge.call(self.runtime.sessions.export(sid, fmt), write, self._show_error)
 
     # chat ------------------------------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -329,24 +328,24 @@ class MainWindow(QMainWindow):
         self.input.clear()
         # A new chat takes the model picked before its first message, and keeps it.
         model = self.picked_model() if self.session_id is None else None
-        self.bridge.call(self.runtime.send(text, self.session_id, model), self._sent, self._show_error)
+        self.bridge.call(self.runtime.chat.send(text, self.session_id, model), self._sent, self._show_error)
 
     def _sent(self, result: tuple[str, str]) -> None:
         run_id, session_id = result
         if run_id not in self.ended_runs:
             self.runs[run_id] = session_id
-        if self.session_id is None:
+        if self.session_id is None:  # a new chat: its turn may have started before we knew its id
             self.session_id = session_id
             if self.picked_model() is not None:
                 self._on_model_picked(self.model_picker.currentIndex())
-        if session_id == self.session_id:
-            self.open_session(session_id)
+            if run_id in self.started_runs:  # else RunStarted will bring the question and the answer
+                self.open_session(session_id)
         self._update_buttons()
 
     def stop(self) -> None:
         run_id = self._active_run()
         if run_id is not None:
-            self.bridge.call(self.runtime.cancel(run_id))
+            self.bridge.call(self.runtime.chat.cancel(run_id))
 
     def _active_run(self) -> str | None:
         for run_id, sid in self.runs.items():
@@ -373,56 +372,53 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(ev.detail)
         elif isinstance(ev, SessionsChanged):
             self.refresh_sessions()
+        elif isinstance(ev, GatewayState):
+            if hasattr(self, "gateway_panel"):
+                self.gateway_panel.show_state(ev)
         elif isinstance(ev, RunStarted):
             self.runs[ev.run_id] = ev.session_id
+            self.started_runs.add(ev.run_id)
             self.model_indicator.set_state(ev.model, "answering")
             if ev.trimmed_turns:
                 self.statusBar().showMessage(
                     f"{ev.trimmed_turns} older turn(s) left out to fit the model's context.", 10000
                 )
             if ev.session_id == self.session_id:
-                self.streaming_id = ev.message_id
-                self.open_session(ev.session_id)  # picks up the saved question and the new answer
+                self.conversation.start(ev)  # the saved question and the new answer, without reloading
+                self._render()
             self._update_buttons()
         elif isinstance(ev, RunRouted):
             self.model_indicator.set_state(ev.model, "answering" + ("" if ev.local else " (cloud)"))
+            if ev.session_id == self.session_id:
+                self.conversation.routed(ev.message_id, ev.model, ev.local)
             if ev.notes:
                 self.statusBar().showMessage(
                     f"Answered by {ev.model}; passed over: {' '.join(ev.notes)}", 15000
                 )
         elif isinstance(ev, Delta):
-            self.streams[ev.message_id] = self.streams.get(ev.message_id, "") + ev.text
-            if ev.session_id == self.session_id:
-                self._append_delta(ev)
+            shown = self.conversation.stream(ev, ev.session_id == self.session_id)
+            if shown and not self._render_timer.isActive():
+                self._render_timer.start()
         elif isinstance(ev, RunFinished | RunCancelled | RunError):
-            if ev.message_id is not None:
-                self.streams.pop(ev.message_id, None)  # the store has the whole answer now
             self.runs.pop(ev.run_id, None)
             self.ended_runs.add(ev.run_id)
-            self.streaming_id = None
             if isinstance(ev, RunFinished | RunCancelled):
-                self.model_indicator.set_state(self.runtime.default_model, "ready")
+                self.model_indicator.set_state(self.runtime.models.default_model, "ready")
             if isinstance(ev, RunError) and ev.session_id is None:
                 self._show_error(FlynnError(ev.message))
-            if ev.session_id == self.session_id and ev.session_id is not None:
+            shown = ev.session_id == self.session_id and ev.session_id is not None
+            if self.conversation.end(ev, shown):
+                self._render()
+            elif shown and ev.session_id is not None:  # it failed before it started: the store has it
                 self.open_session(ev.session_id)
             self._update_buttons()
-
-    def _append_delta(self, ev: Delta) -> None:
-        for i, m in enumerate(self.messages):
-            if m.id == ev.message_id:
-                self.messages[i] = dataclasses.replace(m, content=m.content + ev.text)
-                break
-        else:
-            return  # not loaded yet: open_session will bring it with the text so far
-        if not self._render_timer.isActive():
-            self._render_timer.start()
 
     def _render(self) -> None:
         bar = self.chat_view.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 4
-        if self.messages:
-            self.chat_view.setHtml(conversation_html(self.messages, self.streaming_id))
+        c = self.conversation
+        if c.messages:
+            self.chat_view.setHtml(conversation_html(c.messages, c.streaming_id))
         else:
             self.chat_view.setHtml(
                 "<p style='color:#777'>Ask anything. Your model runs on this computer.</p>"
@@ -438,8 +434,7 @@ class MainWindow(QMainWindow):
         return self.chat_view.toPlainText()
 
     def last_answer(self) -> StoredMessage | None:
-        answers = [m for m in self.messages if m.role == Role.ASSISTANT]
-        return answers[-1] if answers else None
+        return self.conversation.last_answer()
 
     def answer_done(self) -> bool:
         """True once the newest answer in view is no longer streaming, and the view shows it as saved."""

@@ -34,7 +34,7 @@ class ProvidersDialog(QDialog):
         self.results: dict[str, QLabel] = {}
         self.test_buttons: dict[str, QPushButton] = {}
         tiers = self.runtime.config.models.router.tiers
-        for name in self.runtime.model_choices():
+        for name in self.runtime.models.choices():
             if name in tiers:
                 continue
             row = QHBoxLayout()
@@ -52,7 +52,7 @@ class ProvidersDialog(QDialog):
         keys = QGroupBox("API keys (kept in the system keyring, never in a file)")
         kl = QHBoxLayout(keys)
         self.key_provider = QComboBox()
-        self.key_provider.addItems(self.runtime.key_providers())
+        self.key_provider.addItems(self.runtime.models.key_providers())
         self.key_edit = QLineEdit()
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_edit.setPlaceholderText("paste the key")
@@ -77,7 +77,7 @@ class ProvidersDialog(QDialog):
             )
 
         self.bridge.call(
-            self.runtime.test_connection(name), show, lambda e: self.results[name].setText(str(e))
+            self.runtime.models.test_connection(name), show, lambda e: self.results[name].setText(str(e))
         )
 
     def save_key(self) -> None:
@@ -92,4 +92,4 @@ class ProvidersDialog(QDialog):
         def failed(e: FlynnError) -> None:
             self.key_status.setText(str(e))
 
-        self.bridge.call(self.runtime.save_api_key(provider, key or None), saved, failed)
+        self.bridge.call(self.runtime.models.save_api_key(provider, key or None), saved, failed)

@@ -36,7 +36,7 @@ class UsageDialog(QDialog):
         self.note = QLabel("")
         lay.addWidget(self.table)
         lay.addWidget(self.note)
-        bridge.call(bridge.runtime.usage(), self.show_rows, lambda e: self.note.setText(str(e)))
+        bridge.call(bridge.runtime.sessions.usage(), self.show_rows, lambda e: self.note.setText(str(e)))
 
     def show_rows(self, rows: list[UsageRow]) -> None:
         self.table.setRowCount(len(rows))

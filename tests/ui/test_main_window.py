@@ -88,7 +88,7 @@ def test_model_indicator_and_errors(qtbot, open_window) -> None:  # type: ignore
 
 def test_load_progress_shows_then_ready(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
     w = open_window(FakeProvider())
-    w.bridge.call(w.runtime.load_model())
+    w.bridge.call(w.runtime.models.load())
     qtbot.waitUntil(lambda: w.model_indicator.label.text().endswith("ready"), timeout=30000)
     assert w.model_indicator.bar.value() == 100 and not w.model_indicator.bar.isVisible()
 

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from flynn_desktop.config import Config
+from flynn_desktop.core.events import GatewayState
 from tests.helpers.fake_provider import FakeProvider
 from tests.helpers.fake_servers import FakeServer, Fault
 from tests.helpers.memory_keyring import MemoryKeyring
@@ -44,7 +45,7 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
 def test_pick_a_model_per_chat(qtbot, open_window, make_runtime, cloud_config) -> None:  # type: ignore[no-untyped-def]
     cfg, srv = cloud_config
     rt = make_runtime(config=cfg, providers=None)
-    rt._providers["local:smollm2-135m"] = FakeProvider(model="smollm2-135m")
+    rt.models._providers["local:smollm2-135m"] = FakeProvider(model="smollm2-135m")
     w = open_window(runtime=rt)
     labels = [w.model_picker.itemText(i) for i in range(w.model_picker.count())]
     assert labels[0].startswith("default tier") and "complex tier (cloudy:gpt-test)" in labels
@@ -101,7 +102,7 @@ def test_providers_page_tests_connections_and_keeps_keys(
     assert memory_keyring.store[("flynn-desktop", "cloudy")] == "sk-from-keyring"
     assert d.key_edit.text() == ""
     # the next request carries the key from the keyring
-    result = rt.submit(rt.ask("hi", model="cloudy:gpt-test")).result()
+    result = rt.submit(rt.chat.ask("hi", model="cloudy:gpt-test")).result()
     assert result.text == "Hello from the cloud."
     assert srv.chat_requests()[-1].headers["authorization"] == "Bearer sk-from-keyring"
 
@@ -130,15 +131,24 @@ def test_the_gateway_panel(qtbot, open_window, make_runtime) -> None:  # type: i
     rt.submit(gw.start()).result()
     try:
         w = open_window(runtime=rt)
-        w.add_gateway_panel(gw)
+        w.add_gateway_panel(gw.tokens.get)
         panel = w.gateway_panel
-        assert panel.label.text().startswith(f"gateway: {gw.url}")
+        assert panel.label.text() == f"gateway: {gw.url} · no clients"
         qtbot.mouseClick(panel.copy_button, Qt.MouseButton.LeftButton)
         assert QApplication.clipboard().text() == gw.tokens.get()
         qtbot.mouseClick(panel.help_button, Qt.MouseButton.LeftButton)
         assert f"{gw.url}/v1" in panel.help_box.text()
+        # Who is connected arrives as an event: a client's WebSocket shows, then goes.
+        from websockets.sync.client import connect
+
+        with connect(gw.url.replace("http", "ws") + "/ws", user_agent_header="Editor/1.0"):
+            qtbot.waitUntil(lambda: "Editor" in panel.label.text(), timeout=30000)
+        qtbot.waitUntil(lambda: panel.label.text().endswith("no clients"), timeout=30000)
+        # A gateway that could not start: the panel says why, and offers no token.
         off = open_window(runtime=rt)
-        off.add_gateway_panel(None, "port 18800 is taken")
-        assert "off" in off.gateway_panel.label.text() and not off.gateway_panel.copy_button.isEnabled()
+        off.add_gateway_panel(gw.tokens.get)
+        rt.loop.call_soon_threadsafe(rt.emit, GatewayState("failed", detail="port 18800 is taken"))
+        qtbot.waitUntil(lambda: "port 18800 is taken" in off.gateway_panel.label.text(), timeout=30000)
+        assert not off.gateway_panel.copy_button.isEnabled()
     finally:
         rt.submit(gw.stop()).result()

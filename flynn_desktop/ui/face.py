@@ -1,0 +1,123 @@
+"""The Runtime as the window sees it: a typed Protocol of the rooms it uses. The window never
+imports the Runtime; mypy checks every call it makes against these signatures, and the real Runtime
+against this Protocol where host.py hands it to run_gui."""
+
+from __future__ import annotations
+
+import builtins
+import concurrent.futures
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol, TypeVar
+
+from flynn_desktop.config import Config
+from flynn_desktop.core.events import Event, GatewayState
+from flynn_desktop.core.memory import ImportReport, Memory, MemoryKind, SearchResult
+from flynn_desktop.core.messages import SessionInfo, StoredMessage
+from flynn_desktop.core.usage import UsageRow
+
+T = TypeVar("T")
+
+
+class ChatRoom(Protocol):
+    async def send(
+        self, text: str, session_id: str | None = None, model: str | None = None, source: str = "app"
+    ) -> tuple[str, str]: ...
+
+    async def cancel(self, run_id: str | None = None) -> bool: ...
+
+
+class SessionsRoom(Protocol):
+    async def list(self, query: str | None = None) -> list[SessionInfo]: ...
+
+    async def get(self, session_id: str) -> tuple[SessionInfo, builtins.list[StoredMessage]]: ...
+
+    async def rename(self, session_id: str, title: str) -> SessionInfo: ...
+
+    async def set_model(self, session_id: str, model: str | None) -> SessionInfo: ...
+
+    async def delete(self, session_id: str) -> None: ...
+
+    async def export(self, session_id: str, fmt: str = "markdown") -> str: ...
+
+    async def usage(self, days: float | None = None) -> builtins.list[UsageRow]: ...
+
+
+class ModelsRoom(Protocol):
+    @property
+    def default_model(self) -> str: ...
+
+    def choices(self) -> list[str]: ...
+
+    async def load(self, model: str | None = None) -> None: ...
+
+    def key_providers(self) -> list[str]: ...
+
+    async def save_api_key(self, provider: str, key: str | None) -> None: ...
+
+    async def test_connection(self, model: str) -> tuple[bool, bool, str]: ...
+
+
+class MemoryRoom(Protocol):
+    async def add(
+        self,
+        text: str,
+        kind: MemoryKind = ...,
+        source: str = "chat",
+        session_id: str | None = None,
+        pinned: bool = False,
+    ) -> tuple[Memory, bool]: ...
+
+    async def search(self, query: str, limit: int | None = None, mode: str = "hybrid") -> SearchResult: ...
+
+    async def list_memories(
+        self,
+        kind: str | None = None,
+        source: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+        session_id: str | None = None,
+    ) -> list[Memory]: ...
+
+    async def update(
+        self,
+        memory_id: str,
+        text: str | None = None,
+        pinned: bool | None = None,
+        importance: float | None = None,
+    ) -> Memory: ...
+
+    async def delete(self, ids: Sequence[str]) -> int: ...
+
+    async def forget_source(self, source: str) -> int: ...
+
+    async def folders(self) -> list[dict[str, object]]: ...
+
+    async def forget_folder(self, path: str) -> int: ...
+
+    async def import_path(self, path: Any) -> ImportReport: ...
+
+    async def summarize_session(self, session_id: str) -> Memory: ...
+
+
+class RuntimeFace(Protocol):
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def chat(self) -> ChatRoom: ...
+
+    @property
+    def sessions(self) -> SessionsRoom: ...
+
+    @property
+    def models(self) -> ModelsRoom: ...
+
+    @property
+    def memory(self) -> MemoryRoom: ...
+
+    @property
+    def gateway_state(self) -> GatewayState: ...
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]: ...
+
+    def subscribe(self, fn: Callable[[Event], None]) -> Callable[[], None]: ...
