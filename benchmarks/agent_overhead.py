@@ -76,7 +76,7 @@ def through_flynn(rt: Runtime, question: str) -> tuple[float, float]:
 
     unsubscribe = rt.subscribe(on)
     t0 = time.perf_counter()
-    rt.submit(rt.send(question, source="bench")).result()
+    rt.submit(rt.chat.send(question, source="bench")).result()
     done.wait()
     end = time.perf_counter()
     unsubscribe()
@@ -127,7 +127,7 @@ def main() -> None:
         )
         rt = Runtime(cfg, paths)
         rt.start()
-        rt.submit(rt.load_model()).result()
+        rt.submit(rt.models.load()).result()
         llm = Llama(
             model_path=str(model), n_ctx=N_CTX, n_threads=THREADS, n_threads_batch=THREADS, verbose=False
         )

@@ -127,12 +127,12 @@ async def via_runtime(rt: Runtime, q: str, tokens: int) -> tuple[float, float]:
     # The same warm-up as the SDK client's: it also leaves the model's KV cache in the same state
     # ([system, "Hi"]) before the measured question, whichever path asks it.
     warm = [ChatMessage(Role.SYSTEM, SYSTEM), ChatMessage(Role.USER, "Hi")]
-    async for _item in rt.complete(warm, None, GenerationParams(max_tokens=1), CancelToken(), "bench"):
+    async for _item in rt.chat.complete(warm, None, GenerationParams(max_tokens=1), CancelToken(), "bench"):
         pass
     msgs = [ChatMessage(Role.SYSTEM, SYSTEM), ChatMessage(Role.USER, q)]
     t0 = time.perf_counter()
     first, n = None, 0
-    async for item in rt.complete(
+    async for item in rt.chat.complete(
         msgs, None, GenerationParams(max_tokens=tokens, temperature=0.0), CancelToken(), "bench"
     ):
         if isinstance(item, str):
@@ -217,7 +217,7 @@ def main() -> None:
         )
         rt = Runtime(cfg, paths)
         rt.start()
-        rt.submit(rt.load_model()).result()
+        rt.submit(rt.models.load()).result()
         gw = GatewayServer(rt)
         rt.submit(gw.start()).result()
         token = gw.tokens.get()
