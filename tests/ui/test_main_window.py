@@ -114,3 +114,27 @@ def test_the_real_model_answers_in_the_window(qtbot, open_window) -> None:  # ty
     assert last is not None and last.status == MessageStatus.COMPLETE
     assert "Paris" in last.content and "Paris" in w.transcript()
     assert "local:smollm2-135m" in w.transcript()
+
+
+def test_a_turn_updates_the_view_from_its_events_without_reloading(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    w = open_window(FakeProvider())
+    loads: list[str] = []
+    sessions = w.runtime.sessions
+    real_get = sessions.get
+
+    async def counted_get(session_id: str):  # type: ignore[no-untyped-def]
+        loads.append(session_id)
+        return await real_get(session_id)
+
+    sessions.get = counted_get  # what the window asks of the store, counted
+    type_and_enter(qtbot, w, "First question")
+    qtbot.waitUntil(lambda: w.answer_done() and "Hello from the fake." in w.transcript(), timeout=30000)
+    type_and_enter(qtbot, w, "Second question")
+    qtbot.waitUntil(
+        lambda: w.answer_done() and w.transcript().count("Hello from the fake.") == 2, timeout=30000
+    )
+    assert loads == []  # both turns came from events: no reload on send, start or end
+    shown = [(m.role.value, m.content, m.status) for m in w.conversation.messages]
+    _, stored = w.runtime.submit(real_get(w.session_id)).result()
+    assert shown == [(m.role.value, m.content, m.status) for m in stored]  # the view is what was saved
+    assert w.last_answer().tokens_out == 4 and w.last_answer().model == "scripted"
