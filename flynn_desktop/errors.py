@@ -88,6 +88,14 @@ class ProviderConnectionError(ProviderError):
     retryable = True
 
 
+class ProviderStreamError(ProviderError):
+    """The answer's stream ended without its end mark, or held something that is not the provider's
+    wire format (an HTML page, broken JSON)."""
+
+    code = "PROVIDER_UNAVAILABLE"
+    retryable = True
+
+
 class ProviderBadRequestError(ProviderError):
     code = "PROVIDER_BAD_REQUEST"
 
@@ -96,6 +104,12 @@ class InvalidParamsError(FlynnError):
     """A request (a gateway body, a WebSocket call, a control-socket call) is malformed."""
 
     code = "INVALID_PARAMS"
+
+
+class ForbiddenError(FlynnError):
+    """The caller may not do this (a gateway client reaching a file the user did not choose)."""
+
+    code = "FORBIDDEN"
 
 
 class NotFoundError(FlynnError):

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flynn_desktop import __version__
 from flynn_desktop.gateway import ollama_api, openai_api
-from flynn_desktop.gateway.auth import host_is_loopback, origin_allowed, token_from_headers, token_ok
+from flynn_desktop.gateway.auth import host_allowed, origin_allowed, token_from_headers, token_ok
 from flynn_desktop.gateway.ws import TICK_SECONDS, serve_ws
 from flynn_desktop.runtime import Runtime
 
@@ -123,8 +123,11 @@ class Guard:
         clients: Clients,
         lock: ClientLock | None = None,
         wait: float = 30.0,
+        max_requests: int = 50,
     ) -> None:
         self.app = app
+        self.max_requests = max_requests
+        self.in_flight = 0
         self.refused = refused
         self.token = token
         self.clients = clients
@@ -146,12 +149,28 @@ class Guard:
                 message = "Unauthorized: send the Flynn token (`flynn token`) as a Bearer token or x-api-key."
                 await refusal(401, message, "unauthorized")(scope, receive, send)
                 return
-        lock = self.lock if scope["path"] not in PUBLIC else None
-        async with visit(self.clients, client_name(headers), lock, self.wait) as locked_out:
-            if locked_out is not None:
-                await locked_out(scope, receive, send)
-                return
+        if scope["path"] in PUBLIC:
             await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_requests:
+            busy = refusal(
+                503,
+                f"Flynn is answering {self.in_flight} requests, its limit (gateway.maxConnections). "
+                "Try again in a moment.",
+                "busy",
+            )
+            busy.headers["Retry-After"] = "1"
+            await busy(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            async with visit(self.clients, client_name(headers), self.lock, self.wait) as locked_out:
+                if locked_out is not None:
+                    await locked_out(scope, receive, send)
+                    return
+                await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 def create_app(
@@ -164,7 +183,7 @@ def create_app(
         # Every Host and Origin header counts: a request carrying two (a loopback one first, to pass
         # a check that reads only the first) is refused, whichever HTTP parser served it.
         hosts, origins = headers.getlist("host"), headers.getlist("origin")
-        if not cfg.allow_remote and (len(hosts) != 1 or not host_is_loopback(hosts[0])):
+        if len(hosts) != 1 or not host_allowed(hosts[0], cfg.host, cfg.allow_remote):
             return "the Host header must name this computer (127.0.0.1 or localhost), once"
         if len(origins) > 1:
             return "a request may carry one Origin header"
@@ -174,7 +193,15 @@ def create_app(
 
     lock = ClientLock() if cfg.lock.enabled else None
     wait = cfg.lane_queue.request_timeout_ms / 1000
-    app.add_middleware(Guard, refused=refused, token=token, clients=clients, lock=lock, wait=wait)
+    app.add_middleware(
+        Guard,
+        refused=refused,
+        token=token,
+        clients=clients,
+        lock=lock,
+        wait=wait,
+        max_requests=cfg.max_connections,
+    )
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

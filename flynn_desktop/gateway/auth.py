@@ -4,8 +4,11 @@ web pages."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
+import re
 import secrets
+import socket
 from pathlib import Path
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -39,16 +42,44 @@ class TokenStore:
         return token
 
 
+_HOST = re.compile(r"^(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::(?P<port>[0-9]{1,5}))?$")
+
+
+def host_name(host_header: str | None) -> str | None:
+    """The host a Host header names, or None when it is not a well-formed host[:port]
+    (`[::1]evil.example`, `127.0.0.1@evil.example` and the like are not)."""
+    m = _HOST.match((host_header or "").strip().lower())
+    if m is None:
+        return None
+    return m["name"] if m["name"] is not None else m["v6"]
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
 def host_is_loopback(host_header: str | None) -> bool:
     """The Host header names this machine (so a rebinding domain like evil.example is refused)."""
-    if not host_header:
+    host = host_name(host_header)
+    if host is None:
         return False
-    host = host_header.strip().lower()
-    if host.startswith("["):  # [::1]:port
-        host = host.split("]")[0] + "]"
-    elif host.count(":") == 1:
-        host = host.split(":")[0]
-    return host in LOOPBACK_HOSTS
+    return host == "localhost" or (is_ip(host) and ipaddress.ip_address(host).is_loopback)
+
+
+def host_allowed(host_header: str | None, bound: str, allow_remote: bool) -> bool:
+    """Loopback names always; with gateway.allowRemote, also the address the gateway is bound to, this
+    computer's own names, and any IP address (a DNS-rebinding page can only send a domain name)."""
+    if host_is_loopback(host_header):
+        return True
+    host = host_name(host_header)
+    if not allow_remote or host is None:
+        return False
+    names = {bound.lower().strip("[]"), socket.gethostname().lower(), socket.getfqdn().lower()}
+    return host in names or is_ip(host)
 
 
 def origin_allowed(origin: str | None, allowed: list[str]) -> bool:

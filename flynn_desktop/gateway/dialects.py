@@ -27,7 +27,7 @@ from flynn_desktop.errors import (
     QueueTimeoutError,
     UnknownModelError,
 )
-from flynn_desktop.gateway.schemas import BadRequest, Message, Tool, ToolCallIn
+from flynn_desktop.gateway.schemas import BadRequest, BodyTooLarge, Message, Tool, ToolCallIn
 
 T = TypeVar("T")
 ROLES = {
@@ -84,6 +84,8 @@ def generation(
 
 
 def http_status(e: FlynnError) -> int:
+    if isinstance(e, BodyTooLarge):
+        return 413
     if isinstance(e, InvalidParamsError | ContextOverflowError | ProviderBadRequestError):
         return 400
     if isinstance(e, QueueFullError):

@@ -4,6 +4,7 @@ type or out of range is a 400 that names it."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal, TypeVar
 
 from fastapi import Request
@@ -13,6 +14,7 @@ from flynn_desktop.errors import InvalidParamsError
 
 M = TypeVar("M", bound="Body")
 MAX_TOKENS = 1 << 20
+MAX_BODY = 8 << 20  # bytes
 
 
 class BadRequest(InvalidParamsError):
@@ -24,14 +26,40 @@ class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
 
 
+class BodyTooLarge(BadRequest):
+    """413: more than MAX_BODY bytes."""
+
+
 async def read_json(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, read at most MAX_BODY bytes far. Whatever it holds (too much, not
+    JSON, nested past reason, text that is not valid Unicode) is a 4xx, never a 500."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise BodyTooLarge(_too_large(int(declared)))
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise BodyTooLarge(_too_large(len(raw)))
     try:
-        body = await request.json()
+        body = json.loads(raw)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates ("\ud800") can't be saved
+    except RecursionError:
+        raise BadRequest("the body's JSON is nested too deeply") from None
+    except UnicodeError:
+        raise BadRequest("the body holds text that is not valid Unicode (a lone surrogate?)") from None
     except ValueError:
         raise BadRequest("the body must be JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+def _too_large(n: int) -> str:
+    return (
+        f"the body is {n / 1e6:.1f} MB; the gateway takes at most {MAX_BODY / 1e6:.0f} MB "
+        "(about two million tokens of text, more than any model's context)"
+    )
 
 
 def parse(model: type[M], body: dict[str, Any]) -> M:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -29,6 +30,8 @@ from flynn_desktop.gateway.auth import token_ok
 from flynn_desktop.runtime import Runtime
 from flynn_desktop.runtime.operations import OPERATIONS, Caller, call, to_jsonable
 
+log = logging.getLogger(__name__)
+
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, APP_ERROR = (
     -32700,
     -32600,
@@ -50,6 +53,7 @@ EVENTS = [
     "tick",
 ]
 TICK_SECONDS = 15.0
+CONNECT_TIMEOUT_S = 10.0
 MAX_FRAME = 1 << 20
 
 
@@ -77,7 +81,7 @@ class Connection:
         self.runtime = runtime
         self.token = token
         self.client = client
-        self.caller = Caller(f"gateway:{client}")
+        self.caller = Caller(f"gateway:{client}", trusted=False)
         self.tick = tick
         self.authed = False
         self.send_lock = asyncio.Lock()
@@ -118,6 +122,12 @@ class Connection:
         while True:
             await self.send(await self.outbox.get())
 
+    async def expect_connect(self, ws: WebSocket) -> None:
+        """A connection that has not sent `connect` with the token within CONNECT_TIMEOUT_S is closed."""
+        await asyncio.sleep(CONNECT_TIMEOUT_S)
+        if not self.authed:
+            await ws.close(code=1008, reason="send connect with the token first")
+
     async def ticker(self) -> None:
         while True:
             await asyncio.sleep(self.tick)
@@ -125,8 +135,16 @@ class Connection:
                 await self.send({"jsonrpc": "2.0", "method": "tick", "params": {"runs": len(self.runs)}})
 
     async def handle(self, raw: str) -> dict[str, Any] | None:
+        """One frame's reply. Whatever a frame holds, it gets an answer and the connection stays."""
         try:
             req = json.loads(raw)
+            json.dumps(req, ensure_ascii=False).encode("utf-8")  # lone surrogates can't be saved
+        except RecursionError:
+            return rpc_error(None, PARSE_ERROR, "the JSON is nested too deeply", "INVALID_PARAMS")
+        except UnicodeError:
+            return rpc_error(
+                None, PARSE_ERROR, "the frame holds text that is not valid Unicode", "INVALID_PARAMS"
+            )
         except ValueError:
             return rpc_error(None, PARSE_ERROR, "not JSON", "INVALID_PARAMS")
         if not isinstance(req, dict) or req.get("jsonrpc") != "2.0" or not isinstance(req.get("method"), str):
@@ -137,6 +155,10 @@ class Connection:
                 "INVALID_PARAMS",
             )
         rid, method = req.get("id"), req["method"]
+        if not isinstance(rid, str | int | None) or isinstance(rid, bool):
+            return rpc_error(
+                None, INVALID_REQUEST, "'id' must be a string, a number or null", "INVALID_PARAMS"
+            )
         params = req.get("params") or {}
         if not isinstance(params, dict):
             return rpc_error(rid, INVALID_PARAMS, "params must be an object", "INVALID_PARAMS")
@@ -168,6 +190,9 @@ class Connection:
             return rpc_error(rid, METHOD_NOT_FOUND, f"no method '{method}'", "NOT_FOUND")
         except FlynnError as e:
             return rpc_error(rid, APP_ERROR, str(e), app_code(e))
+        except Exception:  # a bug: the caller still gets an answer, and the connection stays
+            log.exception("WebSocket method %s failed", method)
+            return rpc_error(rid, APP_ERROR, f"{method} failed; see Flynn's log", "INTERNAL")
         return None if rid is None else {"jsonrpc": "2.0", "id": rid, "result": result}
 
     async def call(self, method: str, p: dict[str, Any]) -> Any:
@@ -191,10 +216,22 @@ async def serve_ws(
 ) -> None:
     await ws.accept()
     conn = Connection(ws, runtime, token, client, tick)
-    tasks = [asyncio.create_task(conn.pump()), asyncio.create_task(conn.ticker())]
+    tasks = [
+        asyncio.create_task(conn.pump()),
+        asyncio.create_task(conn.ticker()),
+        asyncio.create_task(conn.expect_connect(ws)),
+    ]
     try:
         while True:
-            raw = await ws.receive_text()
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            raw = message.get("text")
+            if raw is None:  # a binary frame
+                await conn.send(
+                    rpc_error(None, INVALID_REQUEST, "send JSON as text frames", "INVALID_PARAMS")
+                )
+                continue
             if len(raw) > MAX_FRAME:
                 await conn.send(rpc_error(None, INVALID_REQUEST, "frame too large", "INVALID_PARAMS"))
                 continue

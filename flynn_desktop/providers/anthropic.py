@@ -12,7 +12,13 @@ from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ProviderAuthError, ProviderError
-from flynn_desktop.providers.remote import RemoteProvider, error_for_status, unless_cancelled, until_cancelled
+from flynn_desktop.providers.remote import (
+    RemoteProvider,
+    StreamEnd,
+    error_for_status,
+    unless_cancelled,
+    until_cancelled,
+)
 
 
 def _code(e: anthropic.APIStatusError) -> str | None:
@@ -64,8 +70,8 @@ class AnthropicProvider(RemoteProvider):
         with self.typed_errors():
             return [m.id async for m in self.client.models.list()]
 
-    async def stream(
-        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
+    async def answer(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken, end: StreamEnd
     ) -> AsyncIterator[str | Usage]:
         await self.load()
         system, turns = split_system(messages)
@@ -94,6 +100,8 @@ class AnthropicProvider(RemoteProvider):
                     elif event.type == "message_delta":
                         tokens_out = event.usage.output_tokens
                         finish = event.delta.stop_reason or finish
+                    elif event.type == "message_stop":
+                        end.seen = True
             finally:
                 await stream.close()
         yield Usage(tokens_in, tokens_out, True, "cancelled" if cancel.cancelled else finish)

@@ -21,7 +21,7 @@ from flynn_desktop.core.events import Progress
 from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, ProviderBase
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
-from flynn_desktop.errors import ContextOverflowError, ModelError, ProviderError
+from flynn_desktop.errors import ContextOverflowError, FlynnError, ModelError, ProviderError
 from flynn_desktop.providers.model_files import ModelFiles, bundled_manifest
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,8 @@ class LlamaCppProvider(ProviderBase):
             try:
                 while (item := await queue.get()) is not _DONE:
                     if isinstance(item, _Failure):
+                        if isinstance(item.error, FlynnError):  # e.g. the prompt overflows the context
+                            raise item.error
                         raise ProviderError(
                             f"The local model failed while answering: {item.error}"
                         ) from item.error

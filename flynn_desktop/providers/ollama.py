@@ -12,7 +12,13 @@ from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, ToolCall, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ProviderError
-from flynn_desktop.providers.remote import RemoteProvider, error_for_status, unless_cancelled, until_cancelled
+from flynn_desktop.providers.remote import (
+    RemoteProvider,
+    StreamEnd,
+    error_for_status,
+    unless_cancelled,
+    until_cancelled,
+)
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
@@ -58,8 +64,8 @@ class OllamaProvider(RemoteProvider):
             r = await self.client.embed(model=self.model, input=list(texts))
         return [list(v) for v in r.embeddings]
 
-    async def stream(
-        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
+    async def answer(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken, end: StreamEnd
     ) -> AsyncIterator[str | Usage | ToolCall]:
         options: dict[str, Any] = {
             "num_predict": params.max_tokens,
@@ -96,6 +102,7 @@ class OllamaProvider(RemoteProvider):
                         f"call_{calls}", call.function.name, json.dumps(call.function.arguments or {})
                     )
                 if part.done:
+                    end.seen = True
                     tokens_in = part.prompt_eval_count or 0
                     tokens_out = part.eval_count or tokens_out
                     exact = part.eval_count is not None

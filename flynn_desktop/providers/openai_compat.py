@@ -12,7 +12,13 @@ from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, ToolCall, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ProviderError
-from flynn_desktop.providers.remote import RemoteProvider, error_for_status, unless_cancelled, until_cancelled
+from flynn_desktop.providers.remote import (
+    RemoteProvider,
+    StreamEnd,
+    error_for_status,
+    unless_cancelled,
+    until_cancelled,
+)
 
 
 def _code(e: openai.APIStatusError) -> str | None:
@@ -57,8 +63,8 @@ class OpenAICompatProvider(RemoteProvider):
             r = await self.client.embeddings.create(model=self.model, input=list(texts))
         return [d.embedding for d in sorted(r.data, key=lambda d: d.index)]
 
-    async def stream(
-        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
+    async def answer(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken, end: StreamEnd
     ) -> AsyncIterator[str | Usage | ToolCall]:
         kwargs: dict[str, Any] = {
             "model": self.model,
@@ -101,6 +107,7 @@ class OpenAICompatProvider(RemoteProvider):
                                 c["arguments"] += tc.function.arguments or ""
                         if choice.finish_reason:
                             finish = choice.finish_reason
+                            end.seen = True
             finally:
                 await stream.close()
         for i, c in sorted(calls.items()):

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
+import json
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 import httpx
+import pydantic
 
 from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, ProviderBase
-from flynn_desktop.core.messages import ChatMessage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, StreamItem, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import (
     ContextOverflowError,
@@ -24,12 +27,14 @@ from flynn_desktop.errors import (
     ProviderError,
     ProviderOverloadedError,
     ProviderRateLimitError,
+    ProviderStreamError,
     ProviderTimeoutError,
 )
 
 T = TypeVar("T")
 CANCEL_POLL_S = 0.05
 CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
+MID_STREAM_HINT = "The answer so far is kept, marked as cut off; ask again, or pick another model."
 
 
 def is_loopback(url: str | None) -> bool:
@@ -146,9 +151,19 @@ async def until_cancelled(items: AsyncIterator[T], cancel: CancelToken) -> Async
         yield item
 
 
+@dataclasses.dataclass
+class StreamEnd:
+    """Set by a provider's stream when it sees its wire format's end of an answer: OpenAI's
+    finish_reason, Anthropic's message_stop, Ollama's done."""
+
+    seen: bool = False
+
+
 class RemoteProvider(ProviderBase):
     """What the remote providers share. Subclasses set `provider` and `sdk_errors`, and implement
-    `stream`, `list_models`, `close` and `status_error` (the SDK's HTTP-status exception, mapped)."""
+    `answer` (the SDK's stream, marking its end), `list_models`, `close` and `status_error` (the
+    SDK's HTTP-status exception, mapped). `stream` is the one place that decides whether an answer
+    ended properly."""
 
     provider: str
     sdk_errors: tuple[type[BaseException], ...] = ()
@@ -179,11 +194,52 @@ class RemoteProvider(ProviderBase):
     def status_error(self, e: BaseException) -> ProviderError | None:
         return None
 
+    def answer(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken, end: StreamEnd
+    ) -> AsyncIterator[StreamItem]:
+        raise NotImplementedError
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
+    ) -> AsyncIterator[StreamItem]:
+        """The answer, only if it ends properly. A stream that stops without its end mark (a clean
+        close, a close before the first token, an HTML page, broken JSON) is an error, never a
+        complete answer: before the first token it is retryable (the router retries, then falls
+        back); after it, the answer so far is kept and marked."""
+        end = StreamEnd()
+        usage: Usage | None = None
+        started = False
+        try:
+            async for item in self.answer(messages, params, cancel, end):
+                if isinstance(item, Usage):
+                    usage = item  # the last item: held until the end is known good
+                    continue
+                started = True
+                yield item
+        except ProviderError as e:
+            if not started:
+                raise
+            raise type(e)(e.message, MID_STREAM_HINT) from e
+        if not end.seen and not cancel.cancelled:
+            if not started:
+                raise ProviderStreamError(
+                    f"{self.label} ended its answer before it began (no end mark, no text).",
+                    "Flynn retries, then falls back to the next model in the chain.",
+                )
+            raise ProviderStreamError(f"{self.label} cut its answer short (no end mark).", MID_STREAM_HINT)
+        if usage is not None:
+            yield usage
+
     def failure(self, e: BaseException) -> ProviderError | None:
         """The typed error for a failure of this provider's SDK or transport; None for anything else."""
         mapped = self.status_error(e)
         if mapped is not None:
             return mapped
+        if isinstance(e, json.JSONDecodeError | pydantic.ValidationError | UnicodeDecodeError):
+            return ProviderStreamError(
+                f"{self.label} answered with something that is not its API's format ({type(e).__name__}).",
+                "Check the address in models.providers: it may point at a web page or a proxy.",
+            )
         if isinstance(e, self.sdk_errors) or is_transport_error(e):
             return transport_error(self.label, e)
         return None

@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from enum import Enum
+from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from flynn_desktop.config import redacted
 from flynn_desktop.core.events import RUN_END_EVENTS, Event, Progress
 from flynn_desktop.core.memory import MemoryKind
-from flynn_desktop.errors import InvalidParamsError
+from flynn_desktop.errors import ForbiddenError, InvalidParamsError
 from flynn_desktop.runtime.runtime import Runtime
 
 P = TypeVar("P", bound="Params")
@@ -43,9 +44,12 @@ def to_jsonable(value: Any) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class Caller:
-    """Who calls: `source` tags what they create (cli, gateway:<client>)."""
+    """Who calls: `source` tags what they create (cli, gateway:<client>). A caller that is not the
+    user at this computer (`trusted` False: a gateway client) may not reach files the user has not
+    chosen."""
 
     source: str = "cli"
+    trusted: bool = True
 
 
 class Params(BaseModel):
@@ -322,7 +326,17 @@ async def _memory_stats(rt: Runtime, p: NoParams, c: Caller) -> Any:
 
 @operation("memory.import", PathParams, websocket=True)
 async def _memory_import(rt: Runtime, p: PathParams, c: Caller) -> Any:
-    return to_jsonable(await rt.memory.import_path(p.path))
+    path = Path(p.path).expanduser()
+    if not c.trusted:  # a gateway client may re-scan what the user added, not reach any file
+        chosen = [Path(str(f["path"])) for f in await rt.memory.folders()]
+        real = path.resolve()
+        if not any(real == root or root in real.parents for root in chosen):
+            raise ForbiddenError(
+                f"{p.path} is not in a folder you added to memory.",
+                "Add the folder in the window (Memory… → Add folder…) or with `flynn memory import "
+                "PATH`; then clients may re-scan it.",
+            )
+    return to_jsonable(await rt.memory.import_path(path))
 
 
 @operation("memory.summarize", SessionParams)

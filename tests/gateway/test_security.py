@@ -14,7 +14,7 @@ import websockets
 
 from flynn_desktop.config import Config
 from flynn_desktop.errors import FlynnError
-from flynn_desktop.gateway.auth import TokenStore, host_is_loopback
+from flynn_desktop.gateway.auth import TokenStore, host_allowed, host_is_loopback
 from flynn_desktop.gateway.server import GatewayServer
 from tests.gateway.conftest import Live
 
@@ -102,8 +102,23 @@ def test_the_token_file_is_private_and_rotates(tmp_path) -> None:  # type: ignor
 def test_host_names() -> None:
     for ok in ("127.0.0.1:18800", "localhost", "[::1]:80", "LOCALHOST:1"):
         assert host_is_loopback(ok)
-    for bad in ("evil.example", "127.0.0.1.evil.example", "", None, "10.0.0.1:18800"):
-        assert not host_is_loopback(bad)
+    for bad in (
+        "evil.example",
+        "127.0.0.1.evil.example",
+        "",
+        None,
+        "10.0.0.1:18800",
+        "[::1]evil.example",
+        "127.0.0.1@evil.example",
+        "localhost:1:2",
+        "[::1]:80.evil.example",
+    ):
+        assert not host_is_loopback(bad), bad
+    # gateway.allowRemote: the bound address, this computer's names and IP literals; never a domain
+    assert host_allowed("192.168.1.5:18800", "0.0.0.0", True) and host_allowed("[fe80::1]", "::", True)
+    assert not host_allowed("evil.example", "0.0.0.0", True) and not host_allowed(
+        "192.168.1.5", "0.0.0.0", False
+    )
 
 
 def test_malformed_requests_get_4xx_and_the_server_lives_on(live: Live) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import websockets
 
+from flynn_desktop.runtime import run_sync
 from tests.gateway.conftest import Live
 
 
@@ -162,15 +163,22 @@ def test_memory_add_search_and_import_over_the_socket(live: Live, tmp_path) -> N
         found = await rpc.call("memory.search", query="what's my sister called?", limit=3)
         assert found["result"]["mode"] == "hybrid"
         assert [h["memory"]["id"] for h in found["result"]["hits"]] == [memory["id"]]
+        # a client can't reach a file the user did not choose
+        for path in (str(docs), "/etc/hostname", str(docs / ".." / "docs" / "ferry.md")):
+            refused = await rpc.call("memory.import", path=path)
+            assert refused["error"]["data"]["code"] == "FORBIDDEN", refused
+        # once the user added the folder (the window, or `flynn memory import`), a client may re-scan it
+        await asyncio.to_thread(run_sync, live.runtime, lambda: live.runtime.memory.import_path(docs))  # type: ignore[attr-defined]
+        (docs / "tide.md").write_text("# Tide\n\nHigh tide is at 14:02 today.\n")
         imported = await rpc.call("memory.import", path=str(docs))
-        assert imported["result"]["files"] == 1
+        assert imported["result"]["files"] == 1 and imported["result"]["unchanged"] == 1
         progress = await rpc.until_event("progress")
         assert progress["params"]["task"] == "memory.import"
         bad = await rpc.call("memory.search", query=7)
         assert bad["error"]["data"]["code"] == "INVALID_PARAMS"
         bad = await rpc.call("memory.search", query="x", limit=0)
         assert bad["error"]["data"]["code"] == "INVALID_PARAMS"
-        missing = await rpc.call("memory.import", path=str(tmp_path / "nope"))
+        missing = await rpc.call("memory.import", path=str(docs / "nope"))
         assert missing["error"]["data"]["code"] == "NOT_FOUND"
 
     run(live, scenario)

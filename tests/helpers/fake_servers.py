@@ -1,6 +1,7 @@
 """Servers on 127.0.0.1 that speak the real wire formats of OpenAI chat completions (SSE), Anthropic
 Messages (SSE) and Ollama /api/chat (NDJSON), with faults to inject: an HTTP error status with headers,
-a request that never gets an answer, and a stream that drops after some chunks."""
+a request that never gets an answer, a stream that drops after some chunks or ends cleanly without its
+end mark, and a 200 whose body is not the wire format at all."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False  # never answer
     drop_after: int | None = None  # send this many text chunks, then cut the connection
+    end_after: int | None = None  # send this many text chunks, then end the body cleanly, with no end mark
+    raw: str | None = None  # answer 200 with this body instead (an HTML page, broken JSON)
+    raw_type: str = "text/html"
 
 
 @dataclass
@@ -101,6 +105,14 @@ class FakeServer:
         if method == "GET":
             await self._json(w, 200, self._models())
             return True
+        if fault.raw is not None:
+            data = fault.raw.encode()
+            w.write(
+                f"HTTP/1.1 200 OK\r\nContent-Type: {fault.raw_type}\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+                + data
+            )
+            await w.drain()
+            return True
         model = (body or {}).get("model", "m")
         if path.endswith(("/embeddings", "/api/embed")):
             await self._json(w, 200, self._embeddings(model, (body or {}).get("input", [])))
@@ -114,6 +126,8 @@ class FakeServer:
                 await w.drain()
                 w.transport.abort()  # no final chunk: the client sees a broken body
                 return False
+            if fault.end_after is not None and i >= fault.end_after + self._preamble():
+                break  # a proper end of the body, but the answer's own end mark never came
             data = piece.encode()
             w.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             await w.drain()
