@@ -10,16 +10,15 @@ from pathlib import Path
 from flynn_desktop.core.events import Progress
 from flynn_desktop.core.interfaces import ProgressCallback
 from flynn_desktop.errors import ModelError
-
-_PACKAGE_DIR = Path(__file__).resolve().parent
+from flynn_desktop.paths import manifests_folder
 
 
 def manifest_dir() -> Path:
     """`models/` in a source checkout; `flynn_desktop/_models` in a wheel or a frozen app."""
-    for d in (_PACKAGE_DIR / "_models", _PACKAGE_DIR.parent / "models"):
-        if d.is_dir():
-            return d
-    raise ModelError("The model manifests are missing from this install.", "Reinstall Flynn.")
+    found = manifests_folder()
+    if found is None:
+        raise ModelError("The model manifests are missing from this install.", "Reinstall Flynn.")
+    return found
 
 
 class VerifiedFiles:

@@ -78,3 +78,30 @@ class Paths:
             d.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             self.runtime_dir.chmod(0o700)
+
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def manifests_folder() -> Path | None:
+    """Where the bundled models' manifests are: `models/` in a source checkout, `flynn_desktop/_models`
+    in a wheel or a frozen app."""
+    for d in (_PACKAGE_DIR / "_models", _PACKAGE_DIR.parent / "models"):
+        if d.is_dir():
+            return d
+    return None
+
+
+def bundled_model_names() -> set[str]:
+    """The names of the bundled chat models (`local:<name>`), from their manifests' file names."""
+    folder = manifests_folder()
+    if folder is None:
+        return set()
+    import yaml
+
+    names = set()
+    for f in folder.glob("*.yaml"):
+        manifest = yaml.safe_load(f.read_text("utf-8")) or {}
+        if manifest.get("kind", "chat") == "chat" and manifest.get("name"):
+            names.add(str(manifest["name"]))
+    return names

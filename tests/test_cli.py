@@ -88,11 +88,12 @@ def test_version_and_doctor(clean_env: dict[str, str], tmp_path: Path) -> None:
     assert "sha256" in r.stdout and "[note] display" in r.stdout  # no display: reported, not a failure
     cfg = tmp_path / "c.yaml"
     cfg.write_text("models:\n  providers:\n    local:\n      model: nosuchmodel\n")
-    bad = flynn(clean_env, "--config", str(cfg), "doctor")
-    assert bad.returncode == 1 and "[FAIL] model" in bad.stdout
+    bad = flynn(clean_env, "--config", str(cfg), "doctor")  # caught with the config, where it is written
+    assert bad.returncode == 2 and "[FAIL] config" in bad.stdout and f"{cfg}:4:" in bad.stdout
+    assert "nosuchmodel" in bad.stdout
     broken = tmp_path / "broken.yaml"
     broken.write_text("logging: [\n")
-    assert flynn(clean_env, "--config", str(broken), "doctor").returncode == 1
+    assert flynn(clean_env, "--config", str(broken), "doctor").returncode == 2
 
 
 def start_serve(env: dict[str, str], cfg: Path) -> tuple[subprocess.Popen[str], str]:

@@ -23,12 +23,13 @@ CLI = Caller("cli")
 class Context:
     paths: Paths
     config_path: Path
+    config_named: bool = False  # by --config or $FLYNN_CONFIG: then it must exist
     _config: Config | None = None
 
     @property
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.config_path)
+            self._config = load_config(self.config_path, required=self.config_named)
         return self._config
 
 

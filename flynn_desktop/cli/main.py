@@ -31,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     paths = Paths.from_env()
-    config_path = Path(args.config or os.environ.get("FLYNN_CONFIG") or paths.config_file).expanduser()
-    ctx = Context(paths, config_path)
+    named = args.config or os.environ.get("FLYNN_CONFIG")
+    config_path = Path(named or paths.config_file).expanduser()
+    ctx = Context(paths, config_path, config_named=bool(named))
     func = getattr(args, "func", app.cmd_gui)
     try:
         if getattr(args, "needs_config", True):  # config and doctor report a broken config themselves

@@ -42,9 +42,10 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
         target.write_text(default_config_text(), "utf-8")
         print(f"flynn: wrote {target}", file=sys.stderr)
         return 0
+    shown = dump_yaml(redacted(ctx.config))
     source = ctx.config_path if ctx.config_path.exists() else "defaults (no config file)"
     print(f"# in effect, from {source}")
-    print(dump_yaml(redacted(ctx.config)), end="")
+    print(shown, end="")
     return 0
 
 
@@ -53,9 +54,11 @@ def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
 
     try:
         config = ctx.config
-        checks = run_checks(config, ctx.paths, ctx.config_path)
-    except ConfigError as e:
-        checks = [Check("config", False, str(e), True)]
+    except ConfigError as e:  # the same exit status as every other command on a broken config
+        print(format_checks([Check("config", False, str(e), True)]))
+        print("\n1 problem(s) found.", file=sys.stderr)
+        return e.exit_code
+    checks = run_checks(config, ctx.paths, ctx.config_path)
     print(format_checks(checks))
     problems = [c for c in checks if c.problem]
     if problems:

@@ -5,6 +5,8 @@ Unknown keys are errors, so a typo is reported with its file and line instead of
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,16 +21,29 @@ class Section(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-class OpenSection(Section):
-    """A section whose sub-keys belong to features still being built; extra keys are kept."""
+# Bounds no real value comes near: a model's context, an answer's length. A model's own limits (the
+# context it was trained for) are checked when it loads, and the CPU's when the config is read.
+MAX_CONTEXT = 1 << 20  # tokens; the longest contexts of 2026's models are about a million
+MAX_ANSWER = 1 << 17  # tokens in one answer
+CPUS = os.cpu_count() or 1
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+def _threads(value: int | None) -> int | None:
+    if value is not None and value > CPUS:
+        raise ValueError(
+            f"{value} threads, but this computer has {CPUS} CPU threads; use at most {CPUS} (unset: all)"
+        )
+    return value
 
 
 class LocalProviderConfig(Section):
     model: str = Field(BUNDLED_MODEL, description="a bundled model's name, or the path of a GGUF file")
-    context_length: int | None = Field(None, ge=256, description="n_ctx; default: the model manifest's")
-    threads: int | None = Field(None, ge=1, description="CPU threads; default: the number of cores")
+    context_length: int | None = Field(
+        None, ge=256, le=MAX_CONTEXT, description="n_ctx; default: the model manifest's"
+    )
+    threads: Annotated[int | None, AfterValidator(_threads)] = Field(
+        None, ge=1, description="CPU threads; default: the number of cores"
+    )
     chat_format: str | None = Field(None, description="llama.cpp chat format; default: the GGUF's template")
 
     def gguf_path(self) -> Path | None:
@@ -44,8 +59,12 @@ def gguf_path_of(model: str) -> Path | None:
 
 
 class RemoteConfig(Section):
-    timeout_ms: int = Field(60000, ge=100, description="how long to wait for an answer to start")
-    context_length: int | None = Field(None, ge=256, description="the model's context window, in tokens")
+    timeout_ms: int = Field(
+        60000, ge=100, le=3_600_000, description="how long to wait for an answer to start"
+    )
+    context_length: int | None = Field(
+        None, ge=256, le=MAX_CONTEXT, description="the model's context window, in tokens"
+    )
 
 
 class AnthropicConfig(RemoteConfig):
@@ -138,13 +157,14 @@ class ModelsConfig(Section):
         if "tiers" not in self.router.model_fields_set:
             local = f"local:{self.providers.local.model}"
             self.router.tiers = dict.fromkeys(self.router.tiers, local)
+            self.router.model_fields_set.discard("tiers")  # still the defaults, not the user's choice
         return self
 
 
 class CompactionConfig(Section):
     threshold_pct: int = Field(75, ge=10, le=100)
     keep_turns: int = Field(6, ge=0)
-    summary_max_tokens: int = Field(2048, ge=16)
+    summary_max_tokens: int = Field(2048, ge=16, le=MAX_ANSWER)
     importance_threshold: float = Field(0.8, ge=0, le=1)
 
 
@@ -162,7 +182,7 @@ class AgentConfig(Section):
     system_prompt: str = (
         "You are Flynn, a helpful assistant running on the user's own computer. Answer clearly and concisely."
     )
-    max_tokens: int = Field(512, ge=1, description="the longest answer, in tokens")
+    max_tokens: int = Field(512, ge=1, le=MAX_ANSWER, description="the longest answer, in tokens")
     temperature: float = Field(0.2, ge=0, le=2)
     compaction: CompactionConfig = CompactionConfig()
     delegation: DelegationConfig = DelegationConfig()
@@ -181,14 +201,39 @@ class ExecutorConfig(Section):
     max_output_bytes: int = Field(51200, ge=1)
 
 
-class ToolsConfig(OpenSection):
+class ToolCacheConfig(Section):
+    enabled: bool = False
+    ttl: int = Field(300, ge=0)
+    max_size: int = Field(1000, ge=0)
+    exclude_patterns: list[str] = []
+
+
+class ToolsConfig(Section):
+    """The seed's tool keys, for the tools still being built (see the README)."""
+
     executor: ExecutorConfig = ExecutorConfig()
+    cache: ToolCacheConfig = ToolCacheConfig()
+    sandbox: dict[str, object] = {}
 
 
 class ChunkingConfig(Section):
-    max_chunk_size: int = Field(512, ge=16)
+    max_chunk_size: int = Field(512, ge=16, le=1 << 20)
     chunk_overlap: int = Field(50, ge=0)
     min_chunk_size: int = Field(128, ge=0)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> ChunkingConfig:
+        if self.chunk_overlap >= self.max_chunk_size:
+            raise ValueError(
+                f"chunkOverlap ({self.chunk_overlap}) must be smaller than "
+                f"maxChunkSize ({self.max_chunk_size})"
+            )
+        if self.min_chunk_size > self.max_chunk_size:
+            raise ValueError(
+                f"minChunkSize ({self.min_chunk_size}) must not be larger than maxChunkSize "
+                f"({self.max_chunk_size})"
+            )
+        return self
 
 
 class EmbeddingCacheConfig(Section):
@@ -196,7 +241,7 @@ class EmbeddingCacheConfig(Section):
     ttl: int = Field(86400, ge=0)
 
 
-class EmbeddingsConfig(OpenSection):
+class EmbeddingsConfig(Section):
     provider: str = Field(
         "local", description="local (the bundled model), ollama, or a configured OpenAI-compatible provider"
     )
@@ -222,7 +267,7 @@ class ExtractionConfig(Section):
     enabled: bool = Field(True, description="remember facts the user mentions, via the memoryExtraction tier")
 
 
-class MemoryConfig(OpenSection):
+class MemoryConfig(Section):
     enabled: bool = True
     embeddings: EmbeddingsConfig = EmbeddingsConfig()
     search: SearchConfig = SearchConfig()
@@ -230,8 +275,17 @@ class MemoryConfig(OpenSection):
     extraction: ExtractionConfig = ExtractionConfig()
 
 
+def _duration(value: str | int) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[smhdw]?", text):
+        raise ValueError(f"'{value}' is not a duration; write seconds, or e.g. 30d, 12h, 90m")
+    return text
+
+
 class SessionsConfig(Section):
-    ttl: str = Field("0", description="how long to keep sessions, e.g. '30d'; '0' keeps them forever")
+    ttl: Annotated[str | int, AfterValidator(_duration)] = Field(
+        "0", description="how long to keep sessions, e.g. '30d'; '0' keeps them forever"
+    )
     max_sessions: int = Field(0, ge=0, description="0 means no limit")
 
 
@@ -244,7 +298,7 @@ class LaneQueueConfig(Section):
     request_timeout_ms: int = Field(30000, ge=1)
 
 
-class GatewayConfig(OpenSection):
+class GatewayConfig(Section):
     enabled: bool = True
     host: str = Field("127.0.0.1", description="the address to bind; anything but loopback needs allowRemote")
     port: int = Field(18800, ge=0, le=65535)
@@ -277,3 +331,83 @@ class Config(Section):
     @property
     def agent(self) -> AgentConfig:
         return self.agents.default
+
+
+DELEGATION_TASKS = (
+    "compaction",
+    "memoryExtraction",
+    "classification",
+    "toolSummarization",
+    "complexReasoning",
+)
+Problem = tuple[tuple[str | int, ...], str]  # (where, in the file's keys; what is wrong)
+
+
+def model_problem(name: str, providers: ProvidersConfig) -> str | None:
+    """Why `name` (provider:model) can't answer with this config, or None when it can."""
+    from flynn_desktop.paths import bundled_model_names
+
+    kind, _, model = name.partition(":")
+    if kind == "local":
+        if gguf_path_of(model) is not None:
+            return None  # a file: checked when it loads, with what to do if it is missing
+        bundled = sorted(bundled_model_names())
+        if model not in bundled:
+            return f"'{model}' is not a bundled model ({', '.join(bundled)}) nor a path to a .gguf file"
+        return None
+    if kind == "ollama":
+        return None  # Ollama's own address defaults to this computer
+    if kind == "anthropic":
+        return None if providers.anthropic else f"'{name}' needs a models.providers.anthropic section"
+    if kind in providers.compatible():
+        return None
+    known = ["local", "ollama", "anthropic", *providers.compatible()]
+    return f"no provider '{kind}' is configured (known: {', '.join(known)}); add it under models.providers"
+
+
+def config_problems(config: Config) -> list[Problem]:
+    """What a config holds that validates field by field but can't work as a whole: models no provider
+    serves, delegation to tiers that don't exist, embeddings from a provider that isn't there."""
+    out: list[Problem] = []
+    m = config.models
+    names: list[tuple[tuple[str | int, ...], str]] = [
+        (("models", "router", "tiers", t), n) for t, n in m.router.tiers.items()
+    ]
+    if "tiers" not in m.router.model_fields_set:  # every tier is the local model the file names
+        names = [(("models", "providers", "local", "model"), f"local:{m.providers.local.model}")]
+    names += [
+        (("models", "router", "tierFallbacks", t, i), n)
+        for t, ns in m.router.tier_fallbacks.items()
+        for i, n in enumerate(ns)
+    ]
+    names += [(("models", "router", "fallbackChain", i), n) for i, n in enumerate(m.router.fallback_chain)]
+    for where, name in names:
+        why = model_problem(name, m.providers)
+        if why:
+            out.append((where, why))
+    for tier in m.router.tier_fallbacks:
+        if tier not in m.router.tiers:
+            out.append((("models", "router", "tierFallbacks", tier), f"there is no tier '{tier}' in tiers"))
+    delegation = config.agent.delegation
+    # the defaults name fast and complex; a config without those tiers delegates to default instead
+    chosen = delegation.tiers if "tiers" in delegation.model_fields_set else {}
+    for task, tier in chosen.items():
+        where = ("agents", "default", "delegation", "tiers", task)
+        if task not in DELEGATION_TASKS:
+            out.append((where, f"unknown task '{task}' (known: {', '.join(DELEGATION_TASKS)})"))
+        elif tier not in m.router.tiers:
+            out.append((where, f"there is no tier '{tier}' (tiers: {', '.join(m.router.tiers)})"))
+    emb = config.memory.embeddings
+    where = ("memory", "embeddings", "provider")
+    if emb.provider != "local":
+        if emb.provider not in ("ollama", *m.providers.compatible()):
+            out.append(
+                (
+                    where,
+                    f"'{emb.provider}' can't make embeddings here: use local, ollama, or an "
+                    "OpenAI-compatible provider configured under models.providers",
+                )
+            )
+        elif not emb.model:
+            out.append((("memory", "embeddings"), f"provider {emb.provider} needs memory.embeddings.model"))
+    return out

@@ -24,6 +24,8 @@ def test_missing_or_empty_file_gives_defaults(tmp_path: Path) -> None:
 def test_seed_keys_are_read() -> None:
     text = """
 models:
+  providers:
+    openai: {apiKey: sk-x}
   router:
     tiers:
       default: local:smollm2-135m
@@ -92,6 +94,12 @@ def test_redacted_hides_secrets() -> None:
     shown = redacted(c)
     assert shown["models"]["providers"]["anthropic"]["apiKey"] == "***"
     assert shown["agents"]["default"]["maxTokens"] == 512
+    c = parse_config(
+        "models:\n  providers:\n    work:\n      baseUrl: https://bob:hunter2@proxy.example/v1\n", "c.yaml", {}
+    )
+    shown = redacted(c)
+    assert shown["models"]["providers"]["work"]["baseUrl"] == "https://***@proxy.example/v1"
+    assert "hunter2" not in str(shown)
 
 
 def test_cli_bad_config_exits_2_without_traceback(tmp_path: Path, clean_env: dict[str, str]) -> None:
@@ -124,8 +132,8 @@ def test_tiers_follow_the_local_model_unless_set() -> None:
     c = parse_config("models:\n  providers:\n    local:\n      model: /m/x.gguf\n", "c.yaml", {})
     assert set(c.models.router.tiers.values()) == {"local:/m/x.gguf"}
     c = parse_config(
-        "models:\n  providers:\n    local:\n      model: /m/x.gguf\n  router:\n    tiers:\n      default: local:y\n",
+        "models:\n  providers:\n    local:\n      model: /m/x.gguf\n  router:\n    tiers:\n      default: local:/m/y.gguf\n",
         "c.yaml",
         {},
     )
-    assert c.models.router.tiers == {"default": "local:y"}
+    assert c.models.router.tiers == {"default": "local:/m/y.gguf"}
