@@ -119,9 +119,10 @@ class NotFoundError(FlynnError):
 
 
 class StorageError(FlynnError):
-    """The session store can't be written (disk full, read-only, locked)."""
+    """A store can't be read or written (disk full, read-only, damaged, locked)."""
 
     code = "STORAGE"
+    full = False  # the disk is full (writes may work again once there is room)
 
 
 class QueueFullError(FlynnError):
@@ -147,3 +148,69 @@ class NoDisplayError(FlynnError):
 
     exit_code = 3
     code = "NO_DISPLAY"
+
+
+# SQLite's primary result codes (the low byte of an extended code), as sqlite3 errors carry them.
+_SQLITE_FULL, _SQLITE_READONLY, _SQLITE_PERM, _SQLITE_CANTOPEN = 13, 8, 3, 14
+_SQLITE_CORRUPT, _SQLITE_NOTADB, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR = 11, 26, 5, 6, 10
+
+
+def _nearly_full(path: object) -> bool:
+    """Whether the disk that holds `path` has less than 1 MB left for this user."""
+    import os
+
+    folder = os.path.dirname(str(path)) or "."
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no such folder, or no statvfs (Windows)
+        return False
+    return st.f_bavail * st.f_frsize < (1 << 20)
+
+
+def storage_error(what: str, path: object, error: BaseException) -> StorageError:
+    """The one place that turns a storage failure into what the user can act on: the disk is full,
+    the folder can't be written, the file is damaged, another program holds it. By SQLite's result
+    code (or the OS's errno), never by the message's words. `what` is e.g. "the session store"."""
+    import errno
+    import sqlite3
+
+    root: BaseException = getattr(error, "orig", None) or error  # SQLAlchemy wraps sqlite3's errors
+    code = getattr(root, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    os_errno = getattr(root, "errno", None)
+    detail = str(root)
+    # SQLite often reports a full disk as an I/O error (writing its WAL index, say): ask the disk.
+    if primary == _SQLITE_IOERR and _nearly_full(path):
+        primary = _SQLITE_FULL
+    if primary == _SQLITE_FULL or os_errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        full = StorageError(
+            f"Can't write {what} ({path}): the disk is full.",
+            "Free some disk space and try again; nothing saved before was lost.",
+        )
+        full.full = True
+        return full
+    if primary in (_SQLITE_READONLY, _SQLITE_PERM, _SQLITE_CANTOPEN) or os_errno in (
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+    ):
+        return StorageError(
+            f"Can't write {what} ({path}): the file or its folder is read-only or not yours ({detail}).",
+            "Check the permissions of the data folder (`flynn doctor` shows where it is).",
+        )
+    if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return StorageError(
+            f"{what[0].upper()}{what[1:]} ({path}) is damaged: {detail}.",
+            "Move the file away (Flynn starts a new one), or restore it from a backup.",
+        )
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StorageError(
+            f"{what[0].upper()}{what[1:]} ({path}) is held by another program: {detail}.",
+            "Close the other program (or the other Flynn) and try again.",
+        )
+    if (isinstance(root, sqlite3.Error) and primary == _SQLITE_IOERR) or isinstance(root, OSError):
+        return StorageError(
+            f"Can't read or write {what} ({path}): the disk reported an error ({detail}).",
+            "Check the disk (is it full, removed, or failing?) and try again.",
+        )
+    return StorageError(f"{what[0].upper()}{what[1:]} ({path}) failed: {detail}.", "See the log for details.")

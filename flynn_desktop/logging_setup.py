@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import sys
 from pathlib import Path
+
+from flynn_desktop.paths import private_file
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
@@ -23,6 +26,38 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
+class BriefFormatter(logging.Formatter):
+    """The terminal gets one line per problem; tracebacks (for bugs) go to the log file only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.formatMessage(_plain(record))
+
+
+def _plain(record: logging.LogRecord) -> logging.LogRecord:
+    record.message = record.getMessage()
+    return record
+
+
+class QuietFileHandler(logging.handlers.RotatingFileHandler):
+    """A log that can't be written (a full disk, a read-only folder) says so once on stderr and
+    stops trying; it never prints a traceback in the middle of the user's answer."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            reason = sys.exc_info()[1]
+            print(
+                f"flynn: can't write the log {self.baseFilename} ({reason}); going on without it",
+                file=sys.stderr,
+            )
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+
 def setup_logging(log_dir: Path, level: str = "info", stderr_level: int = logging.WARNING) -> None:
     root = logging.getLogger()
     for h in list(root.handlers):
@@ -30,9 +65,8 @@ def setup_logging(log_dir: Path, level: str = "info", stderr_level: int = loggin
             root.removeHandler(h)
     root.setLevel(_LEVELS.get(level, logging.INFO))
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        fh: logging.Handler = logging.handlers.RotatingFileHandler(
-            log_dir / "flynn.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+        fh: logging.Handler = QuietFileHandler(
+            private_file(log_dir / "flynn.log"), maxBytes=2_000_000, backupCount=3, encoding="utf-8"
         )
         fh.setFormatter(JsonFormatter())
         fh._flynn = True  # type: ignore[attr-defined]
@@ -41,6 +75,6 @@ def setup_logging(log_dir: Path, level: str = "info", stderr_level: int = loggin
         pass  # a read-only log folder must not stop the app
     sh = logging.StreamHandler()
     sh.setLevel(stderr_level)
-    sh.setFormatter(logging.Formatter("flynn: %(levelname)s: %(message)s"))
+    sh.setFormatter(BriefFormatter("flynn: %(levelname)s: %(message)s"))
     sh._flynn = True  # type: ignore[attr-defined]
     root.addHandler(sh)

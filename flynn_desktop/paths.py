@@ -74,10 +74,24 @@ class Paths:
         return self.config_dir / "window.ini"
 
     def ensure(self) -> None:
+        """Make Flynn's folders, readable by this user only: they hold conversations and memories."""
         for d in (self.config_dir, self.data_dir, self.cache_dir, self.log_dir, self.runtime_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):
-            self.runtime_dir.chmod(0o700)
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):
+                if d.stat().st_mode & 0o077:  # made by an older Flynn, or another program
+                    d.chmod(0o700)
+
+
+def private_file(path: Path) -> Path:
+    """Make `path` (a database, a log) if it is missing, and readable by this user only (0600). SQLite
+    gives its -wal and -shm files the database's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    return path
 
 
 _PACKAGE_DIR = Path(__file__).resolve().parent

@@ -241,7 +241,7 @@ class Agent:
                     session_id, Role.ASSISTANT, "", MessageStatus.ERROR, provider.provider, provider.model
                 ).id
             self.store.update_message(message_id, status=MessageStatus.ERROR, error=str(err))
-        except FlynnError:  # e.g. the disk is still full: the user must still hear why the answer failed
-            log.exception("could not record the failed answer")
+        except FlynnError as e:  # e.g. the disk is still full: the user must still hear why it failed
+            log.warning("could not record the failed answer: %s", e.message)
         self.emit(RunError(run_id, session_id, message_id, err.code, str(err)))
         return TurnResult(session_id, message_id, "", MessageStatus.ERROR, err)

@@ -155,7 +155,7 @@ class Answer:
                     error=str(error) if error else None,
                 )
             except FlynnError as e:  # e.g. the disk is full: the user must still hear how it ended
-                log.exception("could not save the answer")
+                log.warning("could not save the answer: %s", e.message)
                 status, error = MessageStatus.ERROR, error or e
         self.status, self.error = status, error
         mid = self.message_id or 0

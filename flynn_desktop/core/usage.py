@@ -38,8 +38,8 @@ class UsageRecorder:
     def __call__(self, ev: Event) -> None:
         try:
             self._on(ev)
-        except FlynnError:  # statistics must never break an answer (e.g. the disk is full)
-            log.exception("could not record usage")
+        except FlynnError as e:  # statistics must never break an answer (e.g. the disk is full)
+            log.warning("could not record usage: %s", e.message)
 
     def _on(self, ev: Event) -> None:
         if isinstance(ev, RunStarted):

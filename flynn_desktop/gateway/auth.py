@@ -11,6 +11,8 @@ import secrets
 import socket
 from pathlib import Path
 
+from flynn_desktop.errors import storage_error
+
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -31,14 +33,21 @@ class TokenStore:
 
     def rotate(self) -> str:
         token = secrets.token_urlsafe(32)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(token + "\n")
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, 0o600)
-        tmp.replace(self.path)
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(token + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, 0o600)
+            tmp.replace(self.path)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise storage_error("the gateway token", self.path, e) from e  # the old token stays
         return token
 
 

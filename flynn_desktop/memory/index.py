@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from flynn_desktop.core.memory import Memory, MemoryKind
-from flynn_desktop.errors import StorageError
+from flynn_desktop.errors import StorageError, storage_error
+from flynn_desktop.paths import private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -100,14 +101,7 @@ def _memory(row: Sequence[Any]) -> Memory:
 
 
 def _storage_error(e: sqlite3.Error, path: Path) -> StorageError:
-    if "full" in str(e).lower():
-        return StorageError(
-            f"The memory store {path} can't grow: the disk is full.",
-            "Free some disk space; nothing already remembered is lost.",
-        )
-    return StorageError(
-        f"The memory store {path} failed: {e}", "Run `flynn doctor`; see the log for details."
-    )
+    return storage_error("the memory store", path, e)
 
 
 class MemoryIndex:
@@ -117,16 +111,13 @@ class MemoryIndex:
         self.path = path
         self._lock = threading.RLock()
         try:
+            private_file(path)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
                 self._db.execute(f"PRAGMA {pragma}")
             self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise StorageError(
-                f"The memory store {path} can't be opened: {e}",
-                "If the file is damaged, move it aside and run `flynn memory reindex` to rebuild from "
-                "your documents; see the log for details.",
-            ) from e
+        except (sqlite3.Error, OSError) as e:
+            raise storage_error("the memory store", path, e) from e
 
     def close(self) -> None:
         with self._lock:

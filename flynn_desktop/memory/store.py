@@ -80,7 +80,7 @@ class MemoryService:
         chunking: ChunkSettings | None = None,
         similarity_range: tuple[float, float] = (0.15, 0.6),
     ) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.index = MemoryIndex(folder / "memory.db")
         self.embedder_id = embedder_id
         self.embed = CachedEmbedder(embed, embedder_id, self.index, cache, cache_ttl)

@@ -38,7 +38,7 @@ class VectorStore:
                 self.where = url
             else:
                 assert path is not None
-                path.mkdir(parents=True, exist_ok=True)
+                path.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self.client = chromadb.PersistentClient(path=str(path), settings=settings)
                 self.where = str(path)
             self.name = collection_name(embedder_id)

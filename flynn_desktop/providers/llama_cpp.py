@@ -30,6 +30,17 @@ USER_GGUF_CONTEXT = 4096
 _DONE = object()
 
 
+def available_memory() -> int | None:
+    """Bytes of memory free for a new allocation (Linux's MemAvailable), or None when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class _Failure:
     def __init__(self, error: BaseException) -> None:
         self.error = error
@@ -56,6 +67,7 @@ class LlamaCppProvider(ProviderBase):
         self._chat_format = chat_format
         manifest = None if gguf_path else bundled_manifest(model)  # an unknown name fails here, early
         self._n_ctx = context_length or (manifest.context_length if manifest else USER_GGUF_CONTEXT)
+        self._n_ctx_chosen = context_length is not None  # by the user: checked against the model
         self._llm: Any = None
         self._formatter: Any = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
@@ -96,6 +108,8 @@ class LlamaCppProvider(ProviderBase):
                 f"llama.cpp can't be loaded here: {e}",
                 "Run the README's install command; it builds llama-cpp-python for this CPU.",
             ) from e
+        if self._n_ctx_chosen:
+            self._check_context(Llama, resolved.path)
         try:
             llm = Llama(
                 model_path=str(resolved.path),
@@ -115,6 +129,49 @@ class LlamaCppProvider(ProviderBase):
         self._llm = llm
         report(Progress("model.load", 1.0, resolved.path.name))
         log.info("loaded %s (n_ctx=%d, threads=%d)", resolved.path, self._n_ctx, self._threads)
+
+    def _check_context(self, llama: Any, path: Path) -> None:
+        """A contextLength the model was not trained for, or whose KV cache would not fit in this
+        computer's free memory, is refused before llama.cpp tries to allocate it."""
+        try:
+            meta = llama(model_path=str(path), vocab_only=True, verbose=False)
+        except Exception:  # the full load below says what is wrong with the file
+            return
+        try:
+            md = meta.metadata
+        finally:
+            meta.close()
+        arch = md.get("general.architecture", "")
+
+        def num(key: str) -> int:
+            try:
+                return int(float(md.get(f"{arch}.{key}", 0)))
+            except ValueError:
+                return 0
+
+        trained = num("context_length")
+        if trained and self._n_ctx > trained:
+            raise ModelError(
+                f"models.providers.local.contextLength is {self._n_ctx}, but {path.name} was trained for "
+                f"{trained} tokens.",
+                f"Set contextLength to {trained} or less (or leave it unset).",
+            )
+        heads, kv_heads, layers, width = (
+            num("attention.head_count"),
+            num("attention.head_count_kv"),
+            (num("block_count")),
+            num("embedding_length"),
+        )
+        need = (
+            self._n_ctx * layers * (width // heads if heads else 0) * (kv_heads or heads) * 2 * 2
+        )  # K+V, f16
+        free = available_memory()
+        if need and free and need > free:
+            raise ModelError(
+                f"A {self._n_ctx}-token context for {path.name} needs {need / 2**30:.1f} GB of memory; "
+                f"this computer has {free / 2**30:.1f} GB free.",
+                "Lower models.providers.local.contextLength (or leave it unset).",
+            )
 
     def _make_formatter(self, llm: Any, llama_chat_format: Any) -> Any:
         template = None if self._chat_format else llm.metadata.get("tokenizer.chat_template")

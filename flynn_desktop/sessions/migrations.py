@@ -43,6 +43,8 @@ SCHEMA_VERSION = max(STEPS)
 def migrate(conn: Connection) -> int:
     """Bring the database to SCHEMA_VERSION; returns the version it had."""
     version = int(conn.execute(text("PRAGMA user_version")).scalar() or 0)
+    if version >= SCHEMA_VERSION:
+        return version  # nothing to write: a full disk or a read-only file can still be read
     for number in sorted(STEPS):
         if version < number:
             STEPS[number](conn)

@@ -17,7 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Table, event, func, or_, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
 from flynn_desktop.core.messages import (
@@ -29,7 +29,8 @@ from flynn_desktop.core.messages import (
     StoredMessage,
     UsageRecord,
 )
-from flynn_desktop.errors import NotFoundError, StorageError
+from flynn_desktop.errors import NotFoundError, StorageError, storage_error
+from flynn_desktop.paths import private_file
 from flynn_desktop.sessions.migrations import migrate
 from flynn_desktop.sessions.tables import MessageRow, SessionRow, UsageRow, utcnow
 
@@ -58,13 +59,12 @@ def _storage_errors(fn: Callable[P, T]) -> Callable[P, T]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return fn(*args, **kwargs)
-        except OperationalError as e:
+        except SQLAlchemyError as e:
             store = args[0]
-            reason = str(e.orig) if e.orig else str(e)
-            raise StorageError(
-                f"Can't write the session store {getattr(store, 'path', '')}: {reason}",
-                "Free some disk space or check the folder's permissions; nothing saved before was lost.",
-            ) from e
+            why = getattr(store, "cannot_write", None)
+            if why is not None:  # opened read-only on a full disk: the disk is the reason
+                raise StorageError(why.message, why.hint) from e
+            raise storage_error("the session store", getattr(store, "path", ""), e) from e
 
     return wrapper
 
@@ -95,7 +95,11 @@ def _message_row(
 class SQLSessionStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            private_file(path)
+        except OSError as e:
+            raise storage_error("the session store", path, e) from e
+        self.cannot_write: StorageError | None = None  # set when opened read-only: why it can't write
         self.engine = create_engine(
             f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 5}
         )
@@ -103,10 +107,17 @@ class SQLSessionStore:
         try:
             self._migrate()
         except SQLAlchemyError as e:
-            raise StorageError(
-                f"Can't open the session store {path}: {e}",
-                "If the file is damaged, move it away; Flynn will start a new one.",
-            ) from e
+            error = storage_error("the session store", path, e)
+            if not error.full or not path.stat().st_size:
+                raise error from e
+            # A full disk can't take SQLite's WAL files, but what is saved can still be read: open it
+            # read-only, and let every write say why it can't.
+            self.engine.dispose()
+            self.engine = create_engine(
+                f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true",
+                connect_args={"check_same_thread": False, "uri": True},
+            )
+            self.cannot_write = error
 
     def _migrate(self) -> None:
         tables = [_table(SessionRow), _table(MessageRow), _table(UsageRow)]

@@ -95,7 +95,9 @@ def test_redacted_hides_secrets() -> None:
     assert shown["models"]["providers"]["anthropic"]["apiKey"] == "***"
     assert shown["agents"]["default"]["maxTokens"] == 512
     c = parse_config(
-        "models:\n  providers:\n    work:\n      baseUrl: https://bob:hunter2@proxy.example/v1\n", "c.yaml", {}
+        "models:\n  providers:\n    work:\n      baseUrl: https://bob:hunter2@proxy.example/v1\n",
+        "c.yaml",
+        {},
     )
     shown = redacted(c)
     assert shown["models"]["providers"]["work"]["baseUrl"] == "https://***@proxy.example/v1"

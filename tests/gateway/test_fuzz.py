@@ -69,3 +69,31 @@ def test_random_bodies_never_break_the_server(live: Live, endpoint: str, body: o
     )
     assert r.status_code < 500, (endpoint, body, r.status_code, r.text[:300])
     assert httpx.get(live.url + "/health").status_code == 200
+
+
+raw_bodies = (
+    st.binary(max_size=200)
+    | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass"))
+    | st.integers(1, 3000).map(lambda n: b"[" * n + b"]" * n)
+    | st.integers(1, 3000).map(lambda n: b'{"messages": ' + b"[" * n + b"]" * n + b"}")
+    | st.sampled_from(
+        [b'{"messages": [{"role": "user", "content": "\\ud800"}]}', b"\xff\xfe{}", b"null", b""]
+    )
+)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(endpoint=st.sampled_from(ENDPOINTS), body=raw_bodies)
+def test_random_bytes_never_break_the_server(live: Live, endpoint: str, body: bytes) -> None:
+    r = httpx.post(
+        live.url + endpoint,
+        content=body,
+        headers={"Authorization": f"Bearer {live.token}", "Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert r.status_code < 500, (endpoint, body[:80], r.status_code, r.text[:300])

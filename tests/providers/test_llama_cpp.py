@@ -207,3 +207,20 @@ def test_generation_runs_off_the_calling_thread(
     finally:
         provider._generate = original  # type: ignore[method-assign]
     assert names and names[0].startswith("llama") and names[0] != threading.current_thread().name
+
+
+def test_a_context_the_model_cant_hold_is_refused_before_allocating(
+    loop: asyncio.AbstractEventLoop, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from flynn_desktop.errors import ModelError
+
+    files = ModelFiles(tmp_path_factory.mktemp("cache"))
+    huge = LlamaCppProvider("smollm2-135m", files, context_length=1_000_000)
+    with pytest.raises(ModelError) as e:
+        run(loop, huge.load())
+    assert "trained for 8192 tokens" in str(e.value) and "contextLength" in str(e.value)
+    assert not huge.loaded
+    fits = LlamaCppProvider("smollm2-135m", files, context_length=2048)
+    run(loop, fits.load())
+    assert fits.loaded and fits.context_length == 2048
+    run(loop, fits.close())
