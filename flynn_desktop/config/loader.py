@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from flynn_desktop.config.schema import Config, config_problems
+from flynn_desktop.config.checks import config_problems
+from flynn_desktop.config.schema import Config
 from flynn_desktop.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
