@@ -70,6 +70,7 @@ class LlamaCppProvider(ProviderBase):
         self._n_ctx_chosen = context_length is not None  # by the user: checked against the model
         self._llm: Any = None
         self._formatter: Any = None
+        self._last_prompt: tuple[tuple[ChatMessage, ...], list[int], Any] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._load_lock = asyncio.Lock()
         self._gen_lock = asyncio.Lock()
@@ -109,7 +110,7 @@ class LlamaCppProvider(ProviderBase):
                 "Run the README's install command; it builds llama-cpp-python for this CPU.",
             ) from e
         if self._n_ctx_chosen:
-            self._check_context(Llama, resolved.path)
+            self._check_context(resolved.path)
         try:
             llm = Llama(
                 model_path=str(resolved.path),
@@ -130,15 +131,21 @@ class LlamaCppProvider(ProviderBase):
         report(Progress("model.load", 1.0, resolved.path.name))
         log.info("loaded %s (n_ctx=%d, threads=%d)", resolved.path, self._n_ctx, self._threads)
 
-    def _check_context(self, llama: Any, path: Path) -> None:
+    def _check_context(self, path: Path) -> None:
         """A contextLength the model was not trained for, or whose KV cache would not fit in this
-        computer's free memory, is refused before llama.cpp tries to allocate it."""
+        computer's free memory, is refused before llama.cpp tries to allocate it. Only the model's
+        metadata is read (its vocabulary, no weights, no context): about 0.1 s."""
+        import llama_cpp
+        from llama_cpp._internals import LlamaModel
+
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
         try:
-            meta = llama(model_path=str(path), vocab_only=True, verbose=False)
+            meta = LlamaModel(path_model=str(path), params=params, verbose=False)
         except Exception:  # the full load below says what is wrong with the file
             return
         try:
-            md = meta.metadata
+            md = meta.metadata()
         finally:
             meta.close()
         arch = md.get("general.architecture", "")
@@ -192,8 +199,15 @@ class LlamaCppProvider(ProviderBase):
 
     # prompt ------------------------------------------------------------------------------------------
     def _tokens(self, messages: Sequence[ChatMessage]) -> tuple[list[int], Any]:
+        """The prompt's tokens. The pipeline counts the prompt it sends, then sends it: the last one
+        is kept, so the chat template is rendered and tokenized once per answer, not twice. (Only the
+        llama thread calls this.)"""
+        key = tuple(messages)
+        if self._last_prompt is not None and self._last_prompt[0] == key:
+            return self._last_prompt[1], self._last_prompt[2]
         fmt = self._formatter(messages=[m.as_dict() for m in messages])
         tokens = self._llm.tokenize(fmt.prompt.encode("utf-8"), add_bos=not fmt.added_special, special=True)
+        self._last_prompt = (key, tokens, fmt)
         return tokens, fmt
 
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
@@ -253,7 +267,7 @@ class LlamaCppProvider(ProviderBase):
         pieces: list[str] = []
         finish = "stop"
         for chunk in self._llm.create_completion(
-            prompt=tokens,
+            prompt=list(tokens),
             max_tokens=max_tokens,
             temperature=params.temperature,
             stop=stops,
@@ -281,6 +295,7 @@ class LlamaCppProvider(ProviderBase):
         """Free the model's memory; the next request loads it again."""
         async with self._gen_lock:
             llm, self._llm = self._llm, None
+            self._last_prompt = None
             if llm is not None:
                 await asyncio.get_running_loop().run_in_executor(self._executor, llm.close)
 

@@ -75,7 +75,8 @@ class Conversation:
         its session is not shown): then the store has it."""
         if ev.message_id is not None:
             self.streams.pop(ev.message_id, None)  # the store has the whole answer now
-        self.streaming_id = None
+        if ev.message_id == self.streaming_id:  # another run (a gateway client's) ending changes nothing
+            self.streaming_id = None
         if not shown or not self.has(ev.message_id):
             return False
         assert ev.message_id is not None
