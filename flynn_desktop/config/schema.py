@@ -18,13 +18,16 @@ DEFAULT_MODEL = f"local:{BUNDLED_MODEL}"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", allow_inf_nan=False
+    )
 
 
 # Bounds no real value comes near: a model's context, an answer's length. A model's own limits (the
 # context it was trained for) are checked when it loads, and the CPU's when the config is read.
 MAX_CONTEXT = 1 << 20  # tokens; the longest contexts of 2026's models are about a million
 MAX_ANSWER = 1 << 17  # tokens in one answer
+HOUR_MS, DAY_S, YEAR_S = 3_600_000, 86_400, 366 * 86_400
 CPUS = os.cpu_count() or 1
 
 
@@ -97,10 +100,10 @@ class ProvidersConfig(Section):
 
 
 class RetryConfig(Section):
-    max_attempts: int = Field(3, ge=1)
-    initial_delay_ms: int = Field(1000, ge=0)
-    multiplier: float = Field(2.0, ge=1.0)
-    max_delay_ms: int = Field(30000, ge=0)
+    max_attempts: int = Field(3, ge=1, le=20)
+    initial_delay_ms: int = Field(1000, ge=0, le=HOUR_MS)
+    multiplier: float = Field(2.0, ge=1.0, le=10.0)
+    max_delay_ms: int = Field(30000, ge=0, le=HOUR_MS)
     non_retryable_patterns: list[str] = ["invalid_api_key", "permission_denied"]
 
 
@@ -114,8 +117,8 @@ ModelName = Annotated[str, AfterValidator(_check_model_name)]
 
 
 class CooldownConfig(Section):
-    after_failures: int = Field(3, ge=1, description="consecutive failures before a model rests")
-    seconds: float = Field(60, ge=0, description="how long it rests; the router skips it meanwhile")
+    after_failures: int = Field(3, ge=1, le=1000, description="consecutive failures before a model rests")
+    seconds: float = Field(60, ge=0, le=DAY_S, description="how long it rests; the router skips it meanwhile")
 
 
 class RouterConfig(Section):
@@ -139,8 +142,8 @@ class RouterConfig(Section):
 
 
 class Price(Section):
-    input: float = Field(0.0, ge=0, description="USD per million input tokens")
-    output: float = Field(0.0, ge=0, description="USD per million output tokens")
+    input: float = Field(0.0, ge=0, le=10_000, description="USD per million input tokens")
+    output: float = Field(0.0, ge=0, le=10_000, description="USD per million output tokens")
 
 
 class ModelsConfig(Section):
@@ -163,7 +166,7 @@ class ModelsConfig(Section):
 
 class CompactionConfig(Section):
     threshold_pct: int = Field(75, ge=10, le=100)
-    keep_turns: int = Field(6, ge=0)
+    keep_turns: int = Field(6, ge=0, le=1000)
     summary_max_tokens: int = Field(2048, ge=16, le=MAX_ANSWER)
     importance_threshold: float = Field(0.8, ge=0, le=1)
 
@@ -197,14 +200,14 @@ class PromptConfig(Section):
 
 
 class ExecutorConfig(Section):
-    default_timeout_ms: int = Field(30000, ge=1)
-    max_output_bytes: int = Field(51200, ge=1)
+    default_timeout_ms: int = Field(30000, ge=1, le=DAY_S * 1000)
+    max_output_bytes: int = Field(51200, ge=1, le=1 << 30)
 
 
 class ToolCacheConfig(Section):
     enabled: bool = False
-    ttl: int = Field(300, ge=0)
-    max_size: int = Field(1000, ge=0)
+    ttl: int = Field(300, ge=0, le=YEAR_S)
+    max_size: int = Field(1000, ge=0, le=10_000_000)
     exclude_patterns: list[str] = []
 
 
@@ -218,8 +221,8 @@ class ToolsConfig(Section):
 
 class ChunkingConfig(Section):
     max_chunk_size: int = Field(512, ge=16, le=1 << 20)
-    chunk_overlap: int = Field(50, ge=0)
-    min_chunk_size: int = Field(128, ge=0)
+    chunk_overlap: int = Field(50, ge=0, le=1 << 20)
+    min_chunk_size: int = Field(128, ge=0, le=1 << 20)
 
     @model_validator(mode="after")
     def _sizes(self) -> ChunkingConfig:
@@ -238,7 +241,7 @@ class ChunkingConfig(Section):
 
 class EmbeddingCacheConfig(Section):
     enabled: bool = True
-    ttl: int = Field(86400, ge=0)
+    ttl: int = Field(86400, ge=0, le=YEAR_S)
 
 
 class EmbeddingsConfig(Section):
@@ -255,7 +258,7 @@ class EmbeddingsConfig(Section):
 class SearchConfig(Section):
     vector_weight: float = Field(0.7, ge=0, le=1)
     keyword_weight: float = Field(0.3, ge=0, le=1)
-    limit: int = Field(10, ge=1)
+    limit: int = Field(10, ge=1, le=1000)
     threshold: float = Field(0.5, ge=0, le=1)
 
 
@@ -286,7 +289,7 @@ class SessionsConfig(Section):
     ttl: Annotated[str | int, AfterValidator(_duration)] = Field(
         "0", description="how long to keep sessions, e.g. '30d'; '0' keeps them forever"
     )
-    max_sessions: int = Field(0, ge=0, description="0 means no limit")
+    max_sessions: int = Field(0, ge=0, le=10_000_000, description="0 means no limit")
 
 
 class GatewayLockConfig(Section):
@@ -294,8 +297,8 @@ class GatewayLockConfig(Section):
 
 
 class LaneQueueConfig(Section):
-    max_depth: int = Field(10, ge=1)
-    request_timeout_ms: int = Field(30000, ge=1)
+    max_depth: int = Field(10, ge=1, le=10_000)
+    request_timeout_ms: int = Field(30000, ge=1, le=HOUR_MS)
 
 
 class GatewayConfig(Section):
@@ -308,7 +311,7 @@ class GatewayConfig(Section):
     learn: bool = Field(
         False, description="keep notes and facts from gateway chats, as the window does (recall is always on)"
     )
-    max_connections: int = Field(50, ge=1)
+    max_connections: int = Field(50, ge=1, le=10_000)
     lock: GatewayLockConfig = GatewayLockConfig()
     lane_queue: LaneQueueConfig = LaneQueueConfig()
 

@@ -2,8 +2,9 @@
 
 Flynn binds the listening socket itself and hands it to uvicorn: a port that is taken or a host that
 does not resolve is then a FlynnError that names the problem, never uvicorn's `sys.exit` ending the
-Runtime's loop thread. A connection that sends no request within HEADER_TIMEOUT_S is closed, so idle
-sockets can't pile up; only requests in flight count toward gateway.maxConnections."""
+Runtime's loop thread. A connection whose request head is not complete within HEADER_TIMEOUT_S is
+closed, so idle and slow-drip sockets can't pile up; only requests in flight count toward
+gateway.maxConnections."""
 
 from __future__ import annotations
 
@@ -25,30 +26,60 @@ log = logging.getLogger(__name__)
 # How long a new connection may stay silent before its first request (nginx's client_header_timeout,
 # Apache's RequestReadTimeout do the same); after a response, uvicorn's keep-alive timeout applies.
 HEADER_TIMEOUT_S = 10.0
+MAX_HEAD_BYTES = 64 * 1024  # a request line and headers; real clients send under 2 KB
 
 
 class GatewayProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, closing a connection that sends nothing."""
+    """uvicorn's httptools protocol, with limits on the request head: it must be complete within
+    HEADER_TIMEOUT_S of the connection (or of the previous response), so silent and slow-drip
+    connections are closed, and at most MAX_HEAD_BYTES long (431)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._silent: asyncio.TimerHandle | None = self.loop.call_later(HEADER_TIMEOUT_S, self._drop_silent)
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._await_head()
+
+    def _await_head(self) -> None:
+        self._head_bytes = 0
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._head_too_slow)
+
+    def _head_done(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
 
     def data_received(self, data: bytes) -> None:
-        if self._silent is not None:
-            self._silent.cancel()
-            self._silent = None
+        if self._head_timer is not None:  # reading a request's head: count it, up to its blank line
+            end = data.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else end
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._head_done()
+                self.transport.write(
+                    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n"
+                    b"connection: close\r\n\r\n"
+                )
+                self.transport.close()
+                return
         super().data_received(data)
 
+    def on_headers_complete(self) -> None:
+        self._head_done()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._await_head()  # the next request on this connection gets the same time
+
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._silent is not None:
-            self._silent.cancel()
-            self._silent = None
+        self._head_done()
         super().connection_lost(exc)
 
-    def _drop_silent(self) -> None:
-        self._silent = None
-        if self.cycle is None and not self.transport.is_closing():
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
             self.transport.close()
 
 
@@ -126,7 +157,7 @@ class GatewayServer:
             log_level="warning",
             lifespan="off",
             http=GatewayProtocol,  # httptools, the C parser, plus the silent-connection timeout
-            ws_max_size=1 << 20,
+            ws_max_size=16 << 20,  # frames past MAX_FRAME (1 MiB) get an error reply, not a closed socket
             access_log=False,
             timeout_graceful_shutdown=5,  # then in-flight answers are cancelled, and saved as partial
         )

@@ -110,6 +110,7 @@ class MemoryIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self.cannot_write: StorageError | None = None  # set when opened read-only: why it can't write
         try:
             private_file(path)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -117,7 +118,14 @@ class MemoryIndex:
                 self._db.execute(f"PRAGMA {pragma}")
             self._db.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as e:
-            raise storage_error("the memory store", path, e) from e
+            error = storage_error("the memory store", path, e)
+            if not error.full or not path.exists() or not path.stat().st_size:
+                raise error from e
+            # A full disk can't take SQLite's WAL files, but what is remembered can still be read.
+            self._db = sqlite3.connect(
+                f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False, isolation_level=None
+            )
+            self.cannot_write = error
 
     def close(self) -> None:
         with self._lock:
@@ -125,6 +133,8 @@ class MemoryIndex:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
+        if self.cannot_write is not None:
+            raise StorageError(self.cannot_write.message, self.cannot_write.hint)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")

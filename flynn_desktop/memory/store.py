@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from flynn_desktop.core.memory import (
     keyword_terms,
     vector_relevance,
 )
-from flynn_desktop.errors import FlynnError, NotFoundError
+from flynn_desktop.errors import FlynnError, NotFoundError, StorageError
 from flynn_desktop.memory import folders
 from flynn_desktop.memory.chunking import ChunkSettings
 from flynn_desktop.memory.index import MemoryIndex, content_hash
@@ -43,6 +44,17 @@ log = logging.getLogger(__name__)
 EmbedFn = Callable[[list[str]], list[list[float]]]
 BATCH = 64
 NEAR_DUPLICATE = 0.95  # notes and facts this similar to an existing one replace it instead of piling up
+
+
+class UnavailableVectors:
+    """Stands in for a vector store that could not open: every use raises why."""
+
+    def __init__(self, error: StorageError) -> None:
+        self.error = error
+        self.where = "unavailable"
+
+    def __getattr__(self, name: str) -> Any:
+        raise self.error
 
 
 class CachedEmbedder:
@@ -63,7 +75,10 @@ class CachedEmbedder:
                 (h, np.asarray(v, dtype=np.float32).tobytes())
                 for (h, _i), v in zip(missing, vectors, strict=True)
             ]
-            self.index.cache_vectors(self.model_id, fresh)
+            try:
+                self.index.cache_vectors(self.model_id, fresh)
+            except StorageError as e:  # a cache that can't grow (a full disk) only costs speed
+                log.info("embedding cache not written: %s", e.message)
             cached.update(fresh)
         return [np.frombuffer(cached[h], dtype=np.float32).astype(float).tolist() for h in hashes]
 
@@ -85,12 +100,17 @@ class MemoryService:
         self.embedder_id = embedder_id
         self.embed = CachedEmbedder(embed, embedder_id, self.index, cache, cache_ttl)
         self._chroma = (None if chroma_url else folder / "chroma", chroma_url)
-        self.vectors = VectorStore(*self._chroma, embedder_id)
+        self.vectors: VectorStore | UnavailableVectors
+        try:
+            self.vectors = VectorStore(*self._chroma, embedder_id)
+        except StorageError as e:  # e.g. a full disk: words can still be searched, and say so
+            log.warning("the vector store is unavailable: %s", e.message)
+            self.vectors = UnavailableVectors(e)
         self.chunking = chunking or ChunkSettings()
         self.similarity_range = similarity_range  # see core.memory.vector_relevance
         self.writing = threading.RLock()  # held by every writer: adds, imports, deletes, re-indexing
         self._pending_reason = ""
-        if self.index.get_meta("embedder") != embedder_id:
+        if self.index.get_meta("embedder") != embedder_id and self.index.cannot_write is None:
             self._switch_embedder()
 
     def close(self) -> None:

@@ -94,6 +94,22 @@ def test_a_silent_connection_is_closed(live: Live, monkeypatch: pytest.MonkeyPat
         s.close()
 
 
+def test_a_slow_or_huge_request_head_is_cut_off(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flynn_desktop.gateway.server as server
+
+    monkeypatch.setattr(server, "HEADER_TIMEOUT_S", 0.2)
+    port = int(live.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as s:  # a slow drip: a head that never ends
+        s.settimeout(30)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ")
+        assert s.recv(1) == b""  # closed once its time was up, though bytes came
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.settimeout(30)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-big: " + b"a" * (100 * 1024) + b"\r\n\r\n")
+        assert s.recv(64).startswith(b"HTTP/1.1 431")
+    assert httpx.get(live.url + "/health").status_code == 200
+
+
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/chat"])
 def test_bodies_too_big_too_deep_or_not_unicode_are_4xx(live: Live, path: str) -> None:
     h = {"Authorization": f"Bearer {live.token}", "Content-Type": "application/json"}
@@ -155,6 +171,7 @@ BAD_FRAMES: list[str | bytes] = [
     ),
     "not json at all",
     json.dumps([1, 2, 3]),
+    json.dumps({"jsonrpc": "2.0", "id": 8, "method": "memory.search", "params": {"query": "q" * (2 << 20)}}),
 ]
 
 
