@@ -6,16 +6,12 @@ the two stores are kept in step across a crash.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from flynn_desktop.core.events import Progress
 from flynn_desktop.core.interfaces import ProgressCallback
@@ -35,52 +31,16 @@ from flynn_desktop.core.memory import (
 )
 from flynn_desktop.errors import FlynnError, NotFoundError, StorageError
 from flynn_desktop.memory import folders
+from flynn_desktop.memory.cache import CachedEmbedder
 from flynn_desktop.memory.chunking import ChunkSettings
 from flynn_desktop.memory.index import MemoryIndex, content_hash
-from flynn_desktop.memory.vectors import VectorStore
+from flynn_desktop.memory.vectors import UnavailableVectors, VectorStore
 
 log = logging.getLogger(__name__)
 
 EmbedFn = Callable[[list[str]], list[list[float]]]
 BATCH = 64
 NEAR_DUPLICATE = 0.95  # notes and facts this similar to an existing one replace it instead of piling up
-
-
-class UnavailableVectors:
-    """Stands in for a vector store that could not open: every use raises why."""
-
-    def __init__(self, error: StorageError) -> None:
-        self.error = error
-        self.where = "unavailable"
-
-    def __getattr__(self, name: str) -> Any:
-        raise self.error
-
-
-class CachedEmbedder:
-    """Vectors by content hash, kept in the memory database (memory.embeddings.cache)."""
-
-    def __init__(self, embed: EmbedFn, model_id: str, index: MemoryIndex, enabled: bool, ttl: float) -> None:
-        self.inner, self.model_id, self.index, self.enabled, self.ttl = embed, model_id, index, enabled, ttl
-
-    def __call__(self, texts: list[str]) -> list[list[float]]:
-        if not self.enabled:
-            return self.inner(texts)
-        hashes = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
-        cached = self.index.cached_vectors(self.model_id, hashes, self.ttl)
-        missing = sorted({h: i for i, h in enumerate(hashes) if h not in cached}.items(), key=lambda x: x[1])
-        if missing:
-            vectors = self.inner([texts[i] for _h, i in missing])
-            fresh = [
-                (h, np.asarray(v, dtype=np.float32).tobytes())
-                for (h, _i), v in zip(missing, vectors, strict=True)
-            ]
-            try:
-                self.index.cache_vectors(self.model_id, fresh)
-            except StorageError as e:  # a cache that can't grow (a full disk) only costs speed
-                log.info("embedding cache not written: %s", e.message)
-            cached.update(fresh)
-        return [np.frombuffer(cached[h], dtype=np.float32).astype(float).tolist() for h in hashes]
 
 
 class MemoryService:

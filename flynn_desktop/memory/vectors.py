@@ -105,3 +105,14 @@ class VectorStore:
                 f"The vector store ({self.where}) failed: {type(e).__name__}: {e}",
                 "Keyword search still works. Run `flynn doctor`; see the log for details.",
             ) from e
+
+
+class UnavailableVectors:
+    """Stands in for a vector store that could not open: every use raises why."""
+
+    def __init__(self, error: StorageError) -> None:
+        self.error = error
+        self.where = "unavailable"
+
+    def __getattr__(self, name: str) -> Any:
+        raise self.error
