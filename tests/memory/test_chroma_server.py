@@ -83,6 +83,9 @@ def test_a_chroma_server_that_is_down_gets_a_clear_message(
     make_service: Callable[..., MemoryService], tmp_path: Path
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"
+    svc = make_service(tmp_path / "m", chroma_url=url)  # memory opens; what needs vectors says why
     with pytest.raises(StorageError) as e:
-        make_service(tmp_path / "m", chroma_url=url)
+        svc.add("The ferry leaves at 08:15.")
     assert url in str(e.value) and "chroma run" in str(e.value)
+    found = svc.search("ferry", SearchSettings(0.7, 0.3, 5, 0.5))
+    assert found.mode == "keyword" and "chroma run" in found.notice
