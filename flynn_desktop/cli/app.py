@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -10,14 +11,16 @@ from typing import Any
 
 from flynn_desktop.cli.context import Context
 from flynn_desktop.cli.output import progress_line
-from flynn_desktop.errors import FlynnError, InstanceError, NoDisplayError
+from flynn_desktop.errors import ConfigError, FlynnError, InstanceError, NoDisplayError
 
 
 def add_parser(sub: Any) -> None:
     sub.add_parser("gui", help="open the window (the default)").set_defaults(func=cmd_gui)
-    sub.add_parser("serve", help="run the Runtime and its gateway headless, without a window").set_defaults(
-        func=cmd_serve
+    s = sub.add_parser("serve", help="run the Runtime and its gateway headless, without a window")
+    s.add_argument(
+        "--port", type=int, metavar="N", help="the gateway's port (default: $FLYNN_PORT, then gateway.port)"
     )
+    s.set_defaults(func=cmd_serve)
 
 
 def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
@@ -54,7 +57,13 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with hosted(ctx.config, ctx.paths, gateway=True) as host:
+    config = ctx.config
+    port = args.port if args.port is not None else os.environ.get("FLYNN_PORT")
+    if port is not None:  # as Ollama's OLLAMA_HOST and llama.cpp's --port let people do
+        if not str(port).isdigit() or not 0 <= int(port) <= 65535:
+            raise ConfigError(f"The port {port} is not a port number.", "Give a number from 0 to 65535.")
+        config = config.model_copy(update={"gateway": config.gateway.model_copy(update={"port": int(port)})})
+    with hosted(config, ctx.paths, gateway=True) as host:
         if host is None:
             raise InstanceError("Flynn is already running for this user.", "Use it, or quit it first.")
         if host.gateway_error:

@@ -28,6 +28,10 @@ def add_parser(sub: Any) -> None:
     sub.add_parser("doctor", help="check this machine and the set-up").set_defaults(
         func=cmd_doctor, needs_config=False
     )
+    lg = sub.add_parser("logs", help="the log: what happened, one line each (gateway requests included)")
+    lg.add_argument("-n", "--lines", type=int, default=50, help="how many of the last lines (default 50)")
+    lg.add_argument("--gateway", action="store_true", help="only the gateway's requests")
+    lg.set_defaults(func=cmd_logs)
     t = sub.add_parser("token", help="print the gateway token")
     t.add_argument("--rotate", action="store_true", help="replace it with a new one")
     t.set_defaults(func=cmd_token)
@@ -79,6 +83,29 @@ def cmd_models(ctx: Context, args: argparse.Namespace) -> int:
         mark = "reachable" if ok else "UNREACHABLE"
         role = f"  [{', '.join(roles)}]" if roles else ""
         print(f"{name:<40} {mark:<12} {where:<22}{role}  {detail}")
+    return 0
+
+
+def cmd_logs(ctx: Context, args: argparse.Namespace) -> int:
+    import json
+
+    path = ctx.paths.log_dir / "flynn.log"
+    try:
+        lines = path.read_text("utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        print(f"No log yet ({path}).")
+        return 0
+    shown = []
+    for raw in lines:
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            continue
+        if args.gateway and doc.get("logger") != "flynn_desktop.gateway.requests":
+            continue
+        shown.append(f"{doc.get('time', '')} {doc.get('level', ''):<7} {doc.get('message', '')}")
+    for line in shown[-max(args.lines, 0) :]:
+        print(line)
     return 0
 
 

@@ -125,6 +125,7 @@ class Served:
     local: bool
     notes: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()  # the provider:model names that were tried and failed first
+    tools_dropped: bool = False  # the request's tools were left out: this model takes none
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flynn_desktop import __version__
 from flynn_desktop.gateway import ollama_api, openai_api
 from flynn_desktop.gateway.auth import host_allowed, origin_allowed, token_from_headers, token_ok
+from flynn_desktop.gateway.dialects import REQUEST, RequestInfo
 from flynn_desktop.gateway.ws import TICK_SECONDS, serve_ws
 from flynn_desktop.runtime import Runtime
 
@@ -54,9 +58,16 @@ class Clients:
         return tuple(sorted(self.active.items()))
 
 
-def refusal(status: int, message: str, code: str) -> JSONResponse:
-    """How the gateway says no, to HTTP requests and WebSocket upgrades alike."""
+def refusal(status: int, message: str, code: str, path: str = "") -> JSONResponse:
+    """How the gateway says no, to HTTP requests and WebSocket upgrades alike, in the shape the
+    client's dialect expects: Ollama's `{"error": "text"}` under /api, OpenAI's object elsewhere."""
+    if is_ollama_path(path):
+        return JSONResponse({"error": message}, status_code=status)
     return JSONResponse({"error": {"message": message, "code": code}}, status_code=status)
+
+
+def is_ollama_path(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
 
 
 class ClientLock:
@@ -94,13 +105,13 @@ class ClientLock:
 
 @contextlib.asynccontextmanager
 async def visit(
-    clients: Clients, name: str, lock: ClientLock | None, wait: float
+    clients: Clients, name: str, lock: ClientLock | None, wait: float, path: str = ""
 ) -> AsyncIterator[JSONResponse | None]:
     """One request or WebSocket of a client: it waits for the lock (when there is one), counts among
     the connected clients while it lasts, and lets the lock go after. Yields None, or the 423 answer
     when the lock stayed with another client."""
     if lock is not None and not await lock.acquire(name, wait):
-        yield refusal(423, lock.refusal(), "locked")
+        yield refusal(423, lock.refusal(), "locked", path)
         return
     clients.enter(name)
     try:
@@ -139,17 +150,34 @@ class Guard:
             await self.app(scope, receive, send)  # the WebSocket route checks for itself
             return
         headers = Headers(scope=scope)
+        path = scope["path"]
+        info = RequestInfo(client_name(headers), scope["method"], path)
+        REQUEST.set(info)
+        began = time.perf_counter()
+
+        async def send_noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                info.status = message["status"]
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, send_noting, headers, path)
+        finally:
+            if path not in PUBLIC:
+                info.log((time.perf_counter() - began) * 1000)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, headers: Headers, path: str) -> None:
         why = self.refused(headers)
         if why:
-            await refusal(403, f"Forbidden: {why}.", "forbidden")(scope, receive, send)
+            await refusal(403, f"Forbidden: {why}.", "forbidden", path)(scope, receive, send)
             return
-        if scope["path"] not in PUBLIC:
+        if path not in PUBLIC:
             given = token_from_headers(headers.get("authorization"), headers.get("x-api-key"))
             if not token_ok(given, self.token()):
                 message = "Unauthorized: send the Flynn token (`flynn token`) as a Bearer token or x-api-key."
-                await refusal(401, message, "unauthorized")(scope, receive, send)
+                await refusal(401, message, "unauthorized", path)(scope, receive, send)
                 return
-        if scope["path"] in PUBLIC:
+        if path in PUBLIC:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max_requests:
@@ -158,13 +186,14 @@ class Guard:
                 f"Flynn is answering {self.in_flight} requests, its limit (gateway.maxConnections). "
                 "Try again in a moment.",
                 "busy",
+                path,
             )
             busy.headers["Retry-After"] = "1"
             await busy(scope, receive, send)
             return
         self.in_flight += 1
         try:
-            async with visit(self.clients, client_name(headers), self.lock, self.wait) as locked_out:
+            async with visit(self.clients, client_name(headers), self.lock, self.wait, path) as locked_out:
                 if locked_out is not None:
                     await locked_out(scope, receive, send)
                     return
@@ -202,6 +231,15 @@ def create_app(
         wait=wait,
         max_requests=cfg.max_connections,
     )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def unknown(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """A path or method no dialect has: answered in the shape of the dialect the path belongs to."""
+        what = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+        message = f"{request.method} {request.url.path}: {what}."
+        return refusal(
+            exc.status_code, message, "not_found" if exc.status_code == 404 else "error", request.url.path
+        )
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -14,7 +16,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from flynn_desktop.config.schema import AgentConfig
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, ToolCall, Usage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Served, ToolCall, Usage
 from flynn_desktop.errors import (
     ContextOverflowError,
     FlynnError,
@@ -30,6 +32,54 @@ from flynn_desktop.errors import (
 from flynn_desktop.gateway.schemas import BadRequest, BodyTooLarge, Message, Tool, ToolCallIn
 
 T = TypeVar("T")
+TOOLS_DROPPED = "X-Flynn-Tools-Dropped"  # a response header: the model takes no tools; it answered in text
+log = logging.getLogger("flynn_desktop.gateway.requests")
+
+
+@dataclass
+class RequestInfo:
+    """One request, as its log line tells it: the guard starts it, the dialect adds what it knows."""
+
+    client: str
+    method: str
+    path: str
+    status: int = 0
+    dialect: str = ""
+    model: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    detail: str = ""  # the request's content, only at logging.level debug
+    tools_dropped: bool = False  # the model takes no tools, and the request's were optional
+
+    def log(self, ms: float) -> None:
+        log.info(
+            "%s %s %s %s model=%s status=%d tokens=%d/%d %.0fms",
+            self.client,
+            self.dialect or "-",
+            self.method,
+            self.path,
+            self.model or "-",
+            self.status,
+            self.tokens_in,
+            self.tokens_out,
+            ms,
+        )
+        if self.detail:
+            log.debug("%s %s body: %s", self.client, self.path, self.detail)
+
+
+REQUEST: ContextVar[RequestInfo | None] = ContextVar("flynn_request", default=None)
+
+
+def note_request(dialect: str, model: str, body: Any = None) -> RequestInfo:
+    """What the dialect knows of its request, for its log line (the body only at debug level)."""
+    info = REQUEST.get() or RequestInfo("", "", "")  # outside a request (a test calling directly)
+    info.dialect, info.model = dialect, model
+    if body is not None and log.isEnabledFor(logging.DEBUG):
+        info.detail = json.dumps(body, ensure_ascii=False, default=str)[:4000]
+    return info
+
+
 ROLES = {
     "system": Role.SYSTEM,
     "developer": Role.SYSTEM,
@@ -104,15 +154,20 @@ def http_status(e: FlynnError) -> int:
 async def started(items: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
     """Wait for the answer's first item, so that what fails before it starts (a full lane, an unknown
     or unreachable model, a context overflow) becomes an HTTP status, not an error inside a 200 stream."""
+    info = REQUEST.get()
     try:
         first = await anext(items)
     except StopAsyncIteration:
         return _empty()
+    if isinstance(first, Served) and info is not None:
+        info.tools_dropped = first.tools_dropped
 
     async def chained() -> AsyncGenerator[T, None]:
         try:
             yield first
             async for item in items:
+                if isinstance(item, Usage) and info is not None:  # for the request's log line
+                    info.tokens_in, info.tokens_out = item.tokens_in, item.tokens_out
                 yield item
         finally:
             await items.aclose()

@@ -16,21 +16,25 @@ from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, ToolCall, Usage
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
+    TOOLS_DROPPED,
     AnswerStream,
     collect,
     fill_in_middle,
     generation,
     http_status,
+    note_request,
     started,
     to_messages,
     tools_of,
 )
+from flynn_desktop.gateway.fim import COMPLETION_SYSTEM, TEMPLATE, completion_only, split_fim
 from flynn_desktop.gateway.schemas import (
     BadRequest,
     GenerateRequest,
     OllamaChatRequest,
     OllamaEmbedRequest,
     OllamaGeneration,
+    OllamaLegacyEmbedRequest,
     ShowRequest,
     parse,
     read_json,
@@ -120,10 +124,10 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
         return {
             "modelfile": "",
             "parameters": f"num_ctx {provider.context_length}",
-            "template": "",
+            "template": TEMPLATE,
             "details": {"format": "gguf", "family": name.split(":")[0]},
             "model_info": {"general.architecture": "flynn", "flynn.context_length": provider.context_length},
-            "capabilities": ["completion"],
+            "capabilities": ["completion", "insert", *(["tools"] if provider.supports_tools else [])],
             "modified_at": now_iso(),
         }
 
@@ -136,6 +140,20 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
                 for n in loaded
             ]
         }
+
+    @api.post("/api/embeddings", response_model=None)
+    async def embeddings(request: Request) -> Any:
+        """Ollama's older endpoint (ollama-js's and ollama-python's `embeddings()`): one prompt, one
+        vector."""
+        try:
+            body = parse(OllamaLegacyEmbedRequest, await read_json(request))
+            note_request("ollama", body.model or "")
+            if not body.prompt:
+                return {"embedding": []}
+            result = await runtime.models.embed([body.prompt])
+        except FlynnError as e:
+            return error(e)
+        return {"embedding": result.vectors[0]}
 
     @api.post("/api/embed", response_model=None)
     async def embed(request: Request) -> Any:
@@ -167,8 +185,13 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     async def generate(request: Request) -> Any:
         try:
             body = parse(GenerateRequest, await read_json(request))
-            system = body.system or "Reply to the user's text."
-            text = fill_in_middle(body.prompt, body.suffix or "")
+            prompt, suffix = body.prompt, body.suffix or ""
+            fim = split_fim(prompt)  # a raw prompt with the model's fill-in-the-middle marks (Continue)
+            if fim is not None:
+                prompt, suffix = fim
+            autocomplete = fim is not None or bool(suffix) or body.raw
+            system = body.system or (COMPLETION_SYSTEM if autocomplete else "Reply to the user's text.")
+            text = fill_in_middle(prompt, suffix)
             messages = [ChatMessage(Role.SYSTEM, system), ChatMessage(Role.USER, text)]
             params = params_of(body, runtime)
         except FlynnError as e:
@@ -181,7 +204,9 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
                 "done": True,
                 "done_reason": "load",
             }
-        return await respond(runtime, messages, params, body, client_of(request), "generate")
+        return await respond(
+            runtime, messages, params, body, client_of(request), "generate", prompt if autocomplete else None
+        )
 
     return api
 
@@ -193,7 +218,9 @@ async def respond(
     body: OllamaGeneration,
     client: str,
     kind: str,
+    completes: str | None = None,
 ) -> Any:
+    """`completes`: the text before the cursor, for an autocomplete answer (cleaned of what repeats it)."""
     try:
         keep = keep_alive_seconds(body.keep_alive)
     except FlynnError as e:
@@ -201,6 +228,7 @@ async def respond(
     num_ctx, model = body.opts.num_ctx, body.model or "flynn"
     cancel = CancelToken()
     start = time.perf_counter_ns()
+    info = note_request("ollama", model, body.model_dump(exclude_none=True))
     try:
         items = await started(
             runtime.chat.complete(
@@ -209,6 +237,9 @@ async def respond(
         )
     except FlynnError as e:
         return error(e)
+    if completes is not None:
+        items = completion_only(items, completes)
+    extra = {TOOLS_DROPPED: "true"} if info.tools_dropped else {}
 
     def piece(text: str, calls: list[ToolCall] | None = None) -> dict[str, Any]:
         base: dict[str, Any] = {"model": model, "created_at": now_iso(), "done": False}
@@ -246,7 +277,8 @@ async def respond(
         finally:
             if keep is not None:
                 runtime.models.keep_alive(model, keep)
-        return final(whole.usage, whole.first_ns, whole.text, whole.calls)
+        doc = final(whole.usage, whole.first_ns, whole.text, whole.calls)
+        return JSONResponse(doc, headers=extra) if extra else doc
 
     async def ndjson() -> AsyncIterator[str]:
         usage, first_ns = Usage(0, 0, False), None
@@ -269,4 +301,4 @@ async def respond(
             if keep is not None:
                 runtime.models.keep_alive(model, keep)
 
-    return AnswerStream(ndjson(), media_type="application/x-ndjson")
+    return AnswerStream(ndjson(), media_type="application/x-ndjson", headers=extra)

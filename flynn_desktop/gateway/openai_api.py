@@ -16,17 +16,20 @@ from fastapi.responses import JSONResponse
 
 from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, ToolCall, Usage
-from flynn_desktop.errors import FlynnError
+from flynn_desktop.errors import FlynnError, NotFoundError
 from flynn_desktop.gateway.dialects import (
+    TOOLS_DROPPED,
     AnswerStream,
     collect,
     fill_in_middle,
     generation,
     http_status,
+    note_request,
     started,
     to_messages,
     tools_of,
 )
+from flynn_desktop.gateway.fim import COMPLETION_SYSTEM, completion_only, split_fim
 from flynn_desktop.gateway.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -36,8 +39,6 @@ from flynn_desktop.gateway.schemas import (
     read_json,
 )
 from flynn_desktop.runtime import Runtime
-
-COMPLETION_SYSTEM = "Continue the user's text. Reply with the continuation only, nothing else."
 
 
 def error_body(e: FlynnError) -> dict[str, Any]:
@@ -62,14 +63,26 @@ def params_of(body: OpenAIGeneration, runtime: Runtime) -> GenerationParams:
 def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     api = APIRouter()
 
+    def model_names() -> list[str]:
+        return ["flynn", *runtime.models.choices()]
+
+    def model_doc(name: str) -> dict[str, Any]:
+        return {"id": name, "object": "model", "created": int(time.time()), "owned_by": "flynn"}
+
     @api.get("/v1/models")
     async def models() -> dict[str, Any]:
-        now = int(time.time())
-        names = ["flynn", *(m for m in runtime.models.choices() if ":" in m)]
-        return {
-            "object": "list",
-            "data": [{"id": n, "object": "model", "created": now, "owned_by": "flynn"} for n in names],
-        }
+        note_request("openai", "")
+        return {"object": "list", "data": [model_doc(n) for n in model_names() if n == "flynn" or ":" in n]}
+
+    @api.get("/v1/models/{model_id:path}", response_model=None)
+    async def model(model_id: str) -> Any:
+        """One model: `flynn`, a tier, or a configured provider:model."""
+        note_request("openai", model_id)
+        if model_id not in model_names():
+            return error_response(
+                NotFoundError(f"The model '{model_id}' does not exist here.", "GET /v1/models lists them.")
+            )
+        return model_doc(model_id)
 
     @api.post("/v1/chat/completions", response_model=None)
     async def chat(request: Request) -> Any:
@@ -88,12 +101,13 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
     async def completions(request: Request) -> Any:
         try:
             body = parse(CompletionRequest, await read_json(request))
-            user = ChatMessage(Role.USER, fill_in_middle(body.text, body.suffix or ""))
+            prompt, suffix = split_fim(body.text) or (body.text, body.suffix or "")
+            user = ChatMessage(Role.USER, fill_in_middle(prompt, suffix))
             messages = [ChatMessage(Role.SYSTEM, COMPLETION_SYSTEM), user]
             params = params_of(body, runtime)
         except FlynnError as e:
             return error_response(e)
-        return await respond(runtime, messages, params, body, client_of(request), "text")
+        return await respond(runtime, messages, params, body, client_of(request), "text", prompt)
 
     @api.post("/v1/embeddings", response_model=None)
     async def embeddings(request: Request) -> Any:
@@ -129,7 +143,9 @@ async def respond(
     body: OpenAIGeneration,
     client: str,
     kind: str,
+    completes: str | None = None,
 ) -> Any:
+    """`completes`: the text before the cursor, for an autocomplete answer (cleaned of what repeats it)."""
     model = body.model or "flynn"
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     stream = bool(body.stream)
@@ -137,12 +153,17 @@ async def respond(
     created = int(time.time())
     obj = "chat.completion" if kind == "chat" else "text_completion"
     cancel = CancelToken()
+    info = note_request("openai", model, body.model_dump(exclude_none=True))
     try:
         items = await started(
             runtime.chat.complete(messages, model, params, cancel, client, remember=kind == "chat")
         )
     except FlynnError as e:
         return error_response(e)
+    if completes is not None:
+        items = completion_only(items, completes)
+    # A model without tools answered a request whose tools were optional: in text, and the client is told.
+    extra = {TOOLS_DROPPED: "true"} if info.tools_dropped else {}
 
     def choice(text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
         if kind == "chat":
@@ -169,7 +190,7 @@ async def respond(
             ch["message"] = message
         else:
             ch.update({"text": text, "logprobs": None})
-        return {
+        doc = {
             "id": rid,
             "object": obj,
             "created": created,
@@ -181,6 +202,7 @@ async def respond(
                 "total_tokens": usage.tokens_in + usage.tokens_out,
             },
         }
+        return JSONResponse(doc, headers=extra) if extra else doc
 
     chunk_obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
 
@@ -265,4 +287,4 @@ async def respond(
             await items.aclose()
         yield "data: [DONE]\n\n"
 
-    return AnswerStream(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return AnswerStream(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", **extra})

@@ -219,6 +219,7 @@ class GenerateRequest(OllamaGeneration):
     prompt: str = ""
     suffix: str | None = None
     system: str | None = None
+    raw: bool = False  # the prompt is the model's own input: no template (FIM marks are read from it)
 
 
 class OllamaEmbedRequest(Body):
@@ -230,6 +231,11 @@ class OllamaEmbedRequest(Body):
         if isinstance(self.input, list) and not self.input:
             raise BadRequest("'input' must be a string or a non-empty list of strings")
         return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class OllamaLegacyEmbedRequest(Body):
+    model: str | None = None
+    prompt: str = ""
 
 
 class ShowRequest(Body):

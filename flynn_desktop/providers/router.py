@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -152,17 +153,21 @@ class RoutedProvider(ProviderBase):
                 failed.append(name)
                 last = e
                 continue
+            asked, dropped = params, False
             if params.tools and not provider.supports_tools:
-                last = ProviderBadRequestError(
-                    f"{name} does not take tools.",
-                    "Ask a model that does (Ollama, or an OpenAI-compatible provider), or send no tools.",
-                )
-                notes.append(f"{name}: {last.message}")
-                failed.append(name)
-                continue
+                if params.tool_choice in (None, "auto", "none"):  # tools are optional: answer in text
+                    asked, dropped = dataclasses.replace(params, tools=(), tool_choice=None), True
+                else:
+                    last = ProviderBadRequestError(
+                        f"{name} does not take tools, and the request requires one (tool_choice).",
+                        "Ask a model that does (Ollama, or an OpenAI-compatible provider), or send no tools.",
+                    )
+                    notes.append(f"{name}: {last.message}")
+                    failed.append(name)
+                    continue
             attempts = r.config.retry.max_attempts
             for attempt in range(attempts):
-                items = provider.stream(messages, params, cancel)
+                items = provider.stream(messages, asked, cancel)
                 try:
                     await provider.load(self._progress)
                     first = await anext(items)
@@ -181,7 +186,9 @@ class RoutedProvider(ProviderBase):
                     break
                 r.succeeded(name)
                 self.attempts.append(f"{name}: ok")
-                yield Served(provider.provider, provider.model, provider.local, tuple(notes), tuple(failed))
+                yield Served(
+                    provider.provider, provider.model, provider.local, tuple(notes), tuple(failed), dropped
+                )
                 yield first
                 async for item in items:  # past the first token, a failure is the agent's to report
                     yield item
