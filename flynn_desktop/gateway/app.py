@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flynn_desktop import __version__
-from flynn_desktop.gateway import ollama_api, openai_api
+from flynn_desktop.gateway import anthropic_api, ollama_api, openai_api
 from flynn_desktop.gateway.auth import host_allowed, origin_allowed, token_from_headers, token_ok
 from flynn_desktop.gateway.dialects import REQUEST, RequestInfo
 from flynn_desktop.gateway.ws import TICK_SECONDS, serve_ws
@@ -63,6 +63,8 @@ def refusal(status: int, message: str, code: str, path: str = "") -> JSONRespons
     client's dialect expects: Ollama's `{"error": "text"}` under /api, OpenAI's object elsewhere."""
     if is_ollama_path(path):
         return JSONResponse({"error": message}, status_code=status)
+    if path.startswith("/v1/messages"):
+        return JSONResponse(anthropic_api.error_body(status, message), status_code=status)
     return JSONResponse({"error": {"message": message, "code": code}}, status_code=status)
 
 
@@ -247,6 +249,7 @@ def create_app(
 
     app.include_router(openai_api.make_router(runtime, lambda r: client_name(r.headers)))
     app.include_router(ollama_api.make_router(runtime, lambda r: client_name(r.headers)))
+    app.include_router(anthropic_api.make_router(runtime, lambda r: client_name(r.headers)))
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:

@@ -241,3 +241,67 @@ class OllamaLegacyEmbedRequest(Body):
 class ShowRequest(Body):
     model: str | None = None
     name: str | None = None
+
+
+# Anthropic Messages ---------------------------------------------------------------------------------
+class AnthropicBlock(Body):
+    """A content block: text, tool_use (the assistant's call), tool_result (the caller's answer);
+    others (images, thinking) are passed over."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    type: str
+    text: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: dict[str, Any] | None = None
+    tool_use_id: str | None = None
+    content: str | list[dict[str, Any]] | None = None
+    is_error: bool | None = None
+
+    @property
+    def result_text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(str(b.get("text", "")) for b in self.content or [] if b.get("type") == "text")
+
+
+class AnthropicMessage(Body):
+    role: Literal["user", "assistant"]
+    content: str | list[AnthropicBlock]
+
+
+class AnthropicTool(Body):
+    model_config = ConfigDict(strict=True, extra="allow")
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+
+class AnthropicToolChoice(Body):
+    type: Literal["auto", "any", "tool", "none"] = "auto"
+    name: str | None = None
+
+
+class AnthropicPrompt(Body):
+    """What a Messages request and a token count share."""
+
+    model: str = "flynn"
+    messages: list[AnthropicMessage] = Field(min_length=1)
+    system: str | list[AnthropicBlock] | None = None
+    tools: list[AnthropicTool] | None = None
+
+    @property
+    def system_text(self) -> str:
+        if self.system is None or isinstance(self.system, str):
+            return self.system or ""
+        return "\n\n".join(b.text or "" for b in self.system if b.type == "text")
+
+
+class AnthropicRequest(AnthropicPrompt):
+    max_tokens: int = Field(ge=1, le=MAX_TOKENS)
+    stop_sequences: list[str] | None = None
+    temperature: float | None = Field(None, ge=0, le=1)
+    top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    stream: bool | None = False
+    tool_choice: AnthropicToolChoice | None = None
