@@ -134,11 +134,18 @@ class Agent:
         return TurnResult(session_id, message_id, answer.text, answer.status, answer.error)
 
     async def stream(
-        self, req: TurnRequest, provider: Provider, cancel: CancelToken
+        self,
+        req: TurnRequest,
+        provider: Provider,
+        cancel: CancelToken,
+        on_begun: Callable[[str, int | None], None] | None = None,
     ) -> AsyncGenerator[StreamItem, None]:
-        """A client's own conversation: yields the answer's items. What fails before the answer
-        starts (an overflow, a model that can't load) is raised, with nothing saved."""
+        """A client's own conversation (or a saved one it continues): yields the answer's items. What
+        fails before the answer starts (an overflow, a model that can't load) is raised. `on_begun`
+        hears where the exchange is saved: (session id, answer's message id)."""
         begun = await self._begin(req, provider)
+        if on_begun is not None:
+            on_begun(begun.session_id, begun.message_id)
         answer = self.answer(req.run_id, begun.session_id, begun.message_id, begun.prompt.tokens)
         async for item in answer.stream(provider, begun.prompt.messages, req.params, cancel):
             yield item

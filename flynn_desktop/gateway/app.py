@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flynn_desktop import __version__
-from flynn_desktop.gateway import anthropic_api, ollama_api, openai_api
+from flynn_desktop.gateway import anthropic_api, ollama_api, openai_api, responses_api
 from flynn_desktop.gateway.auth import host_allowed, origin_allowed, token_from_headers, token_ok
 from flynn_desktop.gateway.dialects import REQUEST, RequestInfo
 from flynn_desktop.gateway.ws import TICK_SECONDS, serve_ws
@@ -250,6 +250,7 @@ def create_app(
     app.include_router(openai_api.make_router(runtime, lambda r: client_name(r.headers)))
     app.include_router(ollama_api.make_router(runtime, lambda r: client_name(r.headers)))
     app.include_router(anthropic_api.make_router(runtime, lambda r: client_name(r.headers)))
+    app.include_router(responses_api.make_router(runtime, lambda r: client_name(r.headers)))
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from starlette.responses import StreamingResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from flynn_desktop.config.schema import AgentConfig
@@ -149,6 +149,22 @@ def http_status(e: FlynnError) -> int:
     if isinstance(e, ProviderError):
         return 503
     return 500
+
+
+def error_body(e: FlynnError) -> dict[str, Any]:
+    """OpenAI's error shape, for its Chat Completions and Responses dialects alike."""
+    code = "context_length_exceeded" if e.code == "CONTEXT_OVERFLOW" else e.code.lower()
+    return {
+        "error": {
+            "message": str(e),
+            "type": "invalid_request_error" if http_status(e) == 400 else "api_error",
+            "code": code,
+        }
+    }
+
+
+def error_response(e: FlynnError) -> JSONResponse:
+    return JSONResponse(error_body(e), status_code=http_status(e))
 
 
 async def started(items: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:

@@ -21,9 +21,10 @@ from flynn_desktop.gateway.dialects import (
     TOOLS_DROPPED,
     AnswerStream,
     collect,
+    error_body,
+    error_response,
     fill_in_middle,
     generation,
-    http_status,
     note_request,
     started,
     to_messages,
@@ -39,21 +40,6 @@ from flynn_desktop.gateway.schemas import (
     read_json,
 )
 from flynn_desktop.runtime import Runtime
-
-
-def error_body(e: FlynnError) -> dict[str, Any]:
-    code = "context_length_exceeded" if e.code == "CONTEXT_OVERFLOW" else e.code.lower()
-    return {
-        "error": {
-            "message": str(e),
-            "type": "invalid_request_error" if http_status(e) == 400 else "api_error",
-            "code": code,
-        }
-    }
-
-
-def error_response(e: FlynnError) -> JSONResponse:
-    return JSONResponse(error_body(e), status_code=http_status(e))
 
 
 def params_of(body: OpenAIGeneration, runtime: Runtime) -> GenerationParams:

@@ -305,3 +305,49 @@ class AnthropicRequest(AnthropicPrompt):
     top_k: int | None = Field(None, ge=0)
     stream: bool | None = False
     tool_choice: AnthropicToolChoice | None = None
+
+
+# OpenAI Responses -----------------------------------------------------------------------------------
+class ResponsesItem(Body):
+    """An input item: a message (role and content), a function call the model made, or its output."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    type: str = "message"
+    role: str | None = None
+    content: str | list[dict[str, Any]] | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | list[dict[str, Any]] | None = None
+
+    @staticmethod
+    def text_of(value: str | list[dict[str, Any]] | None) -> str:
+        if value is None or isinstance(value, str):
+            return value or ""
+        return "".join(
+            str(p.get("text", "")) for p in value if p.get("type") in ("input_text", "output_text", "text")
+        )
+
+
+class ResponsesTool(Body):
+    model_config = ConfigDict(strict=True, extra="allow")
+    type: str = "function"
+    name: str | None = None
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class ResponsesRequest(Body):
+    model: str | None = "flynn"
+    input: str | list[ResponsesItem]
+    instructions: str | None = None
+    previous_response_id: str | None = Field(None, max_length=200)
+    tools: list[ResponsesTool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    max_output_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    stream: bool | None = False
+    store: bool | None = True
+    text: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None

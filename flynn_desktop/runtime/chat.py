@@ -159,12 +159,16 @@ class Chat:
         client: str = "gateway",
         context_limit: int | None = None,
         remember: bool = False,
+        session_id: str | None = None,
+        on_saved: Callable[[str, int | None], None] | None = None,
     ) -> AsyncGenerator[StreamItem, None]:
         """A completion for a client that sends its own history (the OpenAI and Ollama dialects),
         through the same pipeline as a saved conversation's turn. With gateway.history on, the
         exchange is saved as a session tagged with the client. With `remember` (chat, not
         autocomplete), memories relevant to the last user message go in just before it, as in the
-        window; gateway.learn also keeps notes and facts from it."""
+        window; gateway.learn also keeps notes and facts from it. With `session_id`, the client
+        continues that saved conversation (OpenAI Responses' previous_response_id): its history comes
+        from the store and `messages` are the new turn. `on_saved` hears (session id, message id)."""
         messages = list(messages)
         lead = 0
         while lead < len(messages) and messages[lead].role == Role.SYSTEM:
@@ -181,7 +185,8 @@ class Chat:
             new_run_id(),
             tuple(messages[last_user:]),
             params,
-            history=tuple(messages[lead:last_user]),
+            session_id=session_id,
+            history=() if session_id else tuple(messages[lead:last_user]),
             system=system,
             context_limit=context_limit,
             source=f"gateway:{client}",
@@ -192,9 +197,10 @@ class Chat:
         # A stateless client's conversation is known by its first user message: its requests share a
         # lane and keep their order; other conversations, even from the same client, don't wait on it.
         first = next((m.content for m in messages if m.role == Role.USER), "")
-        lane = self._enter_lane(f"gateway:{client}:{hashlib.sha1(first.encode()).hexdigest()[:12]}")
+        key = session_id or f"gateway:{client}:{hashlib.sha1(first.encode()).hexdigest()[:12]}"
+        lane = self._enter_lane(key)
         async with self._turn(lane):
-            async for item in self.agent.stream(request, provider, cancel):
+            async for item in self.agent.stream(request, provider, cancel, on_saved):
                 yield item
 
     def _memory_use(self, request: TurnRequest, learn: bool, recall: bool = True) -> TurnRequest:

@@ -3,17 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anthropic
 import httpx
 import pytest
 
-from flynn_desktop.config import Config
-from flynn_desktop.gateway.server import GatewayServer
 from tests.gateway.conftest import Live
-from tests.helpers.fake_provider import FakeProvider
-from tests.helpers.fake_servers import FakeServer
 
 WEATHER = {
     "name": "get_weather",
@@ -80,28 +74,6 @@ def test_count_tokens_and_errors_in_anthropics_shape(live: Live) -> None:
         and r.json()["type"] == "error"
         and r.json()["error"]["type"] == "invalid_request_error"
     )
-
-
-@pytest.fixture
-def cloud_gateway(make_runtime) -> Iterator[tuple[str, str, FakeServer]]:  # type: ignore[no-untyped-def]
-    cloud = FakeServer("openai")
-    cfg = Config.model_validate(
-        {
-            "gateway": {"port": 0},
-            "models": {
-                "providers": {"cloudy": {"baseUrl": cloud.url + "/v1"}},
-                "router": {"retry": {"maxAttempts": 1}},
-            },
-        }
-    )
-    rt = make_runtime(FakeProvider(), config=cfg)
-    gw = GatewayServer(rt)
-    rt.submit(gw.start()).result()
-    try:
-        yield gw.url, gw.tokens.get(), cloud
-    finally:
-        rt.submit(gw.stop()).result()
-        cloud.close()
 
 
 def test_tools_round_trip_as_tool_use_and_tool_result(cloud_gateway) -> None:  # type: ignore[no-untyped-def]
