@@ -114,6 +114,10 @@ class GenerationParams:
     stop: tuple[str, ...] = field(default_factory=tuple)
     tools: tuple[dict[str, Any], ...] = ()  # OpenAI function tools, passed to models that take them
     tool_choice: Any = None  # "auto", "none", "required" or {"type": "function", ...}; None: the model's
+    # Structured output: None for text; "json" for any JSON object; a dict for a JSON schema to follow
+    format: Any = None
+    top_p: float | None = None
+    top_k: int | None = None
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ as ANTHROPIC_AUTH_TOKEN or ANTHROPIC_API_KEY) run on Flynn's models."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,6 +20,7 @@ from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
     TOOLS_DROPPED,
     AnswerStream,
+    check_output,
     collect,
     generation,
     http_status,
@@ -158,16 +160,60 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
                     "tool": {"type": "function", "function": {"name": choice.name or ""}},
                 }[choice.type]
             params = generation(
-                runtime.config.agent, body.max_tokens, body.temperature, tuple(body.stop_sequences or ())
+                runtime.config.agent,
+                body.max_tokens,
+                body.temperature,
+                tuple(body.stop_sequences or ()),
+                None,
+                body.top_p,
+                body.top_k,
             )
-            params = GenerationParams(
-                params.max_tokens, params.temperature, params.stop, tools, tool_choice if tools else None
-            )
+            params = dataclasses.replace(params, tools=tools, tool_choice=tool_choice if tools else None)
+            forced = forced_tool(runtime, body)
+            if forced is not None:  # structured output, Anthropic's way, from a model without tools
+                params = dataclasses.replace(params, tools=(), tool_choice=None, format=forced.input_schema)
         except FlynnError as e:
             return error(e)
-        return await respond(runtime, chat, params, body, client_of(request))
+        return await respond(runtime, chat, params, body, client_of(request), forced.name if forced else None)
 
     return api
+
+
+def forced_tool(runtime: Runtime, body: AnthropicRequest) -> AnthropicTool | None:
+    """The tool a request forces (tool_choice {"type": "tool"}) when the model that answers takes no
+    tools: clients ask for structured output this way. Its input is then written by the model as
+    JSON following the tool's input_schema (for the local model, a grammar enforces it)."""
+    choice = body.tool_choice
+    if choice is None or choice.type != "tool":
+        return None
+    tool = next((t for t in body.tools or () if t.name == choice.name), None)
+    if tool is None:
+        raise BadRequest(f"tool_choice names '{choice.name}', which is not among the tools")
+    try:
+        takes_tools = runtime.models.provider_for(model_for(runtime, body.model)).supports_tools
+    except FlynnError:
+        return None  # the router says what is wrong with the model
+    return None if takes_tools else tool
+
+
+async def as_tool_call(items: AsyncGenerator[Any, None], name: str, schema: Any) -> AsyncGenerator[Any, None]:
+    """The answer's text, checked against the schema, as one call of the forced tool."""
+    text, usage = [], None
+    try:
+        async for item in items:
+            if isinstance(item, str):
+                text.append(item)
+            elif isinstance(item, Usage):
+                usage = item
+            else:
+                yield item
+        written = "".join(text)
+        check_output(schema, written)
+        yield ToolCall("toolu_" + uuid.uuid4().hex[:24], name, written)
+        if usage is not None:
+            yield usage
+    finally:
+        await items.aclose()
 
 
 async def respond(
@@ -176,6 +222,7 @@ async def respond(
     params: GenerationParams,
     body: AnthropicRequest,
     client: str,
+    forced: str | None = None,
 ) -> Any:
     model = body.model
     info = note_request("anthropic", model, body.model_dump(exclude_none=True))
@@ -186,6 +233,8 @@ async def respond(
         )
     except FlynnError as e:
         return error(e)
+    if forced is not None:
+        items = as_tool_call(items, forced, params.format)
     mid = "msg_" + uuid.uuid4().hex[:24]
     extra = {TOOLS_DROPPED: "true"} if info.tools_dropped else {}
 

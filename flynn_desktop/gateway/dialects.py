@@ -123,14 +123,60 @@ def tools_of(tools: Sequence[Tool] | None) -> tuple[dict[str, Any], ...]:
 
 
 def generation(
-    defaults: AgentConfig, max_tokens: int | None, temperature: float | None, stop: tuple[str, ...]
+    defaults: AgentConfig,
+    max_tokens: int | None,
+    temperature: float | None,
+    stop: tuple[str, ...],
+    output: Any = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
 ) -> GenerationParams:
-    """A request's generation settings; what it leaves out comes from agents.default."""
+    """A request's generation settings; what it leaves out comes from agents.default. `output` is the
+    structured output asked for: None, "json", or a JSON schema."""
     return GenerationParams(
         max_tokens=defaults.max_tokens if max_tokens is None else max_tokens,
         temperature=defaults.temperature if temperature is None else temperature,
         stop=stop,
+        format=output,
+        top_p=top_p,
+        top_k=top_k,
     )
+
+
+def output_of(kind: Any, schema: Any = None) -> Any:
+    """Structured output, from each dialect's way to ask: OpenAI's response_format type (text,
+    json_object, json_schema), Ollama's format ("json" or a schema), Responses' text.format."""
+    if kind in (None, "", "text"):
+        return None
+    if kind in ("json", "json_object"):
+        return "json"
+    if kind == "json_schema":
+        if not isinstance(schema, dict) or not schema:
+            raise BadRequest("a json_schema format needs its 'schema' (an object)")
+        return schema
+    raise BadRequest(f"unknown output format '{kind}'; use text, json_object or json_schema")
+
+
+def check_output(output: Any, text: str) -> None:
+    """A structured answer must parse, and follow its schema; else say what is wrong."""
+    if output is None:
+        return
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ProviderError(
+            "The model's answer is not complete JSON (it may have reached max_tokens).",
+            "Raise max_tokens, or ask for less.",
+        ) from None
+    if isinstance(output, dict):
+        import jsonschema
+
+        try:
+            jsonschema.validate(value, output)
+        except jsonschema.ValidationError as e:
+            raise ProviderError(f"The model's answer does not follow the schema: {e.message}") from None
+        except jsonschema.SchemaError as e:
+            raise BadRequest(f"the JSON schema is not valid: {e.message}") from None
 
 
 def http_status(e: FlynnError) -> int:

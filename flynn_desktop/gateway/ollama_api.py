@@ -18,11 +18,13 @@ from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
     TOOLS_DROPPED,
     AnswerStream,
+    check_output,
     collect,
     fill_in_middle,
     generation,
     http_status,
     note_request,
+    output_of,
     started,
     to_messages,
     tools_of,
@@ -70,7 +72,8 @@ def keep_alive_seconds(value: Any) -> float | None:
 
 def params_of(body: OllamaGeneration, runtime: Runtime) -> GenerationParams:
     o = body.opts
-    return generation(runtime.config.agent, body.limit, o.temperature, o.stops)
+    output = output_of("json_schema" if isinstance(body.format, dict) else body.format, body.format)
+    return generation(runtime.config.agent, body.limit, o.temperature, o.stops, output, o.top_p, o.top_k)
 
 
 def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
@@ -277,6 +280,10 @@ async def respond(
         finally:
             if keep is not None:
                 runtime.models.keep_alive(model, keep)
+        try:
+            check_output(None if whole.calls else params.format, whole.text)
+        except FlynnError as e:
+            return error(e)
         doc = final(whole.usage, whole.first_ns, whole.text, whole.calls)
         return JSONResponse(doc, headers=extra) if extra else doc
 

@@ -20,12 +20,14 @@ from flynn_desktop.errors import FlynnError, NotFoundError
 from flynn_desktop.gateway.dialects import (
     TOOLS_DROPPED,
     AnswerStream,
+    check_output,
     collect,
     error_body,
     error_response,
     fill_in_middle,
     generation,
     note_request,
+    output_of,
     started,
     to_messages,
     tools_of,
@@ -43,7 +45,7 @@ from flynn_desktop.runtime import Runtime
 
 
 def params_of(body: OpenAIGeneration, runtime: Runtime) -> GenerationParams:
-    return generation(runtime.config.agent, body.limit, body.temperature, body.stops)
+    return generation(runtime.config.agent, body.limit, body.temperature, body.stops, top_p=body.top_p)
 
 
 def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
@@ -76,8 +78,12 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
             body = parse(ChatCompletionRequest, await read_json(request))
             messages = to_messages(body.messages)
             tools = tools_of(body.tools)
+            rf = body.response_format
             params = dataclasses.replace(
-                params_of(body, runtime), tools=tools, tool_choice=body.tool_choice if tools else None
+                params_of(body, runtime),
+                tools=tools,
+                tool_choice=body.tool_choice if tools else None,
+                format=output_of(rf.type, rf.schema_) if rf else None,
             )
         except FlynnError as e:
             return error_response(e)
@@ -168,6 +174,10 @@ async def respond(
         except FlynnError as e:
             return error_response(e)
         text, calls, usage = whole.text, whole.calls, whole.usage
+        try:
+            check_output(None if calls else params.format, text)
+        except FlynnError as e:
+            return error_response(e)
         ch: dict[str, Any] = {"index": 0, "finish_reason": finish_of(usage, calls)}
         if kind == "chat":
             message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}

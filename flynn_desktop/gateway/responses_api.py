@@ -4,6 +4,7 @@ GET and DELETE /v1/responses/{id}, so the `openai` SDK's `responses` and Codex r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -21,11 +22,13 @@ from flynn_desktop.errors import FlynnError, NotFoundError
 from flynn_desktop.gateway.dialects import (
     TOOLS_DROPPED,
     AnswerStream,
+    check_output,
     collect,
     error_body,
     error_response,
     generation,
     note_request,
+    output_of,
     started,
 )
 from flynn_desktop.gateway.schemas import BadRequest, ResponsesItem, ResponsesRequest, parse, read_json
@@ -137,13 +140,13 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
             new = to_messages(body)
             earlier = responses.get(body.previous_response_id) if body.previous_response_id else None
             tools = tools_of(body)
-            params = generation(runtime.config.agent, body.max_output_tokens, body.temperature, ())
-            params = GenerationParams(
-                params.max_tokens,
-                params.temperature,
-                (),
-                tools,
-                tool_choice_of(body.tool_choice) if tools else None,
+            fmt = (body.text or {}).get("format") or {}
+            output = output_of(fmt.get("type"), fmt.get("schema")) if isinstance(fmt, dict) else None
+            params = generation(
+                runtime.config.agent, body.max_output_tokens, body.temperature, (), output, body.top_p
+            )
+            params = dataclasses.replace(
+                params, tools=tools, tool_choice=tool_choice_of(body.tool_choice) if tools else None
             )
         except FlynnError as e:
             return error_response(e)
@@ -259,6 +262,10 @@ async def respond(
     if not body.stream:
         try:
             whole = await collect(items)
+        except FlynnError as e:
+            return error_response(e)
+        try:
+            check_output(None if whole.calls else params.format, whole.text)
         except FlynnError as e:
             return error_response(e)
         return JSONResponse(finish(whole.text, whole.calls, whole.usage), headers=extra)

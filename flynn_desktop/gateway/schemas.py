@@ -137,6 +137,7 @@ class OpenAIGeneration(Body):
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
     temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
     stop: Stop = None
     stream_options: StreamOptions | None = None
 
@@ -149,10 +150,20 @@ class OpenAIGeneration(Body):
         return self.max_completion_tokens or self.max_tokens
 
 
+class ResponseFormat(Body):
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: dict[str, Any] | None = None
+
+    @property
+    def schema_(self) -> Any:
+        return (self.json_schema or {}).get("schema")
+
+
 class ChatCompletionRequest(OpenAIGeneration):
     messages: list[Message] = Field(min_length=1)
     tools: list[Tool] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
 
 
 class CompletionRequest(OpenAIGeneration):
@@ -187,6 +198,8 @@ class Options(Body):
     num_predict: int | None = Field(None, ge=-2, le=MAX_TOKENS)
     num_ctx: int | None = Field(None, ge=64, le=1 << 22)
     temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=0, le=1 << 20)
     stop: Stop = None
 
     @property
@@ -199,6 +212,7 @@ class OllamaGeneration(Body):
     stream: bool | None = True
     options: Options | None = None
     keep_alive: float | str | None = None
+    format: str | dict[str, Any] | None = None  # "json", or a JSON schema
 
     @property
     def opts(self) -> Options:

@@ -3,6 +3,7 @@ retries."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -84,6 +85,12 @@ class AnthropicProvider(RemoteProvider):
             kwargs["system"] = system
         if params.stop:
             kwargs["stop_sequences"] = list(params.stop)
+        if params.format is not None:  # Messages has no JSON mode: say it, and the gateway checks it
+            schema = (
+                "" if params.format == "json" else f" following this JSON schema: {json.dumps(params.format)}"
+            )
+            rule = f"Answer with only a JSON object{schema}. No other text."
+            kwargs["system"] = f"{system}\n\n{rule}" if system else rule
         tokens_in = tokens_out = 0
         finish = "stop"
         with self.typed_errors():

@@ -9,6 +9,7 @@ are exact and the KV cache is reused whenever a prompt starts like the previous 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -21,7 +22,13 @@ from flynn_desktop.core.events import Progress
 from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, ProviderBase
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
-from flynn_desktop.errors import ContextOverflowError, FlynnError, ModelError, ProviderError
+from flynn_desktop.errors import (
+    ContextOverflowError,
+    FlynnError,
+    ModelError,
+    ProviderBadRequestError,
+    ProviderError,
+)
 from flynn_desktop.providers.model_files import ModelFiles, bundled_manifest
 
 log = logging.getLogger(__name__)
@@ -71,6 +78,7 @@ class LlamaCppProvider(ProviderBase):
         self._llm: Any = None
         self._formatter: Any = None
         self._last_prompt: tuple[tuple[ChatMessage, ...], list[int], Any] | None = None
+        self._grammars: dict[str, Any] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._load_lock = asyncio.Lock()
         self._gen_lock = asyncio.Lock()
@@ -266,6 +274,11 @@ class LlamaCppProvider(ProviderBase):
         max_tokens = min(params.max_tokens, self._n_ctx - len(tokens))
         pieces: list[str] = []
         finish = "stop"
+        sampling: dict[str, Any] = {}
+        if params.top_p is not None:
+            sampling["top_p"] = params.top_p
+        if params.top_k is not None:
+            sampling["top_k"] = params.top_k
         for chunk in self._llm.create_completion(
             prompt=list(tokens),
             max_tokens=max_tokens,
@@ -273,6 +286,8 @@ class LlamaCppProvider(ProviderBase):
             stop=stops,
             stopping_criteria=fmt.stopping_criteria,
             stream=True,
+            grammar=self._grammar(params.format),
+            **sampling,
         ):
             if cancel.cancelled or stop.is_set():
                 finish = "cancelled"
@@ -290,6 +305,29 @@ class LlamaCppProvider(ProviderBase):
             else []
         )
         yield Usage(len(tokens), len(out), True, finish)
+
+    def _grammar(self, output: Any) -> Any:
+        """A llama.cpp grammar that lets the model write only JSON (following a schema, when given):
+        structured output that always parses. Built once per schema."""
+        if output is None:
+            return None
+        from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+        key = "json" if output == "json" else json.dumps(output, sort_keys=True)
+        if key not in self._grammars:
+            try:
+                grammar = (
+                    LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+                    if key == "json"
+                    else LlamaGrammar.from_json_schema(key, verbose=False)
+                )
+            except Exception as e:  # a schema llama.cpp's converter can't take
+                raise ProviderBadRequestError(
+                    f"This JSON schema can't be turned into a grammar for the local model: {e}",
+                    "Simplify the schema (objects, arrays, strings, numbers, enums), or ask for plain JSON.",
+                ) from e
+            self._grammars[key] = grammar
+        return self._grammars[key]
 
     async def unload(self) -> None:
         """Free the model's memory; the next request loads it again."""

@@ -74,10 +74,16 @@ class OllamaProvider(RemoteProvider):
         }
         if params.stop:
             options["stop"] = list(params.stop)
+        if params.top_p is not None:
+            options["top_p"] = params.top_p
+        if params.top_k is not None:
+            options["top_k"] = params.top_k
         tokens_in = tokens_out = calls = 0
         exact = False
         finish = "stop"
         extra: dict[str, Any] = {"tools": list(params.tools)} if params.tools else {}
+        if params.format is not None:  # Ollama takes "json" or a JSON schema as it is
+            extra["format"] = params.format
         with self.typed_errors():
             parts = await unless_cancelled(
                 self.client.chat(

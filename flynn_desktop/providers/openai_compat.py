@@ -76,6 +76,15 @@ class OpenAICompatProvider(RemoteProvider):
         }
         if params.stop:
             kwargs["stop"] = list(params.stop)
+        if params.top_p is not None:
+            kwargs["top_p"] = params.top_p
+        if params.format == "json":
+            kwargs["response_format"] = {"type": "json_object"}
+        elif isinstance(params.format, dict):
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": params.format, "strict": True},
+            }
         if params.tools:
             kwargs["tools"] = list(params.tools)
             if params.tool_choice is not None:
