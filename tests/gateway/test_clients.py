@@ -174,7 +174,11 @@ def test_flynn_logs_shows_the_gateway_lines(clean_env: dict[str, str], flynn_hom
 def test_a_structured_output_request_that_cant_be_met_is_400(live: Live) -> None:
     h = {"Authorization": f"Bearer {live.token}"}
     ask = {"model": "flynn", "messages": [{"role": "user", "content": "hi"}]}
-    for rf in ({"type": "xml"}, {"type": "json_schema"}, {"type": "json_schema", "json_schema": {"name": "x"}}):
+    for rf in (
+        {"type": "xml"},
+        {"type": "json_schema"},
+        {"type": "json_schema", "json_schema": {"name": "x"}},
+    ):
         r = httpx.post(live.url + "/v1/chat/completions", json={**ask, "response_format": rf}, headers=h)
         assert r.status_code == 400, (rf, r.text)
     r = httpx.post(live.url + "/api/chat", json={**ask, "format": "yaml"}, headers=h)

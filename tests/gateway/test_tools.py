@@ -103,9 +103,16 @@ def test_ollama_tools(gateway: Any) -> None:
 def test_a_model_without_tools_says_so(gateway: Any) -> None:
     url, token, _, _ = gateway
     c = openai.OpenAI(base_url=url + "/v1", api_key=token, max_retries=0)
+    optional = c.chat.completions.with_raw_response.create(
+        model="flynn", messages=[{"role": "user", "content": "hi"}], tools=[WEATHER]
+    )  # optional tools (no tool_choice, as Continue's CLI sends them): an answer in text, and a header
+    assert optional.headers["x-flynn-tools-dropped"] == "true" and optional.parse().choices[0].message.content
     with pytest.raises(openai.BadRequestError) as e:
         c.chat.completions.create(
-            model="flynn", messages=[{"role": "user", "content": "hi"}], tools=[WEATHER]
+            model="flynn",
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[WEATHER],
+            tool_choice="required",
         )
     assert "does not take tools" in str(e.value)
     with pytest.raises(openai.BadRequestError):
