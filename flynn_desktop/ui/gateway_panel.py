@@ -53,8 +53,9 @@ class GatewayPanel(QWidget):
         on = state.state == "listening"
         self.copy_button.setEnabled(on and self.token is not None)
         self.help_button.setEnabled(on)
-        if not on:
-            self.label.setText(f"gateway: off{' — ' + state.detail if state.detail else ''}")
+        if not on:  # the reason's first line in the bar; all of it, with what to do, on hover
+            why = state.detail.splitlines()[0] if state.detail else ""
+            self.label.setText(f"gateway: off{' — ' + why if why else ''}")
             self.label.setToolTip(state.detail or "gateway.enabled is false")
             return
         who = ", ".join(f"{n} ×{c}" if c > 1 else n for n, c in state.clients) or "no clients"
