@@ -30,3 +30,25 @@ def test_the_map_names_every_folder_and_room() -> None:
     assert not missing, f"docs/ARCHITECTURE.md does not mention {missing}"
     readme = (ROOT / "README.md").read_text("utf-8")
     assert "docs/ARCHITECTURE.md" in readme and "DESIGN.md" not in readme
+
+
+def test_the_tree_in_the_map_lists_every_module() -> None:
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text("utf-8")
+    tree = text.split("## The tree", 1)[1].split("```")[1]
+    listed: set[str] = set()
+    folder = ""
+    for line in tree.splitlines():
+        name = line.strip().split(" ", 1)[0]
+        if not name or name == "flynn_desktop/":
+            continue
+        if name.endswith("/"):
+            folder = name if line.startswith("  ") and not line.startswith("    ") else folder
+            continue
+        listed.add((folder if line.startswith("    ") else "") + name)
+    actual = {
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py") and "resources" not in p.parts
+    }
+    assert actual - listed == set(), f"missing from the tree: {sorted(actual - listed)}"
+    assert listed - actual == set(), f"in the tree but not in the code: {sorted(listed - actual)}"

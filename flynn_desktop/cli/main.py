@@ -1,4 +1,4 @@
-"""flynn [gui|ask|sessions|usage|memory|config|models|doctor|serve|token]: the parser and the entry
+"""flynn [gui|ask|sessions|usage|memory|config|models|doctor|logs|serve|token]: the parser and the entry
 point. Each command group lives in its own module and adds its own sub-parser."""
 
 from __future__ import annotations

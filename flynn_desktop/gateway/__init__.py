@@ -1,1 +1,2 @@
-"""The local gateway: OpenAI and Ollama HTTP dialects and a WebSocket JSON-RPC protocol, in-process."""
+"""The local gateway: the OpenAI, Ollama, Anthropic and Responses HTTP dialects and a WebSocket
+JSON-RPC protocol, in-process."""

@@ -1,4 +1,4 @@
-"""Shared by the OpenAI and Ollama dialects: turning their messages into Flynn's, and Flynn's errors
+"""Shared by the dialects: turning their messages into Flynn's, and Flynn's errors
 into HTTP statuses."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The request bodies both HTTP dialects take, as pydantic models: one place that says what a field
+"""The request bodies every HTTP dialect takes, as pydantic models: one place that says what a field
 may hold. Unknown fields are ignored (clients send many we don't use); a known field of the wrong
 type or out of range is a 400 that names it."""
 

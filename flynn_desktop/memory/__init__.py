@@ -1,1 +1,1 @@
-"""Memory: the local embedder (and, later, the stores and search)."""
+"""Memory: the local embedder, the stores, hybrid search and documents."""
