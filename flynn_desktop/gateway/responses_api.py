@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -35,6 +36,7 @@ from flynn_desktop.gateway.schemas import BadRequest, ResponsesItem, ResponsesRe
 from flynn_desktop.runtime import Runtime
 
 KEPT = 1000  # responses remembered for GET and previous_response_id, while Flynn runs
+SAVED_ID = re.compile(r"^resp_s([0-9a-f]{12})_[0-9a-f]{16}$")
 
 
 @dataclass
@@ -54,6 +56,14 @@ class Responses:
         self.kept[rid] = kept
         while len(self.kept) > KEPT:
             self.kept.popitem(last=False)
+
+    def earlier(self, rid: str) -> Kept:
+        """What previous_response_id continues: a kept response, or one from before a restart, whose
+        id names its saved session."""
+        found = self.kept.get(rid)
+        if found is None and (m := SAVED_ID.match(rid)):
+            return Kept({}, m.group(1), [])
+        return self.get(rid)
 
     def get(self, rid: str) -> Kept:
         found = self.kept.get(rid)
@@ -138,7 +148,7 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
         try:
             body = parse(ResponsesRequest, await read_json(request))
             new = to_messages(body)
-            earlier = responses.get(body.previous_response_id) if body.previous_response_id else None
+            earlier = responses.earlier(body.previous_response_id) if body.previous_response_id else None
             tools = tools_of(body)
             fmt = (body.text or {}).get("format") or {}
             output = output_of(fmt.get("type"), fmt.get("schema")) if isinstance(fmt, dict) else None
@@ -166,7 +176,6 @@ async def respond(
 ) -> Any:
     model = body.model or "flynn"
     info = note_request("responses", model, body.model_dump(exclude_none=True))
-    rid = "resp_" + uuid.uuid4().hex
     created = int(time.time())
     saved: dict[str, Any] = {"session": earlier.session_id if earlier else ""}
 
@@ -192,6 +201,10 @@ async def respond(
         )
     except FlynnError as e:
         return error_response(e)
+    # A saved exchange's id names its session, so previous_response_id continues it even after Flynn
+    # restarted (then from the session as saved, as text).
+    session = str(saved["session"])
+    rid = f"resp_s{session}_{uuid.uuid4().hex[:16]}" if session else "resp_" + uuid.uuid4().hex
     extra = {TOOLS_DROPPED: "true"} if info.tools_dropped else {}
     msg_id = "msg_" + uuid.uuid4().hex[:24]
 

@@ -74,3 +74,24 @@ def test_function_tools_round_trip(cloud_gateway) -> None:  # type: ignore[no-un
     assert follow.output_text == "Hello from the cloud."
     sent = cloud.chat_requests()[-1].body["messages"]
     assert sent[-2]["tool_calls"][0]["id"] == call.call_id and sent[-1]["content"] == "18°C, sunny"  # type: ignore[union-attr]
+
+
+def test_previous_response_id_survives_a_restart(live: Live) -> None:
+    """A saved response's id names its session: a gateway that never saw it (Flynn restarted) goes on
+    with that session as saved."""
+    from flynn_desktop.gateway.server import GatewayServer
+
+    first = client(live.url, live.token).responses.create(model="flynn", input="My name is Grace.")
+    rt = live.runtime
+    fresh = GatewayServer(rt)  # type: ignore[arg-type]
+    rt.submit(fresh.start()).result()  # type: ignore[attr-defined]
+    try:
+        again = client(fresh.url, fresh.tokens.get()).responses.create(
+            model="flynn", input="What is my name?", previous_response_id=first.id
+        )
+        assert again.output_text == "Hello from the fake."
+        assert live.fake is not None and "My name is Grace." in [m.content for m in live.fake.prompts[-1]]
+        with pytest.raises(openai.NotFoundError):
+            client(fresh.url, fresh.tokens.get()).responses.retrieve(first.id)  # the document itself is gone
+    finally:
+        rt.submit(fresh.stop()).result()  # type: ignore[attr-defined]
