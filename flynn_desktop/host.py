@@ -49,7 +49,7 @@ class Host:
             self.runtime.submit(gateway.start()).result()
         except FlynnError as e:
             self.gateway_error = str(e)
-            log.warning("the gateway did not start: %s", e)
+            log.info("the gateway did not start: %s", e)  # the face says it (status bar, serve's exit)
             return
         self.gateway = gateway
 

@@ -16,6 +16,17 @@ DELEGATION_TASKS = (
 Problem = tuple[tuple[str | int, ...], str]  # (where, in the file's keys; what is wrong)
 
 
+def is_loopback_name(host: str) -> bool:
+    import ipaddress
+
+    if host.lower().strip("[]") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def model_problem(name: str, providers: ProvidersConfig) -> str | None:
     """Why `name` (provider:model) can't answer with this config, or None when it can."""
     from flynn_desktop.paths import bundled_model_names
@@ -70,6 +81,15 @@ def config_problems(config: Config) -> list[Problem]:
             out.append((where, f"unknown task '{task}' (known: {', '.join(DELEGATION_TASKS)})"))
         elif tier not in m.router.tiers:
             out.append((where, f"there is no tier '{tier}' (tiers: {', '.join(m.router.tiers)})"))
+    gw = config.gateway
+    if not gw.allow_remote and not is_loopback_name(gw.host):
+        out.append(
+            (
+                ("gateway", "host"),
+                f"{gw.host} can be reached from other computers; set gateway.allowRemote: true to allow "
+                "that (the token is still required), or bind 127.0.0.1",
+            )
+        )
     emb = config.memory.embeddings
     where = ("memory", "embeddings", "provider")
     if emb.provider != "local":

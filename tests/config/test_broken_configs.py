@@ -81,6 +81,8 @@ CASES: list[tuple[str, str, str, int | None]] = [
     ("not a mapping", "- just\n- a list\n", "must be a mapping", 1),
     ("bad YAML", "logging: [\n", "not valid YAML", None),
     ("wrong type", "gateway:\n  port: eighteen\n", "gateway.port", 2),
+    ("open to the network", "gateway:\n  host: 0.0.0.0\n", "allowRemote", 2),
+    ("not a finite number", "gateway:\n  port: .nan\n", "finite", 2),
 ]
 
 
