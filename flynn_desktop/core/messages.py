@@ -118,6 +118,9 @@ class GenerationParams:
     format: Any = None
     top_p: float | None = None
     top_k: int | None = None
+    # Autocomplete: (the text before the cursor, the text after it). A model with fill-in-the-middle
+    # tokens of its own writes the middle with them; others answer the chat messages instead.
+    fill_middle: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

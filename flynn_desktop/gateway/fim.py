@@ -7,14 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-# (prefix mark, suffix mark, middle mark), in prefix-suffix-middle order, as clients send them raw
-FIM_FORMATS = (
-    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),  # Qwen2.5-Coder, Codestral-like
-    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),  # StarCoder, SmolLM
-    ("<|fim▁begin|>", "<|fim▁hole|>", "<|fim▁end|>"),  # DeepSeek-Coder
-    ("<|fim_begin|>", "<|fim_hole|>", "<|fim_end|>"),
-    ("<PRE>", "<SUF>", "<MID>"),  # Code Llama: "<PRE> {prefix} <SUF>{suffix} <MID>"
-)
+from flynn_desktop.core.fim import split_fim
+
+__all__ = ["COMPLETION_SYSTEM", "TEMPLATE", "completion_only", "split_fim", "strip_echo"]
+
 # What /api/show answers as the template: it takes a suffix (Continue turns fill-in-the-middle on when
 # the template mentions .Suffix), and Flynn fills the middle itself.
 TEMPLATE = (
@@ -26,23 +22,6 @@ COMPLETION_SYSTEM = (
 )
 MIN_ECHO = 6  # characters: a shorter overlap with the text before the cursor may be a coincidence
 HOLD = 120  # characters held back at the start of an answer to see whether it repeats the prefix
-
-
-def split_fim(prompt: str) -> tuple[str, str] | None:
-    """(prefix, suffix) of a raw fill-in-the-middle prompt, or None when it uses no known format."""
-    for pre, suf, mid in FIM_FORMATS:
-        start, hole = prompt.find(pre), prompt.find(suf)
-        if start < 0 or hole < start:
-            continue
-        prefix = prompt[start + len(pre) : hole]
-        rest = prompt[hole + len(suf) :]
-        end = rest.find(mid)
-        suffix = rest if end < 0 else rest[:end]
-        if pre == "<PRE>":  # Code Llama puts a space around the prefix and before <MID>
-            prefix = prefix.removeprefix(" ").removesuffix(" ")
-            suffix = suffix.removesuffix(" ")
-        return prefix, suffix
-    return None
 
 
 def strip_echo(prefix: str, text: str) -> str:

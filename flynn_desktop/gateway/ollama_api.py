@@ -197,6 +197,8 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
             text = fill_in_middle(prompt, suffix)
             messages = [ChatMessage(Role.SYSTEM, system), ChatMessage(Role.USER, text)]
             params = params_of(body, runtime)
+            if autocomplete:  # a model with FIM tokens of its own writes the middle with them
+                params = dataclasses.replace(params, fill_middle=(prompt, suffix))
         except FlynnError as e:
             return error(e)
         if not body.prompt:  # Ollama loads the model and answers done on an empty prompt

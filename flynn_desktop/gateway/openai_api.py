@@ -96,7 +96,7 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
             prompt, suffix = split_fim(body.text) or (body.text, body.suffix or "")
             user = ChatMessage(Role.USER, fill_in_middle(prompt, suffix))
             messages = [ChatMessage(Role.SYSTEM, COMPLETION_SYSTEM), user]
-            params = params_of(body, runtime)
+            params = dataclasses.replace(params_of(body, runtime), fill_middle=(prompt, suffix))
         except FlynnError as e:
             return error_response(e)
         return await respond(runtime, messages, params, body, client_of(request), "text", prompt)

@@ -13,12 +13,13 @@ import json
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from flynn_desktop.core.events import Progress
+from flynn_desktop.core.fim import FIM_FORMATS, Marks, fim_prompt
 from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, ProviderBase
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
@@ -35,6 +36,15 @@ log = logging.getLogger(__name__)
 
 USER_GGUF_CONTEXT = 4096
 _DONE = object()
+
+
+def fim_marks(tokenize: Callable[[str], list[int]]) -> Marks | None:
+    """The fill-in-the-middle marks this model's vocabulary has as tokens of their own (each one
+    token, not spelled out in pieces), or None."""
+    for marks in FIM_FORMATS:
+        if all(len(tokenize(mark)) == 1 for mark in marks):
+            return marks
+    return None
 
 
 def available_memory() -> int | None:
@@ -79,6 +89,7 @@ class LlamaCppProvider(ProviderBase):
         self._formatter: Any = None
         self._last_prompt: tuple[tuple[ChatMessage, ...], list[int], Any] | None = None
         self._grammars: dict[str, Any] = {}
+        self._fim: Marks | None = None  # the model's own fill-in-the-middle tokens, found at load
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._load_lock = asyncio.Lock()
         self._gen_lock = asyncio.Lock()
@@ -135,6 +146,7 @@ class LlamaCppProvider(ProviderBase):
             ) from e
         self._n_ctx = llm.n_ctx()
         self._formatter = self._make_formatter(llm, llama_chat_format)
+        self._fim = fim_marks(lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
         self._llm = llm
         report(Progress("model.load", 1.0, resolved.path.name))
         log.info("loaded %s (n_ctx=%d, threads=%d)", resolved.path, self._n_ctx, self._threads)
@@ -264,6 +276,9 @@ class LlamaCppProvider(ProviderBase):
         cancel: CancelToken,
         stop: threading.Event,
     ) -> Iterator[str | Usage]:
+        if params.fill_middle is not None and self._fim is not None:
+            yield from self._fill_middle(params, cancel, stop, *params.fill_middle)
+            return
         tokens, fmt = self._tokens(messages)
         if len(tokens) >= self._n_ctx:
             raise ContextOverflowError(
@@ -297,6 +312,44 @@ class LlamaCppProvider(ProviderBase):
             if text:
                 pieces.append(text)
                 yield text
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+        out = (
+            self._llm.tokenize("".join(pieces).encode("utf-8"), add_bos=False, special=False)
+            if pieces
+            else []
+        )
+        yield Usage(len(tokens), len(out), True, finish)
+
+    def _fill_middle(
+        self, params: GenerationParams, cancel: CancelToken, stop: threading.Event, prefix: str, suffix: str
+    ) -> Iterator[str | Usage]:
+        """Autocomplete with the model's own fill-in-the-middle tokens: no chat template, no system
+        prompt; the model writes the middle until its end token (or a mark)."""
+        assert self._fim is not None
+        budget = self._n_ctx - min(params.max_tokens, self._n_ctx // 2)
+        while True:  # too long: what is far from the cursor goes first (the prefix's start, the suffix's end)
+            text = fim_prompt(self._fim, prefix, suffix)
+            tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+            if len(tokens) <= budget or not (prefix or suffix):
+                break
+            prefix, suffix = prefix[max(1, len(prefix) // 4) :], suffix[: len(suffix) * 3 // 4]
+        pieces: list[str] = []
+        finish = "stop"
+        for chunk in self._llm.create_completion(
+            prompt=list(tokens),
+            max_tokens=min(params.max_tokens, self._n_ctx - len(tokens)),
+            temperature=params.temperature,
+            stop=[*self._fim, *params.stop],
+            stream=True,
+        ):
+            if cancel.cancelled or stop.is_set():
+                finish = "cancelled"
+                break
+            choice = chunk["choices"][0]
+            if choice.get("text"):
+                pieces.append(choice["text"])
+                yield choice["text"]
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         out = (

@@ -224,3 +224,21 @@ def test_a_context_the_model_cant_hold_is_refused_before_allocating(
     run(loop, fits.load())
     assert fits.loaded and fits.context_length == 2048
     run(loop, fits.close())
+
+
+def test_the_bundled_model_has_no_fim_tokens_so_autocomplete_asks_it_as_a_chat_model(
+    loop: asyncio.AbstractEventLoop, provider: LlamaCppProvider
+) -> None:
+    run(loop, provider.load())
+    assert provider._fim is None  # SmolLM2 spells <fim_prefix> in six pieces
+    params = GenerationParams(max_tokens=16, temperature=0.0, fill_middle=("def f():\n    return ", "\n"))
+    chat = [ChatMessage(Role.USER, "def f():\n    return <CURSOR>\n\n(Write only what goes at <CURSOR>.)")]
+    out = []
+
+    async def go() -> None:
+        async for item in provider.stream(chat, params, CancelToken()):
+            out.append(item)
+
+    run(loop, go())
+    usage = out[-1]
+    assert isinstance(usage, Usage) and usage.tokens_in > 20  # the chat template's prompt, not a raw one
