@@ -277,7 +277,9 @@ class LlamaCppProvider(ProviderBase):
         stop: threading.Event,
     ) -> Iterator[str | Usage]:
         if params.fill_middle is not None and self._fim is not None:
-            yield from self._fill_middle(params, cancel, stop, *params.fill_middle)
+            # autocomplete with the model's own fill-in-the-middle tokens: no template, no system prompt
+            tokens = self._fim_tokens(params.max_tokens, *params.fill_middle)
+            yield from self._complete(tokens, params, [*self._fim, *params.stop], cancel, stop, {})
             return
         tokens, fmt = self._tokens(messages)
         if len(tokens) >= self._n_ctx:
@@ -286,23 +288,35 @@ class LlamaCppProvider(ProviderBase):
                 "Send less history, or raise models.providers.local.contextLength.",
             )
         stops = [*(fmt.stop if isinstance(fmt.stop, list) else [fmt.stop] if fmt.stop else []), *params.stop]
-        max_tokens = min(params.max_tokens, self._n_ctx - len(tokens))
+        extra: dict[str, Any] = {
+            "stopping_criteria": fmt.stopping_criteria,
+            "grammar": self._grammar(params.format),
+        }
+        if params.top_p is not None:
+            extra["top_p"] = params.top_p
+        if params.top_k is not None:
+            extra["top_k"] = params.top_k
+        yield from self._complete(tokens, params, stops, cancel, stop, extra)
+
+    def _complete(
+        self,
+        tokens: list[int],
+        params: GenerationParams,
+        stops: list[str],
+        cancel: CancelToken,
+        stop: threading.Event,
+        extra: dict[str, Any],
+    ) -> Iterator[str | Usage]:
+        """Stream llama.cpp's completion of `tokens`: text pieces, then the Usage."""
         pieces: list[str] = []
         finish = "stop"
-        sampling: dict[str, Any] = {}
-        if params.top_p is not None:
-            sampling["top_p"] = params.top_p
-        if params.top_k is not None:
-            sampling["top_k"] = params.top_k
         for chunk in self._llm.create_completion(
             prompt=list(tokens),
-            max_tokens=max_tokens,
+            max_tokens=min(params.max_tokens, self._n_ctx - len(tokens)),
             temperature=params.temperature,
             stop=stops,
-            stopping_criteria=fmt.stopping_criteria,
             stream=True,
-            grammar=self._grammar(params.format),
-            **sampling,
+            **extra,
         ):
             if cancel.cancelled or stop.is_set():
                 finish = "cancelled"
@@ -321,43 +335,17 @@ class LlamaCppProvider(ProviderBase):
         )
         yield Usage(len(tokens), len(out), True, finish)
 
-    def _fill_middle(
-        self, params: GenerationParams, cancel: CancelToken, stop: threading.Event, prefix: str, suffix: str
-    ) -> Iterator[str | Usage]:
-        """Autocomplete with the model's own fill-in-the-middle tokens: no chat template, no system
-        prompt; the model writes the middle until its end token (or a mark)."""
+    def _fim_tokens(self, max_tokens: int, prefix: str, suffix: str) -> list[int]:
+        """The model's own fill-in-the-middle prompt, made to fit: what is far from the cursor (the
+        prefix's start, the suffix's end) gives way first."""
         assert self._fim is not None
-        budget = self._n_ctx - min(params.max_tokens, self._n_ctx // 2)
-        while True:  # too long: what is far from the cursor goes first (the prefix's start, the suffix's end)
+        budget = self._n_ctx - min(max_tokens, self._n_ctx // 2)
+        while True:
             text = fim_prompt(self._fim, prefix, suffix)
-            tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+            tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
             if len(tokens) <= budget or not (prefix or suffix):
-                break
+                return tokens
             prefix, suffix = prefix[max(1, len(prefix) // 4) :], suffix[: len(suffix) * 3 // 4]
-        pieces: list[str] = []
-        finish = "stop"
-        for chunk in self._llm.create_completion(
-            prompt=list(tokens),
-            max_tokens=min(params.max_tokens, self._n_ctx - len(tokens)),
-            temperature=params.temperature,
-            stop=[*self._fim, *params.stop],
-            stream=True,
-        ):
-            if cancel.cancelled or stop.is_set():
-                finish = "cancelled"
-                break
-            choice = chunk["choices"][0]
-            if choice.get("text"):
-                pieces.append(choice["text"])
-                yield choice["text"]
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
-        out = (
-            self._llm.tokenize("".join(pieces).encode("utf-8"), add_bos=False, special=False)
-            if pieces
-            else []
-        )
-        yield Usage(len(tokens), len(out), True, finish)
 
     def _grammar(self, output: Any) -> Any:
         """A llama.cpp grammar that lets the model write only JSON (following a schema, when given):
