@@ -5,6 +5,7 @@ type or out of range is a 400 that names it."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal, TypeVar
 
 from fastapi import Request
@@ -41,18 +42,30 @@ async def read_json(request: Request) -> dict[str, Any]:
         raw += chunk
         if len(raw) > MAX_BODY:
             raise BodyTooLarge(_too_large(len(raw)))
-    try:
-        body = json.loads(raw)
-        json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates ("\ud800") can't be saved
-    except RecursionError:
-        raise BadRequest("the body's JSON is nested too deeply") from None
-    except UnicodeError:
-        raise BadRequest("the body holds text that is not valid Unicode (a lone surrogate?)") from None
-    except ValueError:
-        raise BadRequest("the body must be JSON") from None
+    body = load_json(bytes(raw), "body")
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def load_json(raw: bytes | str, what: str) -> Any:
+    """JSON text (a body, a WebSocket frame) as a value, or a BadRequest saying what is wrong with it:
+    not JSON, nested too deeply, or text that is not valid Unicode (a lone surrogate can't be saved)."""
+    try:
+        value = json.loads(raw)
+        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        if _SURROGATE_ESCAPE.search(data):  # only an escape can hold one: check the value then
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise BadRequest(f"the {what}'s JSON is nested too deeply") from None
+    except UnicodeError:
+        raise BadRequest(f"the {what} holds text that is not valid Unicode (a lone surrogate?)") from None
+    except ValueError:
+        raise BadRequest(f"the {what} must be JSON") from None
+    return value
 
 
 def _too_large(n: int) -> str:

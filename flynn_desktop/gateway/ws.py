@@ -27,6 +27,7 @@ from flynn_desktop.core.events import (
 )
 from flynn_desktop.errors import FlynnError, InvalidParamsError, NotFoundError
 from flynn_desktop.gateway.auth import token_ok
+from flynn_desktop.gateway.schemas import BadRequest, load_json
 from flynn_desktop.runtime import Runtime
 from flynn_desktop.runtime.operations import OPERATIONS, Caller, call, to_jsonable
 
@@ -137,16 +138,9 @@ class Connection:
     async def handle(self, raw: str) -> dict[str, Any] | None:
         """One frame's reply. Whatever a frame holds, it gets an answer and the connection stays."""
         try:
-            req = json.loads(raw)
-            json.dumps(req, ensure_ascii=False).encode("utf-8")  # lone surrogates can't be saved
-        except RecursionError:
-            return rpc_error(None, PARSE_ERROR, "the JSON is nested too deeply", "INVALID_PARAMS")
-        except UnicodeError:
-            return rpc_error(
-                None, PARSE_ERROR, "the frame holds text that is not valid Unicode", "INVALID_PARAMS"
-            )
-        except ValueError:
-            return rpc_error(None, PARSE_ERROR, "not JSON", "INVALID_PARAMS")
+            req = load_json(raw, "frame")
+        except BadRequest as e:
+            return rpc_error(None, PARSE_ERROR, e.message, "INVALID_PARAMS")
         if not isinstance(req, dict) or req.get("jsonrpc") != "2.0" or not isinstance(req.get("method"), str):
             return rpc_error(
                 req.get("id") if isinstance(req, dict) else None,
