@@ -4,6 +4,7 @@ the first with its file and line."""
 
 from __future__ import annotations
 
+from flynn_desktop.addresses import is_loopback_host
 from flynn_desktop.config.schema import Config, ProvidersConfig, gguf_path_of
 
 DELEGATION_TASKS = (
@@ -14,17 +15,6 @@ DELEGATION_TASKS = (
     "complexReasoning",
 )
 Problem = tuple[tuple[str | int, ...], str]  # (where, in the file's keys; what is wrong)
-
-
-def is_loopback_name(host: str) -> bool:
-    import ipaddress
-
-    if host.lower().strip("[]") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def model_problem(name: str, providers: ProvidersConfig) -> str | None:
@@ -82,7 +72,7 @@ def config_problems(config: Config) -> list[Problem]:
         elif tier not in m.router.tiers:
             out.append((where, f"there is no tier '{tier}' (tiers: {', '.join(m.router.tiers)})"))
     gw = config.gateway
-    if not gw.allow_remote and not is_loopback_name(gw.host):
+    if not gw.allow_remote and not is_loopback_host(gw.host):
         out.append(
             (
                 ("gateway", "host"),

@@ -4,13 +4,13 @@ web pages."""
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import re
 import secrets
 import socket
 from pathlib import Path
 
+from flynn_desktop.addresses import is_ip, is_loopback_host
 from flynn_desktop.errors import storage_error
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -63,20 +63,10 @@ def host_name(host_header: str | None) -> str | None:
     return m["name"] if m["name"] is not None else m["v6"]
 
 
-def is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
-
-
 def host_is_loopback(host_header: str | None) -> bool:
     """The Host header names this machine (so a rebinding domain like evil.example is refused)."""
     host = host_name(host_header)
-    if host is None:
-        return False
-    return host == "localhost" or (is_ip(host) and ipaddress.ip_address(host).is_loopback)
+    return host is not None and is_loopback_host(host)
 
 
 def host_allowed(host_header: str | None, bound: str, allow_remote: bool) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
 import json
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
@@ -16,6 +15,7 @@ from typing import TypeVar
 import httpx
 import pydantic
 
+from flynn_desktop.addresses import is_loopback_host
 from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, ProviderBase
 from flynn_desktop.core.messages import ChatMessage, GenerationParams, StreamItem, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
@@ -41,13 +41,7 @@ def is_loopback(url: str | None) -> bool:
     """True when `url` points at this machine, so talking to it sends nothing away."""
     if not url:
         return False
-    host = urllib.parse.urlsplit(url if "//" in url else f"http://{url}").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urllib.parse.urlsplit(url if "//" in url else f"http://{url}").hostname or "")
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
