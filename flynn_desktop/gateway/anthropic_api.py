@@ -22,6 +22,7 @@ from flynn_desktop.gateway.dialects import (
     AnswerStream,
     check_output,
     collect,
+    function_tool,
     generation,
     http_status,
     note_request,
@@ -90,13 +91,7 @@ def to_messages(system: str, raw: list[AnthropicMessage]) -> list[ChatMessage]:
 
 
 def tools_of(tools: list[AnthropicTool] | None) -> tuple[dict[str, Any], ...]:
-    return tuple(
-        {
-            "type": "function",
-            "function": {"name": t.name, "description": t.description or "", "parameters": t.input_schema},
-        }
-        for t in tools or ()
-    )
+    return tuple(function_tool(t.name, t.description, t.input_schema) for t in tools or ())
 
 
 def model_for(runtime: Runtime, requested: str) -> str:

@@ -117,6 +117,14 @@ def tool_calls_of(raw: Sequence[ToolCallIn] | None) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
+def function_tool(name: str, description: str | None, parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """A tool as the providers take it (OpenAI's function shape), from any dialect's description."""
+    return {
+        "type": "function",
+        "function": {"name": name, "description": description or "", "parameters": parameters or {}},
+    }
+
+
 def tools_of(tools: Sequence[Tool] | None) -> tuple[dict[str, Any], ...]:
     """The request's function tools, passed to the model as they came."""
     return tuple({**t.model_dump(), "type": "function"} for t in tools or ())

@@ -27,6 +27,7 @@ from flynn_desktop.gateway.dialects import (
     collect,
     error_body,
     error_response,
+    function_tool,
     generation,
     note_request,
     output_of,
@@ -102,14 +103,7 @@ def to_messages(body: ResponsesRequest) -> list[ChatMessage]:
 
 def tools_of(body: ResponsesRequest) -> tuple[dict[str, Any], ...]:
     return tuple(
-        {
-            "type": "function",
-            "function": {
-                "name": t.name,
-                "description": t.description or "",
-                "parameters": t.parameters or {},
-            },
-        }
+        function_tool(t.name, t.description, t.parameters)
         for t in body.tools or ()
         if t.type == "function" and t.name
     )

@@ -188,10 +188,11 @@ class CompletionRequest(OpenAIGeneration):
         return self.prompt if isinstance(self.prompt, str) else "".join(self.prompt)
 
 
-class EmbeddingRequest(Body):
+class EmbedInput(Body):
+    """What OpenAI's /v1/embeddings and Ollama's /api/embed take: a text, or a non-empty list."""
+
     model: str | None = None
     input: str | list[str]
-    encoding_format: Literal["float", "base64"] | None = None
 
     @field_validator("input")
     @classmethod
@@ -203,6 +204,10 @@ class EmbeddingRequest(Body):
     @property
     def texts(self) -> list[str]:
         return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class EmbeddingRequest(EmbedInput):
+    encoding_format: Literal["float", "base64"] | None = None
 
 
 # Ollama -----------------------------------------------------------------------------------------------
@@ -249,15 +254,8 @@ class GenerateRequest(OllamaGeneration):
     raw: bool = False  # the prompt is the model's own input: no template (FIM marks are read from it)
 
 
-class OllamaEmbedRequest(Body):
-    model: str | None = None
-    input: str | list[str]
-
-    @property
-    def texts(self) -> list[str]:
-        if isinstance(self.input, list) and not self.input:
-            raise BadRequest("'input' must be a string or a non-empty list of strings")
-        return [self.input] if isinstance(self.input, str) else list(self.input)
+class OllamaEmbedRequest(EmbedInput):
+    pass
 
 
 class OllamaLegacyEmbedRequest(Body):
