@@ -7,6 +7,7 @@ portable installs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import tempfile
@@ -106,11 +107,12 @@ def manifests_folder() -> Path | None:
     return None
 
 
-def bundled_model_names() -> set[str]:
-    """The names of the bundled chat models (`local:<name>`), from their manifests' file names."""
+@functools.cache
+def bundled_model_names() -> frozenset[str]:
+    """The names of the bundled chat models (`local:<name>`), from their manifests (read once)."""
     folder = manifests_folder()
     if folder is None:
-        return set()
+        return frozenset()
     import yaml
 
     names = set()
@@ -118,4 +120,4 @@ def bundled_model_names() -> set[str]:
         manifest = yaml.safe_load(f.read_text("utf-8")) or {}
         if manifest.get("kind", "chat") == "chat" and manifest.get("name"):
             names.add(str(manifest["name"]))
-    return names
+    return frozenset(names)

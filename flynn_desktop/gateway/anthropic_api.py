@@ -220,7 +220,7 @@ async def respond(
     forced: str | None = None,
 ) -> Any:
     model = body.model
-    info = note_request("anthropic", model, body.model_dump(exclude_none=True))
+    info = note_request("anthropic", model, body)
     cancel = CancelToken()
     try:
         items = await started(

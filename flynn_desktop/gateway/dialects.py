@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -71,12 +72,13 @@ class RequestInfo:
 REQUEST: ContextVar[RequestInfo | None] = ContextVar("flynn_request", default=None)
 
 
-def note_request(dialect: str, model: str, body: Any = None) -> RequestInfo:
-    """What the dialect knows of its request, for its log line (the body only at debug level)."""
+def note_request(dialect: str, model: str, body: BaseModel | None = None) -> RequestInfo:
+    """What the dialect knows of its request, for its log line (the body, only at debug level: it is
+    not even serialised otherwise)."""
     info = REQUEST.get() or RequestInfo("", "", "")  # outside a request (a test calling directly)
     info.dialect, info.model = dialect, model
     if body is not None and log.isEnabledFor(logging.DEBUG):
-        info.detail = json.dumps(body, ensure_ascii=False, default=str)[:4000]
+        info.detail = body.model_dump_json(exclude_none=True)[:4000]
     return info
 
 
@@ -283,7 +285,9 @@ class Collected:
     first_ns: int | None = None  # perf_counter_ns of the first token or tool call
 
 
-async def collect(items: AsyncGenerator[Any, None]) -> Collected:
+async def collect(items: AsyncGenerator[Any, None], output: Any = None) -> Collected:
+    """The whole answer. With `output` (structured output asked for), an answer in text must parse
+    and follow its schema (check_output); one that calls tools is passed as it is."""
     out = Collected()
     pieces: list[str] = []
     async for item in items:
@@ -295,6 +299,8 @@ async def collect(items: AsyncGenerator[Any, None]) -> Collected:
         elif isinstance(item, Usage):
             out.usage = item
     out.text = "".join(pieces)
+    if not out.calls:
+        check_output(output, out.text)
     return out
 
 

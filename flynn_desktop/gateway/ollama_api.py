@@ -18,7 +18,6 @@ from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
     TOOLS_DROPPED,
     AnswerStream,
-    check_output,
     collect,
     fill_in_middle,
     generation,
@@ -233,7 +232,7 @@ async def respond(
     num_ctx, model = body.opts.num_ctx, body.model or "flynn"
     cancel = CancelToken()
     start = time.perf_counter_ns()
-    info = note_request("ollama", model, body.model_dump(exclude_none=True))
+    info = note_request("ollama", model, body)
     try:
         items = await started(
             runtime.chat.complete(
@@ -276,16 +275,12 @@ async def respond(
 
     if body.stream is False:
         try:
-            whole = await collect(items)
+            whole = await collect(items, params.format)
         except FlynnError as e:
             return error(e)
         finally:
             if keep is not None:
                 runtime.models.keep_alive(model, keep)
-        try:
-            check_output(None if whole.calls else params.format, whole.text)
-        except FlynnError as e:
-            return error(e)
         doc = final(whole.usage, whole.first_ns, whole.text, whole.calls)
         return JSONResponse(doc, headers=extra) if extra else doc
 

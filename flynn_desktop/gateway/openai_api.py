@@ -20,7 +20,6 @@ from flynn_desktop.errors import FlynnError, NotFoundError
 from flynn_desktop.gateway.dialects import (
     TOOLS_DROPPED,
     AnswerStream,
-    check_output,
     collect,
     error_body,
     error_response,
@@ -145,7 +144,7 @@ async def respond(
     created = int(time.time())
     obj = "chat.completion" if kind == "chat" else "text_completion"
     cancel = CancelToken()
-    info = note_request("openai", model, body.model_dump(exclude_none=True))
+    info = note_request("openai", model, body)
     try:
         items = await started(
             runtime.chat.complete(messages, model, params, cancel, client, remember=kind == "chat")
@@ -170,14 +169,10 @@ async def respond(
 
     if not stream:
         try:
-            whole = await collect(items)
+            whole = await collect(items, params.format)
         except FlynnError as e:
             return error_response(e)
         text, calls, usage = whole.text, whole.calls, whole.usage
-        try:
-            check_output(None if calls else params.format, text)
-        except FlynnError as e:
-            return error_response(e)
         ch: dict[str, Any] = {"index": 0, "finish_reason": finish_of(usage, calls)}
         if kind == "chat":
             message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}

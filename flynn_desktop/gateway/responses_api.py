@@ -23,7 +23,6 @@ from flynn_desktop.errors import FlynnError, NotFoundError
 from flynn_desktop.gateway.dialects import (
     TOOLS_DROPPED,
     AnswerStream,
-    check_output,
     collect,
     error_body,
     error_response,
@@ -169,7 +168,7 @@ async def respond(
     client: str,
 ) -> Any:
     model = body.model or "flynn"
-    info = note_request("responses", model, body.model_dump(exclude_none=True))
+    info = note_request("responses", model, body)
     created = int(time.time())
     saved: dict[str, Any] = {"session": earlier.session_id if earlier else ""}
 
@@ -268,11 +267,7 @@ async def respond(
 
     if not body.stream:
         try:
-            whole = await collect(items)
-        except FlynnError as e:
-            return error_response(e)
-        try:
-            check_output(None if whole.calls else params.format, whole.text)
+            whole = await collect(items, params.format)
         except FlynnError as e:
             return error_response(e)
         return JSONResponse(finish(whole.text, whole.calls, whole.usage), headers=extra)
