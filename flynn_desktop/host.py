@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flynn_desktop.config import Config
 from flynn_desktop.core.events import GatewayState
@@ -30,14 +30,12 @@ class Host:
     control: ControlServer
     gateway: GatewayServer | None = None
     gateway_error: str | None = None
-    _control_open: bool = field(default=False, repr=False)
 
     def open_control(self, on_show: Callable[[], bool] | None = None) -> None:
         """Open the control socket. The window opens it once it can be shown, so a second `flynn`
         that finds it can always hand over."""
         self.control.on_show = on_show
         self.runtime.submit(self.control.start()).result()
-        self._control_open = True
 
     def start_gateway(self) -> None:
         """Start the gateway if gateway.enabled. If it can't start, Flynn works on and says why."""
@@ -77,8 +75,7 @@ def hosted(
             try:
                 if host.gateway is not None:
                     runtime.submit(host.gateway.stop()).result()
-                if host._control_open:
-                    runtime.submit(host.control.close()).result()
+                runtime.submit(host.control.close()).result()  # a socket never opened: nothing to do
             finally:
                 runtime.stop()
     finally:

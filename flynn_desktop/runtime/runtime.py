@@ -108,10 +108,6 @@ class Runtime:
         return self._loop
 
     @property
-    def running(self) -> bool:
-        return self._loop is not None
-
-    @property
     def store(self) -> SessionStore:
         if self._store is None:
             raise RuntimeError("the Runtime is not started")
