@@ -181,12 +181,26 @@ class DelegationConfig(Section):
     }
 
 
+class SamplingConfig(Section):
+    """Sampling beyond the temperature; unset keys keep the model's recommended values (models/*.yaml)."""
+
+    top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=0, le=1 << 20)
+    min_p: float | None = Field(None, ge=0, le=1)
+    repeat_penalty: float | None = Field(None, ge=0, le=10, description="1 is none; 1.1 discourages loops")
+    repeat_last_n: int | None = Field(None, ge=0, le=MAX_CONTEXT, description="tokens the penalty looks back")
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    seed: int | None = Field(None, ge=0, le=(1 << 32) - 1, description="a fixed seed repeats answers")
+
+
 class AgentConfig(Section):
     system_prompt: str = (
         "You are Flynn, a helpful assistant running on the user's own computer. Answer clearly and concisely."
     )
     max_tokens: int = Field(512, ge=1, le=MAX_ANSWER, description="the longest answer, in tokens")
     temperature: float = Field(0.2, ge=0, le=2)
+    sampling: SamplingConfig = SamplingConfig()
     compaction: CompactionConfig = CompactionConfig()
     delegation: DelegationConfig = DelegationConfig()
 

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 from flynn_desktop.core.answer import Answer
-from flynn_desktop.core.events import Event, RunError, RunStarted, SessionsChanged
+from flynn_desktop.core.compaction import (
+    CompactionSettings,
+    Conversation,
+    Fold,
+    SummaryCache,
+    clean_summary,
+    conversation_of,
+    plan_fold,
+    summary_prompt,
+    with_summary,
+)
+from flynn_desktop.core.events import Event, Progress, RunError, RunStarted, SessionsChanged
 from flynn_desktop.core.interfaces import CancelToken, Provider, SessionStore, TurnMemory
 from flynn_desktop.core.memory import explicit_note
 from flynn_desktop.core.messages import (
@@ -29,6 +40,9 @@ from flynn_desktop.errors import FlynnError
 log = logging.getLogger(__name__)
 
 Emit = Callable[[Event], None]
+# Asks the compaction delegation tier: (prompt, max tokens, cancel) -> its whole answer.
+Summarize = Callable[[str, int, CancelToken], Awaitable[str]]
+Count = Callable[[Sequence[ChatMessage]], Awaitable[int]]
 TITLE_CHARS = 60
 
 
@@ -41,6 +55,7 @@ class AgentSettings:
     # How often a streaming answer is written to the store. Writing every token cost 11% of generation
     # speed on 2 cores (benchmarks/agent_overhead.py); a crash loses at most this much of the answer.
     flush_interval: float = 0.2
+    compaction: CompactionSettings | None = field(default_factory=CompactionSettings)  # None: never
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,9 @@ class _Begun:
     message_id: int | None
     prompt: Prompt
     noted: bool  # the message was a note to remember: no fact extraction after it
+    system: ChatMessage  # the system message before any summary
+    limit: int  # the context the prompt had to fit
+    count: Count
 
 
 class Agent:
@@ -105,12 +123,20 @@ class Agent:
     prompt building and fitting (so the budget counts everything sent), events, and saving."""
 
     def __init__(
-        self, store: SessionStore, settings: AgentSettings, emit: Emit, memory: TurnMemory | None = None
+        self,
+        store: SessionStore,
+        settings: AgentSettings,
+        emit: Emit,
+        memory: TurnMemory | None = None,
+        summarize: Summarize | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.emit = emit
         self.memory = memory
+        self.summarize = summarize
+        self.summaries = SummaryCache()  # of clients' own histories
+        self.compactions = 0  # made since start (benchmarks and tests count them)
 
     async def run_turn(self, req: TurnRequest, provider: Provider, cancel: CancelToken) -> TurnResult:
         """A turn of a saved conversation, to its end. Never raises a FlynnError: it is saved beside
@@ -118,7 +144,7 @@ class Agent:
         assert req.session_id is not None
         session_id, message_id = req.session_id, None
         try:
-            begun = await self._begin(req, provider)
+            begun = await self._begin(req, provider, cancel)
             message_id = begun.message_id
         except FlynnError as e:
             return self._fail(req.run_id, session_id, message_id, e, provider)
@@ -131,6 +157,8 @@ class Agent:
             async for _item in answer.stream(provider, begun.prompt.messages, req.params, cancel):
                 pass
         self._after(req, begun, answer.status)
+        if answer.status == MessageStatus.COMPLETE and not cancel.cancelled:
+            await self._compact_ahead(req, begun, cancel)
         return TurnResult(session_id, message_id, answer.text, answer.status, answer.error)
 
     async def stream(
@@ -143,7 +171,7 @@ class Agent:
         """A client's own conversation (or a saved one it continues): yields the answer's items. What
         fails before the answer starts (an overflow, a model that can't load) is raised. `on_begun`
         hears where the exchange is saved: (session id, answer's message id)."""
-        begun = await self._begin(req, provider)
+        begun = await self._begin(req, provider, cancel)
         if on_begun is not None:
             on_begun(begun.session_id, begun.message_id)
         answer = self.answer(req.run_id, begun.session_id, begun.message_id, begun.prompt.tokens)
@@ -152,23 +180,22 @@ class Agent:
         self._after(req, begun, answer.status)
 
     # the one pipeline ---------------------------------------------------------------------------------
-    async def _begin(self, req: TurnRequest, provider: Provider) -> _Begun:
+    async def _begin(self, req: TurnRequest, provider: Provider, cancel: CancelToken) -> _Begun:
         """Memory, the prompt, the saved question and answer row, and RunStarted."""
         store, s = self.store, self.settings
         user_id = 0
-        history: Sequence[ChatMessage] = req.history
+        threshold = s.compaction.importance_threshold if s.compaction else 1.0
         if req.session_id is not None:
             session = store.get_session(req.session_id)
-            history = [
-                m.as_chat()
-                for m in store.messages(req.session_id)
-                if m.status != MessageStatus.ERROR and m.content
-            ]
+            conv = conversation_of(store.messages(req.session_id), threshold)
             # The question is committed before anything can fail, so it is never lost.
             user_id = store.append_message(req.session_id, Role.USER, req.text).id
             if not session.title:
                 store.rename_session(req.session_id, auto_title(req.text))
             self.emit(SessionsChanged(req.session_id))
+        else:
+            summary, covered = self.summaries.find(req.history) if s.compaction else ("", 0)
+            conv = Conversation(list(req.history), [None] * len(req.history), summary, covered, threshold)
         noted = False
         if self.memory is not None and req.learn and req.text:
             note = explicit_note(req.text)
@@ -188,9 +215,26 @@ class Agent:
         limit = provider.context_length
         if req.context_limit:
             limit = min(limit, req.context_limit)
-        prompt = await fit_prompt(
-            system, history, req.tail, limit, req.params.max_tokens, count, [block] if block else ()
-        )
+
+        async def fit(c: Conversation) -> Prompt:
+            blocks = [block] if block else ()
+            return await fit_prompt(
+                with_summary(system, c.summary),
+                c.messages,
+                req.tail,
+                limit,
+                req.params.max_tokens,
+                count,
+                blocks,
+            )
+
+        prompt = await fit(conv)
+        if self._over_threshold(prompt, limit, req.params.max_tokens):
+            fold = await self._plan(conv, limit, req.params.max_tokens, count)
+            if fold is not None:
+                compacted = await self._compact(conv, fold, req, limit, cancel)
+                if compacted is not None:
+                    prompt = await fit(compacted)
         if prompt.trimmed_turns:
             log.info("left %d old turn(s) out of the prompt to fit the context", prompt.trimmed_turns)
         session_id, message_id = req.session_id or "", None
@@ -222,7 +266,94 @@ class Agent:
                 tuple(citations),
             )
         )
-        return _Begun(session_id, message_id, prompt, noted)
+        return _Begun(session_id, message_id, prompt, noted, system, limit, count)
+
+    def _over_threshold(self, prompt: Prompt, limit: int, reserve: int) -> bool:
+        """Whether the prompt passed compaction.thresholdPct of the context (answer included), or
+        had to leave turns out to fit at all."""
+        c = self.settings.compaction
+        if c is None or self.summarize is None:
+            return False
+        return bool(prompt.trimmed_turns) or prompt.tokens + reserve > limit * c.threshold_pct / 100
+
+    async def _plan(
+        self,
+        conv: Conversation,
+        limit: int,
+        reserve: int,
+        count: Count,
+    ) -> Fold | None:
+        """The fold that keeps the last keepTurns turns, or fewer when those alone would fill more
+        than half of what the threshold allows: otherwise the next turn would compact again."""
+        c = self.settings.compaction
+        assert c is not None
+        target = (limit * c.threshold_pct / 100 - reserve) / 2
+        fold = None
+        for keep in range(c.keep_turns, 0, -1):
+            fold = plan_fold(conv, c, keep)
+            if fold is None:
+                return None
+            after = Conversation(conv.raw, conv.ids, "", fold.cut, conv.threshold)
+            if await count(after.messages) <= target:
+                return fold
+        return fold or plan_fold(conv, c, 0)
+
+    async def _compact_ahead(self, req: TurnRequest, begun: _Begun, cancel: CancelToken) -> None:
+        """After an answer: when the conversation now passes the threshold, compact it before the
+        next question, while the user reads (the next turn of this conversation waits for it)."""
+        if self.settings.compaction is None or self.summarize is None or req.session_id is None:
+            return
+        try:
+            threshold = self.settings.compaction.importance_threshold
+            conv = conversation_of(self.store.messages(req.session_id), threshold)
+            reserve = req.params.max_tokens
+            now = await fit_prompt(
+                with_summary(begun.system, conv.summary), conv.messages, (), begun.limit, reserve, begun.count
+            )
+        except FlynnError as e:
+            log.warning("could not look at the conversation's length: %s", e)
+            return
+        if self._over_threshold(now, begun.limit, reserve):
+            fold = await self._plan(conv, begun.limit, reserve, begun.count)
+            if fold is not None:
+                await self._compact(conv, fold, req, begun.limit, cancel)
+
+    async def _compact(
+        self, conv: Conversation, fold: Fold, req: TurnRequest, limit: int, cancel: CancelToken
+    ) -> Conversation | None:
+        """Fold the older turns into the summary: what the user said worth keeping goes to memory
+        first, then the compaction tier writes the summary, which is saved with the session (or, for
+        a client's own history, kept in memory). A failure leaves the turns as they were."""
+        c, summarize = self.settings.compaction, self.summarize
+        assert c is not None and summarize is not None
+        self.emit(Progress("chat.compact", 0.0, f"summarising {len(fold.folded)} earlier messages"))
+        try:
+            if self.memory is not None and req.learn:
+                said = [m.content for m in fold.folded if m.role == Role.USER]
+                await self.memory.flush(said, req.session_id, req.source)
+            # A summary is short: an eighth of the context at most. Its prompt leaves the tier room to
+            # write it (at about three characters to a token, the tier being as large as this model).
+            budget = max(16, min(c.summary_max_tokens, limit // 8))
+            asked = summary_prompt(fold, max_chars=max(1000, 3 * (limit - budget) - 600))
+            written = await summarize(asked, budget, cancel)
+            if cancel.cancelled:  # stopped, or Flynn is quitting: the next turn compacts again
+                return None
+            summary = clean_summary(written, fold)
+            if req.session_id is not None:
+                self.store.append_message(req.session_id, Role.SUMMARY, summary, covers=fold.covers)
+                self.emit(SessionsChanged(req.session_id))
+            else:
+                self.summaries.put(conv.raw[: fold.cut], summary)
+        except Exception as e:  # the tier is down, the disk is full...: the turn goes on without it
+            log.warning("could not summarise the earlier conversation; leaving old turns out instead: %s", e)
+            return None
+        finally:
+            self.emit(Progress("chat.compact", 1.0))
+        self.compactions += 1
+        log.info(
+            "compacted %d earlier messages into a summary of %d characters", len(fold.folded), len(summary)
+        )
+        return Conversation(conv.raw, conv.ids, summary, fold.cut, conv.threshold)
 
     def _after(self, req: TurnRequest, begun: _Begun, status: MessageStatus) -> None:
         if self.memory is not None and req.learn and not begun.noted and status == MessageStatus.COMPLETE:

@@ -127,6 +127,10 @@ class TurnMemory(Protocol):
         """Look for facts worth keeping in what the user said (in the background)."""
         ...
 
+    async def flush(self, texts: Sequence[str], session_id: str | None, source: str) -> None:
+        """Keep the facts worth keeping in these messages now: they are about to be summarised."""
+        ...
+
 
 class UsageStore(Protocol):
     def record_usage(self, record: UsageRecord) -> None: ...
@@ -156,6 +160,7 @@ class SessionStore(UsageStore, Protocol):
         provider: str | None = None,
         model: str | None = None,
         citations: Sequence[Citation] = (),
+        covers: int | None = None,
     ) -> StoredMessage: ...
 
     def start_exchange(

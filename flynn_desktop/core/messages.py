@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -14,6 +14,7 @@ class Role(StrEnum):
     USER = "user"
     ASSISTANT = "assistant"
     TOOL = "tool"  # a tool's result, sent back by a client that ran it
+    SUMMARY = "summary"  # a saved conversation's earlier turns, summarised (core.compaction); never sent
 
 
 class MessageStatus(StrEnum):
@@ -91,6 +92,7 @@ class StoredMessage:
     error: str | None = None
     remote: bool = False  # the answer came from a model off this machine
     citations: tuple[Citation, ...] = ()  # the memories its prompt held
+    covers: int | None = None  # a summary: the id of the last message it folds in
 
     def as_chat(self) -> ChatMessage:
         return ChatMessage(self.role, self.content)
@@ -108,6 +110,33 @@ class SessionInfo:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How the next token is picked, beyond the temperature. None leaves a setting to the next layer:
+    a client's own value wins, then agents.default.sampling, then the model's recommended values
+    (its manifest), then the engine's default."""
+
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None  # llama.cpp and Ollama: > 1 makes repeated tokens less likely
+    repeat_last_n: int | None = None  # how many recent tokens the repeat penalty looks at
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+
+    def over(self, defaults: Sampling) -> Sampling:
+        """These settings, with what they leave unset taken from `defaults`."""
+        return replace(
+            self,
+            **{f.name: getattr(defaults, f.name) for f in fields(self) if getattr(self, f.name) is None},
+        )
+
+    def given(self) -> dict[str, Any]:
+        """The settings that are set, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
 class GenerationParams:
     max_tokens: int = 512
     temperature: float = 0.2
@@ -116,8 +145,7 @@ class GenerationParams:
     tool_choice: Any = None  # "auto", "none", "required" or {"type": "function", ...}; None: the model's
     # Structured output: None for text; "json" for any JSON object; a dict for a JSON schema to follow
     format: Any = None
-    top_p: float | None = None
-    top_k: int | None = None
+    sampling: Sampling = field(default_factory=Sampling)
     # Autocomplete: (the text before the cursor, the text after it). A model with fill-in-the-middle
     # tokens of its own writes the middle with them; others answer the chat messages instead.
     fill_middle: tuple[str, str] | None = None

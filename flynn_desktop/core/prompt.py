@@ -34,7 +34,10 @@ def system_message(system_prompt: str, context_depth: str, today: date | None = 
     parts = [system_prompt.strip()]
     if context_depth != "minimal":
         parts.append(INSTRUCTIONS)
-        parts.append(f"Today is {(today or date.today()).isoformat()}.")
+        # Said as a fact to use, not a line to repeat: "Today is 2026-11-30." opened a small model's
+        # answers to unrelated questions (benchmarks/answers.py measures it).
+        day = (today or date.today()).strftime("%d %B %Y")
+        parts.append(f"The current date is {day}; mention it only when the user asks about dates or time.")
     return ChatMessage(Role.SYSTEM, "\n\n".join(p for p in parts if p))
 
 

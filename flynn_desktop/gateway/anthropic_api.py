@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from flynn_desktop.core.interfaces import CancelToken
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, ToolCall, Usage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Sampling, ToolCall, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.gateway.dialects import (
@@ -160,8 +160,7 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
                 body.temperature,
                 tuple(body.stop_sequences or ()),
                 None,
-                body.top_p,
-                body.top_k,
+                Sampling(top_p=body.top_p, top_k=body.top_k),
             )
             params = dataclasses.replace(params, tools=tools, tool_choice=tool_choice if tools else None)
             forced = forced_tool(runtime, body)

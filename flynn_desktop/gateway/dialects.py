@@ -17,7 +17,15 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from flynn_desktop.config.schema import AgentConfig
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Served, ToolCall, Usage
+from flynn_desktop.core.messages import (
+    ChatMessage,
+    GenerationParams,
+    Role,
+    Sampling,
+    Served,
+    ToolCall,
+    Usage,
+)
 from flynn_desktop.errors import (
     ContextOverflowError,
     FlynnError,
@@ -138,18 +146,17 @@ def generation(
     temperature: float | None,
     stop: tuple[str, ...],
     output: Any = None,
-    top_p: float | None = None,
-    top_k: int | None = None,
+    sampling: Sampling | None = None,
 ) -> GenerationParams:
-    """A request's generation settings; what it leaves out comes from agents.default. `output` is the
-    structured output asked for: None, "json", or a JSON schema."""
+    """A request's generation settings; what it leaves out comes from agents.default (the sampling
+    too, filled in by the runtime's chat room). `output` is the structured output asked for: None,
+    "json", or a JSON schema."""
     return GenerationParams(
         max_tokens=defaults.max_tokens if max_tokens is None else max_tokens,
         temperature=defaults.temperature if temperature is None else temperature,
         stop=stop,
         format=output,
-        top_p=top_p,
-        top_k=top_k,
+        sampling=sampling or Sampling(),
     )
 
 

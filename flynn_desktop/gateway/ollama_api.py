@@ -72,7 +72,7 @@ def keep_alive_seconds(value: Any) -> float | None:
 def params_of(body: OllamaGeneration, runtime: Runtime) -> GenerationParams:
     o = body.opts
     output = output_of("json_schema" if isinstance(body.format, dict) else body.format, body.format)
-    return generation(runtime.config.agent, body.limit, o.temperature, o.stops, output, o.top_p, o.top_k)
+    return generation(runtime.config.agent, body.limit, o.temperature, o.stops, output, o.sampling)
 
 
 def make_router(runtime: Runtime, client_of: Any) -> APIRouter:

@@ -44,7 +44,7 @@ from flynn_desktop.runtime import Runtime
 
 
 def params_of(body: OpenAIGeneration, runtime: Runtime) -> GenerationParams:
-    return generation(runtime.config.agent, body.limit, body.temperature, body.stops, top_p=body.top_p)
+    return generation(runtime.config.agent, body.limit, body.temperature, body.stops, sampling=body.sampling)
 
 
 def make_router(runtime: Runtime, client_of: Any) -> APIRouter:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from flynn_desktop.core.interfaces import CancelToken
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, ToolCall, Usage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Sampling, ToolCall, Usage
 from flynn_desktop.errors import FlynnError, NotFoundError
 from flynn_desktop.gateway.dialects import (
     TOOLS_DROPPED,
@@ -146,7 +146,12 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
             fmt = (body.text or {}).get("format") or {}
             output = output_of(fmt.get("type"), fmt.get("schema")) if isinstance(fmt, dict) else None
             params = generation(
-                runtime.config.agent, body.max_output_tokens, body.temperature, (), output, body.top_p
+                runtime.config.agent,
+                body.max_output_tokens,
+                body.temperature,
+                (),
+                output,
+                Sampling(top_p=body.top_p),
             )
             params = dataclasses.replace(
                 params, tools=tools, tool_choice=tool_choice_of(body.tool_choice) if tools else None

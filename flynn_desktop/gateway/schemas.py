@@ -11,10 +11,12 @@ from typing import Any, Literal, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from flynn_desktop.core.messages import Sampling
 from flynn_desktop.errors import InvalidParamsError
 
 M = TypeVar("M", bound="Body")
 MAX_TOKENS = 1 << 20
+WHOLE_CONTEXT = 8192  # Ollama's repeat_last_n -1 without a num_ctx
 MAX_BODY = 8 << 20  # bytes
 
 
@@ -135,6 +137,11 @@ class Message(Body):
 Stop = str | list[str] | None
 
 
+def seed_of(seed: int | None) -> int | None:
+    """A client's seed as llama.cpp takes it (32 bits); a negative one (Ollama's -1) asks for a random one."""
+    return None if seed is None or seed < 0 else seed % (1 << 32)
+
+
 def stop_tuple(v: Stop) -> tuple[str, ...]:
     return () if v is None else (v,) if isinstance(v, str) else tuple(v)
 
@@ -151,12 +158,24 @@ class OpenAIGeneration(Body):
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    seed: int | None = Field(None, ge=-(1 << 63), le=(1 << 63) - 1)
     stop: Stop = None
     stream_options: StreamOptions | None = None
 
     @property
     def stops(self) -> tuple[str, ...]:
         return stop_tuple(self.stop)
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(
+            top_p=self.top_p,
+            frequency_penalty=self.frequency_penalty,
+            presence_penalty=self.presence_penalty,
+            seed=seed_of(self.seed),
+        )
 
     @property
     def limit(self) -> int | None:
@@ -218,11 +237,33 @@ class Options(Body):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     top_k: int | None = Field(None, ge=0, le=1 << 20)
+    min_p: float | None = Field(None, ge=0, le=1)
+    repeat_penalty: float | None = Field(None, ge=0, le=10)
+    repeat_last_n: int | None = Field(None, ge=-1, le=1 << 22)  # -1: the whole context
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    seed: int | None = Field(None, ge=-(1 << 63), le=(1 << 63) - 1)
     stop: Stop = None
 
     @property
     def stops(self) -> tuple[str, ...]:
         return stop_tuple(self.stop)
+
+    @property
+    def sampling(self) -> Sampling:
+        last_n = self.repeat_last_n
+        if last_n == -1:  # Ollama's "the whole context"
+            last_n = self.num_ctx or WHOLE_CONTEXT
+        return Sampling(
+            top_p=self.top_p,
+            top_k=self.top_k,
+            min_p=self.min_p,
+            repeat_penalty=self.repeat_penalty,
+            repeat_last_n=last_n,
+            presence_penalty=self.presence_penalty,
+            frequency_penalty=self.frequency_penalty,
+            seed=seed_of(self.seed),
+        )
 
 
 class OllamaGeneration(Body):

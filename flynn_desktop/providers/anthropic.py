@@ -80,7 +80,9 @@ class AnthropicProvider(RemoteProvider):
             "model": self.model,
             "max_tokens": params.max_tokens,
             "messages": turns,
-        }  # this SDK's Messages API takes no temperature; the model's default applies
+        }  # no temperature: recent Claude models refuse it beside top_p; the model's default applies
+        given = params.sampling.given()
+        kwargs.update({k: given[k] for k in ("top_p", "top_k") if k in given})
         if system:
             kwargs["system"] = system
         if params.stop:

@@ -21,7 +21,7 @@ from typing import Any
 from flynn_desktop.core.events import Progress
 from flynn_desktop.core.fim import FIM_FORMATS, Marks, fim_prompt
 from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, ProviderBase
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Usage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Sampling, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import (
     ContextOverflowError,
@@ -35,6 +35,7 @@ from flynn_desktop.providers.model_files import ModelFiles, bundled_manifest
 log = logging.getLogger(__name__)
 
 USER_GGUF_CONTEXT = 4096
+REPEAT_LAST_N = 64  # llama.cpp's default window for the repeat penalty
 _DONE = object()
 
 
@@ -85,6 +86,7 @@ class LlamaCppProvider(ProviderBase):
         manifest = None if gguf_path else bundled_manifest(model)  # an unknown name fails here, early
         self._n_ctx = context_length or (manifest.context_length if manifest else USER_GGUF_CONTEXT)
         self._n_ctx_chosen = context_length is not None  # by the user: checked against the model
+        self._sampling = manifest.sampling if manifest else Sampling()  # the model's recommended values
         self._llm: Any = None
         self._formatter: Any = None
         self._last_prompt: tuple[tuple[ChatMessage, ...], list[int], Any] | None = None
@@ -292,10 +294,6 @@ class LlamaCppProvider(ProviderBase):
             "stopping_criteria": fmt.stopping_criteria,
             "grammar": self._grammar(params.format),
         }
-        if params.top_p is not None:
-            extra["top_p"] = params.top_p
-        if params.top_k is not None:
-            extra["top_k"] = params.top_k
         yield from self._complete(tokens, params, stops, cancel, stop, extra)
 
     def _complete(
@@ -310,12 +308,16 @@ class LlamaCppProvider(ProviderBase):
         """Stream llama.cpp's completion of `tokens`: text pieces, then the Usage."""
         pieces: list[str] = []
         finish = "stop"
+        sampling = params.sampling.over(self._sampling).given()
+        # read by llama-cpp-python when it builds the sampler for this completion (only this thread sets it)
+        self._llm.last_n_tokens_size = sampling.pop("repeat_last_n", REPEAT_LAST_N)
         for chunk in self._llm.create_completion(
             prompt=list(tokens),
             max_tokens=min(params.max_tokens, self._n_ctx - len(tokens)),
             temperature=params.temperature,
             stop=stops,
             stream=True,
+            **sampling,
             **extra,
         ):
             if cancel.cancelled or stop.is_set():

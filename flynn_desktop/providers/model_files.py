@@ -8,13 +8,15 @@ that check by path, size and mtime, so later starts don't hash 100 MB again.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from flynn_desktop.checksums import VerifiedFiles, manifest_dir
+from flynn_desktop.config.schema import SamplingConfig
 from flynn_desktop.core.interfaces import ProgressCallback
+from flynn_desktop.core.messages import Sampling
 from flynn_desktop.errors import ModelError, UnknownModelError
 
 
@@ -31,6 +33,7 @@ class ModelManifest:
     chat_format: str
     description: str = ""
     source: str = ""
+    sampling: Sampling = field(default_factory=Sampling)  # the model card's recommended settings
 
     def locate(self) -> Path:
         spec = importlib.util.find_spec(self.module)
@@ -66,6 +69,7 @@ def load_manifests() -> dict[str, ModelManifest]:
             chat_format=d["chatFormat"],
             description=d.get("description", ""),
             source=d.get("source", ""),
+            sampling=Sampling(**SamplingConfig.model_validate(d.get("sampling") or {}).model_dump()),
         )
     return out
 

@@ -74,10 +74,7 @@ class OllamaProvider(RemoteProvider):
         }
         if params.stop:
             options["stop"] = list(params.stop)
-        if params.top_p is not None:
-            options["top_p"] = params.top_p
-        if params.top_k is not None:
-            options["top_k"] = params.top_k
+        options.update(params.sampling.given())  # Ollama's options use the same names
         tokens_in = tokens_out = calls = 0
         exact = False
         finish = "stop"

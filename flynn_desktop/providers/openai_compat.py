@@ -20,6 +20,9 @@ from flynn_desktop.providers.remote import (
     until_cancelled,
 )
 
+# the sampling settings the Chat Completions API takes (top_k, min_p and the repeat penalty are not)
+OPENAI_SAMPLING = ("top_p", "presence_penalty", "frequency_penalty", "seed")
+
 
 def _code(e: openai.APIStatusError) -> str | None:
     body = e.body if isinstance(e.body, dict) else {}
@@ -76,8 +79,7 @@ class OpenAICompatProvider(RemoteProvider):
         }
         if params.stop:
             kwargs["stop"] = list(params.stop)
-        if params.top_p is not None:
-            kwargs["top_p"] = params.top_p
+        kwargs.update({k: v for k, v in params.sampling.given().items() if k in OPENAI_SAMPLING})
         if params.format == "json":
             kwargs["response_format"] = {"type": "json_object"}
         elif isinstance(params.format, dict):

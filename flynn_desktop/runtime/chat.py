@@ -14,9 +14,17 @@ from dataclasses import dataclass, field
 
 from flynn_desktop.config import Config
 from flynn_desktop.core.agent import Agent, AgentSettings, TurnRequest, TurnResult, auto_title
+from flynn_desktop.core.compaction import CompactionSettings
 from flynn_desktop.core.events import Event, RunError
 from flynn_desktop.core.interfaces import CancelToken, SessionStore, TurnMemory
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, MessageStatus, Role, StreamItem
+from flynn_desktop.core.messages import (
+    ChatMessage,
+    GenerationParams,
+    MessageStatus,
+    Role,
+    Sampling,
+    StreamItem,
+)
 from flynn_desktop.errors import FlynnError, QueueFullError, QueueTimeoutError
 from flynn_desktop.runtime.models import Models
 
@@ -55,10 +63,21 @@ class Chat:
 
     def start(self, store: SessionStore) -> None:
         c = self.config.agent
+        k = c.compaction
         settings = AgentSettings(
-            c.system_prompt, self.config.prompt.context_depth, c.max_tokens, c.temperature
+            c.system_prompt,
+            self.config.prompt.context_depth,
+            c.max_tokens,
+            c.temperature,
+            compaction=CompactionSettings(
+                k.threshold_pct, k.keep_turns, k.summary_max_tokens, k.importance_threshold
+            ),
         )
-        self._agent = Agent(store, settings, self.emit, self.memory)
+
+        async def summarize(prompt: str, max_tokens: int, cancel: CancelToken) -> str:
+            return await self.models.ask_task("compaction", prompt, max_tokens, cancel)
+
+        self._agent = Agent(store, settings, self.emit, self.memory, summarize)
 
     @property
     def agent(self) -> Agent:
@@ -72,7 +91,12 @@ class Chat:
 
     def _params(self) -> GenerationParams:
         c = self.config.agent
-        return GenerationParams(max_tokens=c.max_tokens, temperature=c.temperature)
+        return GenerationParams(max_tokens=c.max_tokens, temperature=c.temperature, sampling=self.sampling)
+
+    @property
+    def sampling(self) -> Sampling:
+        """agents.default.sampling: over the model's recommended values, under a client's own."""
+        return Sampling(**self.config.agent.sampling.model_dump())
 
     # saved conversations -----------------------------------------------------------------------------
     async def send(
@@ -170,6 +194,7 @@ class Chat:
         continues that saved conversation (OpenAI Responses' previous_response_id): its history comes
         from the store and `messages` are the new turn. `on_saved` hears (session id, message id)."""
         messages = list(messages)
+        params = dataclasses.replace(params, sampling=params.sampling.over(self.sampling))
         lead = 0
         while lead < len(messages) and messages[lead].role == Role.SYSTEM:
             lead += 1

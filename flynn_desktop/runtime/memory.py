@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from flynn_desktop.config import Config
 from flynn_desktop.core.events import Event, MemoryChanged, Progress
-from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.memory import (
     ImportReport,
     Memory,
@@ -29,7 +28,7 @@ from flynn_desktop.core.memory import (
     parse_facts,
     summary_prompt,
 )
-from flynn_desktop.core.messages import ChatMessage, Citation, GenerationParams, Role
+from flynn_desktop.core.messages import Citation, Role
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.memory.chunking import ChunkSettings
 from flynn_desktop.memory.store import MemoryService
@@ -245,17 +244,6 @@ class RuntimeMemory:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _ask_tier(self, task: str, prompt: str, max_tokens: int) -> str:
-        """The whole answer of a delegation tier (memoryExtraction, compaction) to one prompt."""
-        provider = self.models.route_task(task)
-        await provider.load(None)
-        out: list[str] = []
-        params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
-        async for item in provider.stream([ChatMessage(Role.USER, prompt)], params, CancelToken()):
-            if isinstance(item, str):
-                out.append(item)
-        return "".join(out)
-
     # in a turn (core's TurnMemory) -------------------------------------------------------------------
     async def remember_note(self, text: str, session_id: str | None, source: str) -> None:
         try:
@@ -288,10 +276,20 @@ class RuntimeMemory:
             return
         self._background(self._extract(text, session_id, source))
 
+    async def flush(self, texts: Sequence[str], session_id: str | None, source: str) -> None:
+        """Keep the facts in messages about to be summarised away (compaction), before they go."""
+        if not (self.enabled and self.config.memory.extraction.enabled):
+            return
+        for text in texts:
+            if looks_personal(text):
+                await self._extract(text, session_id, source)  # merged with what after_turn kept
+
     async def _extract(self, text: str, session_id: str | None, source: str) -> list[Memory]:
         """Ask the memoryExtraction tier for the facts in a message; keep those the message supports."""
         try:
-            facts = parse_facts(await self._ask_tier("memoryExtraction", extraction_prompt(text), 120), text)
+            facts = parse_facts(
+                await self.models.ask_task("memoryExtraction", extraction_prompt(text), 120), text
+            )
         except Exception as e:  # the tier is down or failed: nothing is lost, the chat is saved anyway
             log.warning("fact extraction failed: %s", e)
             return []
@@ -313,7 +311,7 @@ class RuntimeMemory:
             raise FlynnError("This conversation has nothing to summarize yet.", "Ask something first.")
         transcript = "\n".join(f"{m.role.value}: {m.content}" for m in turns)[-6000:]
         text = " ".join(
-            (await self._ask_tier("compaction", summary_prompt(info.title, transcript), 160)).split()
+            (await self.models.ask_task("compaction", summary_prompt(info.title, transcript), 160)).split()
         )
         if not text:
             raise FlynnError("The model wrote no summary.", "Try again, or set a stronger compaction tier.")

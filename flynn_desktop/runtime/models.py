@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 
 from flynn_desktop.config import Config
 from flynn_desktop.core.events import Event, ModelState
-from flynn_desktop.core.interfaces import Provider
+from flynn_desktop.core.interfaces import CancelToken, Provider
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.memory.embedder import Embeddings, LocalEmbedder
 from flynn_desktop.paths import Paths
@@ -73,6 +74,20 @@ class Models:
         """The provider for an internal task (compaction, memoryExtraction, ...), by its delegation tier."""
         tier = self.config.agent.delegation.tiers.get(task, "default")
         return self.router.route(tier if tier in self.config.models.router.tiers else "default")
+
+    async def ask_task(
+        self, task: str, prompt: str, max_tokens: int, cancel: CancelToken | None = None
+    ) -> str:
+        """The whole answer of an internal task's delegation tier (compaction, memoryExtraction, ...)
+        to one prompt, greedy; what it wrote so far when cancelled."""
+        provider = self.route_task(task)
+        await provider.load(None)
+        out: list[str] = []
+        params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
+        async for item in provider.stream([ChatMessage(Role.USER, prompt)], params, cancel or CancelToken()):
+            if isinstance(item, str):
+                out.append(item)
+        return "".join(out)
 
     def loaded(self) -> dict[str, Provider]:
         """The providers built so far, by provider:model."""

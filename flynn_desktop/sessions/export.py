@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from flynn_desktop.core.messages import MessageStatus, SessionInfo, StoredMessage
+from flynn_desktop.core.compaction import reading_order
+from flynn_desktop.core.messages import MessageStatus, Role, SessionInfo, StoredMessage
 
-_LABEL = {"user": "You", "assistant": "Flynn", "system": "System"}
+_LABEL = {
+    "user": "You",
+    "assistant": "Flynn",
+    "system": "System",
+    "summary": "Earlier conversation, summarised",
+}
 
 
 def to_markdown(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
@@ -17,13 +23,13 @@ def to_markdown(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
         f"*Session {session.id}, started {session.created_at:%Y-%m-%d %H:%M} UTC*",
         "",
     ]
-    for m in messages:
+    for m in reading_order(messages):
         who = _LABEL.get(m.role.value, m.role.value)
         if m.role.value == "assistant" and m.model:
             who += f" ({m.provider}:{m.model})"
         out.append(f"## {who}")
         out.append("")
-        out.append(m.content or "")
+        out.append(f"> {m.content}" if m.role == Role.SUMMARY else m.content or "")
         if m.citations:
             out.append("")
             out.append(
@@ -64,8 +70,9 @@ def to_json(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
                 ],
                 "created_at": m.created_at.isoformat(),
                 "updated_at": m.updated_at.isoformat(),
+                **({"covers": m.covers} if m.role == Role.SUMMARY else {}),
             }
-            for m in messages
+            for m in reading_order(messages)
         ],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)

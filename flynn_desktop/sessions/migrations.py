@@ -36,6 +36,7 @@ STEPS: dict[int, Step] = {
     3: _add_column("sessions", "model", "VARCHAR"),  # a model per session
     4: _add_column("messages", "citations", "VARCHAR"),  # the memories an answer cited
     5: _index_messages_by_session,  # a session's messages in order, without a sort
+    6: _add_column("messages", "covers", "INTEGER"),  # what a conversation's summary folds in
 }
 SCHEMA_VERSION = max(STEPS)
 

@@ -214,11 +214,13 @@ class SQLSessionStore:
         provider: str | None = None,
         model: str | None = None,
         citations: Sequence[Citation] = (),
+        covers: int | None = None,
     ) -> StoredMessage:
         now = utcnow()
         with self._session() as s:
             srow = self._row(s, session_id)
             row = _message_row(srow.id, role, content, status, provider, model, citations, now)
+            row.covers = covers
             srow.last_active_at = now
             s.add(row)
             s.add(srow)
@@ -351,6 +353,7 @@ class SQLSessionStore:
             error=r.error,
             remote=r.remote,
             citations=tuple(Citation(**c) for c in json.loads(r.citations)) if r.citations else (),
+            covers=r.covers,
         )
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -49,7 +49,7 @@ from flynn_desktop.core.messages import SessionInfo, StoredMessage
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.ui.bridge import RuntimeBridge
 from flynn_desktop.ui.conversation import Conversation
-from flynn_desktop.ui.render import conversation_html
+from flynn_desktop.ui.render import SUMMARY_LINK, conversation_html
 from flynn_desktop.ui.widgets import MessageInput, ModelIndicator
 
 RENDER_INTERVAL_MS = 50
@@ -130,7 +130,9 @@ class MainWindow(QMainWindow):
         rv.addLayout(top)
         self.chat_view = QTextBrowser()
         self.chat_view.setObjectName("chatView")
-        self.chat_view.setOpenExternalLinks(True)
+        self.chat_view.setOpenLinks(False)  # links open in the browser; Flynn's own fold summaries
+        self.chat_view.anchorClicked.connect(self._on_link)
+        self._summaries_unfolded = False
         self.input = MessageInput()
         self.input.submitted.connect(self.send)
         self.send_button = QPushButton("Send")
@@ -418,13 +420,20 @@ class MainWindow(QMainWindow):
         at_bottom = bar.value() >= bar.maximum() - 4
         c = self.conversation
         if c.messages:
-            self.chat_view.setHtml(conversation_html(c.messages, c.streaming_id))
+            self.chat_view.setHtml(conversation_html(c.messages, c.streaming_id, self._summaries_unfolded))
         else:
             self.chat_view.setHtml(
                 "<p style='color:#777'>Ask anything. Your model runs on this computer.</p>"
             )
         if at_bottom:
             bar.setValue(bar.maximum())
+
+    def _on_link(self, url: QUrl) -> None:
+        if url.toString() == SUMMARY_LINK:
+            self._summaries_unfolded = not self._summaries_unfolded
+            self._render()
+        else:
+            QDesktopServices.openUrl(url)
 
     def _show_error(self, e: FlynnError) -> None:
         self.statusBar().showMessage(str(e), 15000)

@@ -6,6 +6,7 @@ import html
 
 import markdown
 
+from flynn_desktop.core.compaction import reading_order
 from flynn_desktop.core.messages import MessageStatus, Role, StoredMessage
 
 STYLE = """
@@ -36,6 +37,18 @@ def markdown_html(text: str) -> str:
     return _MD.convert(text)
 
 
+SUMMARY_LINK = "flynn:summaries"  # the window opens and folds summaries when this link is clicked
+
+
+def summary_html(m: StoredMessage, unfolded: bool) -> str:
+    """A conversation's summary of its earlier turns: one folded line, or the whole text."""
+    arrow, action = ("▾", "hide") if unfolded else ("▸", "show")
+    head = (
+        f'<p class="badge">{arrow} Earlier conversation, summarised <a href="{SUMMARY_LINK}">{action}</a></p>'
+    )
+    return head + (f'<blockquote class="badge">{html.escape(m.content)}</blockquote>' if unfolded else "")
+
+
 def message_html(m: StoredMessage) -> str:
     if m.role == Role.USER:
         head = '<p><span class="you">You</span></p>'
@@ -60,9 +73,14 @@ def message_html(m: StoredMessage) -> str:
     return head + body + note
 
 
-def conversation_html(messages: list[StoredMessage], streaming_id: int | None = None) -> str:
+def conversation_html(
+    messages: list[StoredMessage], streaming_id: int | None = None, unfolded: bool = False
+) -> str:
     parts = [STYLE]
-    for m in messages:
+    for m in reading_order(messages):
+        if m.role == Role.SUMMARY:
+            parts.append(summary_html(m, unfolded) + "<hr>")
+            continue
         parts.append(message_html(m))
         if m.status == MessageStatus.PARTIAL and m.id != streaming_id:
             parts.append('<p class="note">(partial answer: stopped before the end)</p>')

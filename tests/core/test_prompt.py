@@ -29,7 +29,7 @@ def test_system_message_depths() -> None:
     minimal = system_message("Be Flynn.", "minimal", d)
     normal = system_message("Be Flynn.", "normal", d)
     assert minimal.content == "Be Flynn."
-    assert normal.content.startswith("Be Flynn.") and "2026-01-02" in normal.content
+    assert normal.content.startswith("Be Flynn.") and "02 January 2026" in normal.content
     assert normal.role == Role.SYSTEM
 
 

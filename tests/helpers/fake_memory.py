@@ -3,6 +3,8 @@ the pipeline asked of it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flynn_desktop.core.messages import Citation
 
 
@@ -12,6 +14,7 @@ class FakeMemory:
         self.notes: list[tuple[str, str | None, str]] = []
         self.after: list[tuple[str, str | None, str]] = []
         self.asked: list[str] = []
+        self.flushed: list[tuple[list[str], str | None, str]] = []
 
     async def remember_note(self, text: str, session_id: str | None, source: str) -> None:
         self.notes.append((text, session_id, source))
@@ -24,3 +27,6 @@ class FakeMemory:
 
     def after_turn(self, text: str, session_id: str | None, source: str) -> None:
         self.after.append((text, session_id, source))
+
+    async def flush(self, texts: Sequence[str], session_id: str | None, source: str) -> None:
+        self.flushed.append((list(texts), session_id, source))

@@ -81,6 +81,7 @@ class FakeSessionStore:
         provider: str | None = None,
         model: str | None = None,
         citations: Sequence[Citation] = (),
+        covers: int | None = None,
     ) -> StoredMessage:
         self._write()
         self.get_session(session_id)
@@ -96,6 +97,7 @@ class FakeSessionStore:
             provider,
             model,
             citations=tuple(citations),
+            covers=covers,
         )
         self.rows[m.id] = m
         return m
