@@ -127,3 +127,45 @@ def test_a_session_keeps_its_model_and_tasks_use_their_tier(make_runtime) -> Non
     assert rt.models.route_task("compaction").order == ["local:b"]  # type: ignore[attr-defined]
     assert rt.models.route_task("classification").order == ["local:a"]  # type: ignore[attr-defined]  # unknown tier: default
     assert rt.models.choices()[:2] == ["default", "fast"]
+
+
+def test_auto_routing_sends_each_message_to_the_tier_it_needs(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    cfg = Config.model_validate(
+        {
+            "models": {
+                "router": {
+                    "auto": True,
+                    "tiers": {"default": "local:a", "fast": "local:b", "complex": "local:c"},
+                }
+            }
+        }
+    )
+    a, b, c = (FakeProvider(replies=[x], model=x.lower()) for x in ("A", "B", "C"))
+    rt = make_runtime(config=cfg, providers={"local:a": a, "local:b": b, "local:c": c})
+    assert rt.submit(rt.chat.ask("Hi there!")).result().text == "B"
+    why = "Explain why the sky is blue, step by step, with the physics behind it."
+    assert rt.submit(rt.chat.ask(why)).result().text == "C"
+    plain = "What could I cook tonight with rice, beans and the spinach from our garden?"
+    assert rt.submit(rt.chat.ask(plain)).result().text == "A"
+    # a model the user picked is not second-guessed
+    assert rt.submit(rt.chat.ask("Hi there!", model="local:c")).result().text == "C"
+
+
+def test_auto_routing_can_ask_the_classification_tier(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    cfg = Config.model_validate(
+        {
+            "models": {
+                "router": {
+                    "auto": True,
+                    "classifier": "model",
+                    "tiers": {"default": "local:a", "fast": "local:b", "complex": "local:c"},
+                }
+            },
+            "agents": {"default": {"delegation": {"tiers": {"classification": "fast"}}}},
+        }
+    )
+    a, c = FakeProvider(replies=["A"], model="a"), FakeProvider(replies=["C"], model="c")
+    judge = FakeProvider(replies=["complex"], model="b")  # the classification tier's model
+    rt = make_runtime(config=cfg, providers={"local:a": a, "local:b": judge, "local:c": c})
+    assert rt.submit(rt.chat.ask("Hi there!")).result().text == "C"
+    assert "Reply with exactly one word" in judge.prompts[0][0].content

@@ -132,6 +132,10 @@ class RouterConfig(Section):
     fallback_chain: list[ModelName] = []
     retry: RetryConfig = RetryConfig()
     cooldown: CooldownConfig = CooldownConfig()
+    auto: bool = Field(False, description="send each message to the fast, default or complex tier by need")
+    classifier: Literal["heuristic", "model"] = Field(
+        "heuristic", description="how auto decides: a quick local rule, or the classification tier"
+    )
 
     @field_validator("tiers")
     @classmethod
@@ -165,6 +169,7 @@ class ModelsConfig(Section):
 
 
 class CompactionConfig(Section):
+    enabled: bool = Field(True, description="summarise older turns; off: leave the oldest out instead")
     threshold_pct: int = Field(75, ge=10, le=100)
     keep_turns: int = Field(6, ge=0, le=1000)
     summary_max_tokens: int = Field(2048, ge=16, le=MAX_ANSWER)

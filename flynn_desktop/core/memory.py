@@ -7,6 +7,7 @@ the two searches, and the prompt block with its citations.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ class MemoryHit:
     memory: Memory
     score: float  # the fused score that ranked it
     vector: float = 0.0  # vector_relevance of the cosine similarity, 0..1
-    keyword: float = 0.0  # BM25 squashed to 0..1
+    keyword: float = 0.0  # keyword_coverage of the question's words, 0..1
 
 
 @dataclass(frozen=True)
@@ -74,24 +75,18 @@ class Candidate:
     keyword: float = 0.0
 
 
-def squash_bm25(bm25: float) -> float:
-    """SQLite's bm25() is negative, larger in magnitude for a better match, and unbounded. b/(b+0.5)
-    maps it to 0..1: one rare word matched in a short memory scores 0.65 in a store of five memories
-    and over 0.9 in a store of thousands; a word that is in most memories scores near 0."""
-    b = max(0.0, -bm25)
-    return b / (b + 0.5)
+def keyword_weights(doc_freq: dict[str, int], total: int) -> dict[str, float]:
+    """How much each word of a question tells: idf, ln(1 + N/df). A word no memory holds weighs as
+    much as the rarest one: it is part of what was asked, and nothing here answers it."""
+    return {t: math.log(1 + total / max(df, 1)) for t, df in doc_freq.items()}
 
 
-def keyword_relevance(bm25: float, terms: Sequence[str], text: str) -> float:
-    """How well a memory matches the question's words: squash_bm25(), or 0.6 times the share of the
-    question's words the memory holds, whichever is more. BM25 rewards rare words, but in a store of
-    a few memories no word is rare (its idf is near 0); holding every word of the question still is
-    a match, so it reaches the default threshold (0.5) on its own."""
-    if not terms:
-        return squash_bm25(bm25)
-    words = set(re.findall(r"\w+", text.lower()))
-    held = sum(t in words or any(w.startswith(t[:5]) for w in words if len(t) >= 5) for t in terms)
-    return max(squash_bm25(bm25), 0.6 * held / len(terms))
+def keyword_coverage(weights: dict[str, float], held: set[str]) -> float:
+    """How much of the question's words (weighted by keyword_weights) a memory holds, 0..1. One
+    common word shared with a long question is a small part of it; a code or rare name that is the
+    whole question is all of it."""
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in held) / total if total else 0.0
 
 
 def vector_relevance(cosine: float, floor: float, ceiling: float) -> float:
@@ -101,27 +96,52 @@ def vector_relevance(cosine: float, floor: float, ceiling: float) -> float:
     return min(1.0, max(0.0, (cosine - floor) / (ceiling - floor)))
 
 
+# The cut on search by meaning, in vector_relevance units (for MiniLM: cosine 0.3, a gap of 0.1, 0.03),
+# chosen on the labelled set in tests/memory/recall_set.py (benchmarks/recall.py measures it):
+CLEAR_FLOOR = 0.33  # below this nothing is kept by meaning, however alone it stands
+CLEAR_GAP = 0.22  # a best match this far ahead of the next is kept from CLEAR_FLOOR
+NEAR_TIE = 0.067  # the others kept by meaning are this close to the best one
+
+
+def meaning_cut(vectors: dict[str, float], threshold: float) -> set[str]:
+    """The memories search by meaning keeps: the best match when it reaches `threshold`, or when it
+    stands clearly ahead of the next (the one answer among few memories), and the near ties of a kept
+    best match. Among many memories this keeps one or two, not every loosely related one."""
+    ranked = sorted(vectors.items(), key=lambda x: -x[1])
+    if not ranked:
+        return set()
+    best = ranked[0][1]
+    second = ranked[1][1] if len(ranked) > 1 else 0.0
+    if not (best >= threshold or (best >= CLEAR_FLOOR and best - second >= CLEAR_GAP)):
+        return set()
+    floor = max(CLEAR_FLOOR, best - NEAR_TIE)
+    return {mid for mid, v in ranked if v >= floor}
+
+
 def fuse(
     candidates: dict[str, Candidate], s: SearchSettings, importance: dict[str, float]
 ) -> list[tuple[str, float]]:
     """Hybrid ranking, the documented method (README, "Memory"):
 
     - each search gives its own relevance in 0..1: vector_relevance() of the cosine similarity, and
-      keyword_relevance() of the BM25 match;
-    - a memory is kept when either relevance reaches `threshold`, so an exact rare word is found even
-      when its meaning is far from the question, and a paraphrase is found with no word in common;
+      keyword_coverage() of the question's words;
+    - a memory is kept when search by meaning keeps it (meaning_cut: the best match and its near
+      ties, when the best is good enough or clearly ahead), or when it holds `threshold` of the
+      question's words, so an exact rare word is found when its meaning is far from the question, and
+      a paraphrase is found with no word in common;
     - kept memories are ranked by vectorWeight*vector + keywordWeight*keyword (the weights normalised
       to sum to 1), plus 0.05*importance to break near ties; the first `limit` are returned.
     """
     total = (s.vector_weight + s.keyword_weight) or 1.0
     vw, kw = s.vector_weight / total, s.keyword_weight / total
-    ranked = []
-    for mid, c in candidates.items():
-        usable_vector = c.vector if vw > 0 else 0.0
-        usable_keyword = c.keyword if kw > 0 else 0.0
-        if max(usable_vector, usable_keyword) < s.threshold:
-            continue
-        ranked.append((mid, vw * c.vector + kw * c.keyword + 0.05 * importance.get(mid, 0.0)))
+    kept = meaning_cut({m: c.vector for m, c in candidates.items()}, s.threshold) if vw > 0 else set()
+    if kw > 0:
+        kept |= {m for m, c in candidates.items() if c.keyword >= s.threshold}
+    ranked = [
+        (mid, vw * c.vector + kw * c.keyword + 0.05 * importance.get(mid, 0.0))
+        for mid, c in candidates.items()
+        if mid in kept
+    ]
     ranked.sort(key=lambda x: -x[1])
     return ranked[: s.limit]
 

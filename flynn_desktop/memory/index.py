@@ -241,6 +241,28 @@ class MemoryIndex:
         )
         return [(r[0], float(r[1])) for r in rows]
 
+    def term_stats(
+        self, terms: Sequence[str], ids: Sequence[str]
+    ) -> tuple[dict[str, int], dict[str, set[str]]]:
+        """For each term: how many memories hold it (with FTS5's own stemming), and which of `ids`
+        hold it, as {memory id: the terms it holds}."""
+        doc_freq: dict[str, int] = {}
+        held: dict[str, set[str]] = {}
+        for t in terms:
+            match = '"' + t.replace('"', '""') + '"'
+            doc_freq[t] = int(
+                self.query("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (match,))[0][0]
+            )
+            if not doc_freq[t] or not ids:
+                continue
+            sql = (
+                "SELECT m.id FROM memories_fts JOIN memories m ON m.n = memories_fts.rowid "
+                "WHERE memories_fts MATCH ? AND m.id IN ({keys})"
+            )
+            for r in self.query_in(sql, ids, before=(match,)):
+                held.setdefault(r[0], set()).add(t)
+        return doc_freq, held
+
     # the embedding cache -----------------------------------------------------------------------------
     def cached_vectors(self, model: str, hashes: Sequence[str], ttl: float) -> dict[str, bytes]:
         oldest = time.time() - ttl if ttl > 0 else 0.0

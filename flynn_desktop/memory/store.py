@@ -25,8 +25,9 @@ from flynn_desktop.core.memory import (
     SearchResult,
     SearchSettings,
     fuse,
-    keyword_relevance,
+    keyword_coverage,
     keyword_terms,
+    keyword_weights,
     vector_relevance,
 )
 from flynn_desktop.errors import FlynnError, NotFoundError, StorageError
@@ -237,9 +238,11 @@ class MemoryService:
             notice = f"{pending} memories are still being indexed; search by meaning doesn't see them yet."
         found = self.index.get(list(candidates))
         candidates = {k: v for k, v in candidates.items() if k in found}
-        for mid, bm25 in bm25s.items():
-            if mid in candidates:
-                candidates[mid].keyword = keyword_relevance(bm25, terms, found[mid].text)
+        if bm25s and terms:
+            doc_freq, held = self.index.term_stats(terms, [m for m in bm25s if m in candidates])
+            weights = keyword_weights(doc_freq, self.index.count())
+            for mid, words in held.items():
+                candidates[mid].keyword = keyword_coverage(weights, words)
         if mode == "keyword":
             s = SearchSettings(0.0, 1.0, s.limit, s.threshold)
         elif mode == "vector":

@@ -1,11 +1,12 @@
 """The router: which model answers, and what happens when it can't.
 
 For a tier (or no choice at all) it walks the tier's model, then `tierFallbacks[tier]`, then the global
-`fallbackChain`. Each model gets `retry.maxAttempts` tries on retryable errors only (rate limits, 5xx,
-timeouts, dropped connections), waiting `initialDelayMs * multiplier**n` (capped at `maxDelayMs`), or
-the server's Retry-After. A model that fails `cooldown.afterFailures` times in a row rests for
-`cooldown.seconds`, and is skipped meanwhile unless nothing else is left. A model the user names
-explicitly is strict: if it fails, the user is told; nothing else answers in its place.
+`fallbackChain`, then the `local` tier's model (so a cloud outage still gets a local answer). Each
+model gets `retry.maxAttempts` tries on retryable errors only (rate limits, 5xx, timeouts, dropped
+connections), waiting `initialDelayMs * multiplier**n` (capped at `maxDelayMs`), or the server's
+Retry-After. A model that fails `cooldown.afterFailures` times in a row rests for `cooldown.seconds`,
+and is skipped meanwhile unless nothing else is left. A model the user names explicitly is strict: if
+it fails, the user is told; nothing else answers in its place.
 
 The router commits to a model at its first token. If that stream dies later, the error reaches the
 agent, which keeps the partial answer and marks it; the user never sees the same text twice.
@@ -59,6 +60,8 @@ class ModelRouter:
         if requested is None or requested in tiers:
             tier = requested or "default"
             order = [tiers[tier], *self.config.tier_fallbacks.get(tier, []), *self.config.fallback_chain]
+            if "local" in tiers:  # the last resort when every other model failed
+                order.append(tiers["local"])
             return list(dict.fromkeys(order)), False
         return [requested], True
 

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,10 +26,13 @@ from flynn_desktop.core.messages import (
     Sampling,
     StreamItem,
 )
+from flynn_desktop.core.routing import classification_prompt, classify, parse_kind
 from flynn_desktop.errors import FlynnError, QueueFullError, QueueTimeoutError
+from flynn_desktop.providers.router import RoutedProvider
 from flynn_desktop.runtime.models import Models
 
 Emit = Callable[[Event], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,7 +75,9 @@ class Chat:
             c.temperature,
             compaction=CompactionSettings(
                 k.threshold_pct, k.keep_turns, k.summary_max_tokens, k.importance_threshold
-            ),
+            )
+            if k.enabled
+            else None,
         )
 
         async def summarize(prompt: str, max_tokens: int, cancel: CancelToken) -> str:
@@ -114,7 +120,8 @@ class Chat:
             session = self.store.get_session(session_id)
         model = model or session.model
         run = _Run(new_run_id(), session.id, CancelToken())
-        provider = self.models.route(model)
+        auto = model is None and self.config.models.router.auto
+        provider = None if auto else self.models.route(model)  # a wrong name fails here, at once
         lane = self._enter_lane(session.id)
         request = TurnRequest(
             run.run_id, (ChatMessage(Role.USER, text),), self._params(), session.id, source=source
@@ -125,7 +132,8 @@ class Chat:
         async def turn() -> TurnResult:
             try:
                 async with self._turn(lane):
-                    return await self.agent.run_turn(request, provider, run.cancel)
+                    chosen = provider or await self._auto_route(text)
+                    return await self.agent.run_turn(request, chosen, run.cancel)
             except QueueTimeoutError as e:
                 self.emit(RunError(run.run_id, run.session_id, None, e.code, str(e)))
                 return TurnResult(run.session_id, None, "", MessageStatus.ERROR, e)
@@ -218,7 +226,11 @@ class Chat:
             save=self.config.gateway.history,
         )
         request = self._memory_use(request, learn=remember and self.config.gateway.learn, recall=remember)
-        provider = self.models.route(model)
+        provider = (
+            await self._auto_route(request.text)
+            if model is None and self.config.models.router.auto
+            else self.models.route(model)
+        )
         # A stateless client's conversation is known by its first user message: its requests share a
         # lane and keep their order; other conversations, even from the same client, don't wait on it.
         first = next((m.content for m in messages if m.role == Role.USER), "")
@@ -227,6 +239,26 @@ class Chat:
         async with self._turn(lane):
             async for item in self.agent.stream(request, provider, cancel, on_saved):
                 yield item
+
+    async def _auto_route(self, text: str) -> RoutedProvider:
+        """models.router.auto: the fast, default or complex tier, as the message needs (core.routing);
+        complex answers go to the complexReasoning delegation tier (by default `complex`)."""
+        kind = classify(text)
+        if self.config.models.router.classifier == "model":
+            try:
+                said = await self.models.ask_task("classification", classification_prompt(text), 4)
+                kind = parse_kind(said) or kind
+            except FlynnError as e:  # the tier can't answer: the quick rule decides
+                log.warning("the classification tier failed; deciding by the quick rule: %s", e)
+        tiers = self.config.models.router.tiers
+        tier = (
+            self.config.agent.delegation.tiers.get("complexReasoning", "complex")
+            if kind == "complex"
+            else kind
+        )
+        tier = tier if tier in tiers else "default"
+        log.info("auto routing: %s message, %s tier", kind, tier)
+        return self.models.route(tier)
 
     def _memory_use(self, request: TurnRequest, learn: bool, recall: bool = True) -> TurnRequest:
         on = self.config.memory.enabled

@@ -12,9 +12,11 @@ from flynn_desktop.core.memory import (
     SearchSettings,
     explicit_note,
     fuse,
-    keyword_relevance,
+    keyword_coverage,
     keyword_terms,
+    keyword_weights,
     looks_personal,
+    meaning_cut,
     memory_block,
     parse_facts,
     vector_relevance,
@@ -39,22 +41,38 @@ def test_personal_statements_and_grounded_facts() -> None:
     assert parse_facts("I can't help with that.", said) == ["My dog is called Rex and I live in Ghent"]
 
 
-def test_keyword_terms_and_relevance() -> None:
+def test_keyword_terms_and_coverage() -> None:
     assert keyword_terms("What's my sister called?") == ["sister"]
-    assert keyword_relevance(0.0, ["sister"], "My sister's name is Alba") == 0.6  # no idf in a tiny store
-    assert keyword_relevance(-8.0, ["xk"], "code XK-7741") > 0.9
+    # in 100 memories: "xk" in one, "code" in ten, "tomorrow" in none
+    w = keyword_weights({"xk": 1, "code": 10, "tomorrow": 0}, 100)
+    assert w["tomorrow"] == w["xk"] > w["code"]  # asked and held by nothing: as telling as the rarest
+    assert keyword_coverage(w, {"xk", "code", "tomorrow"}) == 1.0
+    assert 0.35 < keyword_coverage(w, {"xk"}) < 0.45 and keyword_coverage(w, {"code"}) < 0.25
+    assert keyword_coverage({}, {"x"}) == 0.0
     assert vector_relevance(0.1, 0.15, 0.6) == 0.0 and vector_relevance(0.7, 0.15, 0.6) == 1.0
+
+
+def test_meaning_keeps_a_clear_best_among_few_and_only_near_ties_among_many() -> None:
+    # few memories: the answer stands alone, below the threshold but far ahead of the rest
+    assert meaning_cut({"sister": 0.42, "tea": 0.0, "car": 0.05}, 0.5) == {"sister"}
+    # many loosely related ones: the strong best and its near tie, not the loose ones
+    many = {"a": 0.8, "b": 0.76, "c": 0.6, "d": 0.55}
+    assert meaning_cut(many, 0.5) == {"a", "b"}
+    # nothing good enough and nothing ahead: nothing
+    assert meaning_cut({"a": 0.42, "b": 0.4, "c": 0.39}, 0.5) == set()
+    assert meaning_cut({"a": 0.3}, 0.5) == set()  # alone, but below the floor
+    assert meaning_cut({}, 0.5) == set()
 
 
 def test_fusion_keeps_either_strong_signal_and_ranks_by_weights() -> None:
     c = {
         "meaning": Candidate(vector=0.9, keyword=0.0),
         "word": Candidate(vector=0.1, keyword=0.95),
-        "both": Candidate(vector=0.7, keyword=0.7),
+        "both": Candidate(vector=0.86, keyword=0.7),
         "weak": Candidate(vector=0.4, keyword=0.3),
     }
     ranked = [mid for mid, _ in fuse(c, SearchSettings(limit=10), {})]
-    assert ranked == ["both", "meaning", "word"]  # "weak" reaches the threshold in neither
+    assert ranked == ["both", "meaning", "word"]  # "weak" reaches the cut in neither
     assert [mid for mid, _ in fuse(c, SearchSettings(limit=1), {})] == ["both"]
     words_only = [mid for mid, _ in fuse(c, SearchSettings(vector_weight=0, keyword_weight=1), {})]
     assert words_only == ["word", "both"]

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -35,24 +36,40 @@ def live(make_runtime, request) -> Iterator[Live]:  # type: ignore[no-untyped-de
 
 
 @pytest.fixture
-def cloud_gateway(make_runtime) -> Iterator[tuple[str, str, FakeServer]]:  # type: ignore[no-untyped-def]
+def cloud_gateway_with(make_runtime) -> Iterator[Callable[..., tuple[str, str, FakeServer, FakeProvider]]]:  # type: ignore[no-untyped-def]
+    """Makes a gateway whose `cloudy:` models are a server on 127.0.0.1 speaking OpenAI's wire format
+    (they take tools), the fake model as the local one, and `agents` as agents.default's settings;
+    gives its url, token, the server and the fake."""
+    made: list[tuple[object, GatewayServer, FakeServer]] = []
+
+    def make(agents: dict[str, Any] | None = None) -> tuple[str, str, FakeServer, FakeProvider]:
+        cloud = FakeServer("openai")
+        cfg = Config.model_validate(
+            {
+                "gateway": {"port": 0},
+                "models": {
+                    "providers": {"cloudy": {"baseUrl": cloud.url + "/v1"}},
+                    "router": {"retry": {"maxAttempts": 1}},
+                },
+                "agents": {"default": agents or {}},
+            }
+        )
+        fake = FakeProvider()
+        rt = make_runtime(fake, config=cfg)
+        gw = GatewayServer(rt)
+        rt.submit(gw.start()).result()
+        made.append((rt, gw, cloud))
+        return gw.url, gw.tokens.get(), cloud, fake
+
+    yield make
+    for rt, gw, cloud in made:
+        rt.submit(gw.stop()).result()  # type: ignore[attr-defined]
+        cloud.close()
+
+
+@pytest.fixture
+def cloud_gateway(cloud_gateway_with) -> tuple[str, str, FakeServer]:  # type: ignore[no-untyped-def]
     """A gateway whose `cloudy:` models are a server on 127.0.0.1 speaking OpenAI's wire format (they
     take tools); its url, token, and the server."""
-    cloud = FakeServer("openai")
-    cfg = Config.model_validate(
-        {
-            "gateway": {"port": 0},
-            "models": {
-                "providers": {"cloudy": {"baseUrl": cloud.url + "/v1"}},
-                "router": {"retry": {"maxAttempts": 1}},
-            },
-        }
-    )
-    rt = make_runtime(FakeProvider(), config=cfg)
-    gw = GatewayServer(rt)
-    rt.submit(gw.start()).result()
-    try:
-        yield gw.url, gw.tokens.get(), cloud
-    finally:
-        rt.submit(gw.stop()).result()
-        cloud.close()
+    url, token, cloud, _fake = cloud_gateway_with()
+    return url, token, cloud

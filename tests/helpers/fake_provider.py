@@ -36,6 +36,7 @@ class FakeProvider(ProviderBase):
         self.fail_after = fail_after
         self.fail_load = fail_load
         self.prompts: list[list[ChatMessage]] = []
+        self.params: list[GenerationParams] = []
         self.stream_threads: list[str] = []
         self.is_loaded = False
         self.closed = False
@@ -63,6 +64,7 @@ class FakeProvider(ProviderBase):
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
     ) -> AsyncIterator[str | Usage]:
         self.prompts.append(list(messages))
+        self.params.append(params)
         self.stream_threads.append(threading.current_thread().name)
         out = 0
         for i, piece in enumerate(self.replies):

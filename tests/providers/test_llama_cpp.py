@@ -242,3 +242,26 @@ def test_the_bundled_model_has_no_fim_tokens_so_autocomplete_asks_it_as_a_chat_m
     run(loop, go())
     usage = out[-1]
     assert isinstance(usage, Usage) and usage.tokens_in > 20  # the chat template's prompt, not a raw one
+
+
+def test_sampling_follows_the_model_card_and_the_request(
+    loop: asyncio.AbstractEventLoop, provider: LlamaCppProvider
+) -> None:
+    from flynn_desktop.core.messages import Sampling
+
+    assert provider._sampling.repeat_penalty == 1.1 and provider._sampling.top_p == 0.9  # models/*.yaml
+    story = [ChatMessage(Role.USER, "Tell me a very short story about a fox.")]
+
+    async def say(sampling: Sampling) -> str:
+        params = GenerationParams(max_tokens=40, temperature=1.0, sampling=sampling)
+        return "".join([i async for i in provider.stream(story, params, CancelToken()) if isinstance(i, str)])
+
+    # the same seed gives the same answer at a high temperature; another seed another answer
+    a, b = run(loop, say(Sampling(seed=11))), run(loop, say(Sampling(seed=11)))
+    others = {run(loop, say(Sampling(seed=s))) for s in (12, 13, 14)}
+    assert a == b and others - {a}
+    # the repeat penalty's window is set for this answer only
+    run(loop, say(Sampling(seed=11, repeat_last_n=256)))
+    assert provider._llm.last_n_tokens_size == 256
+    run(loop, say(Sampling(seed=11)))
+    assert provider._llm.last_n_tokens_size == 64

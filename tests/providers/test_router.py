@@ -209,3 +209,29 @@ def test_a_stream_dying_midway_keeps_the_partial_answer_once(cloud, tmp_path) ->
     assert local.prompts == []  # no second answer was started after text had been shown
     routed = [e for e in events if isinstance(e, RunRouted)]
     assert routed and routed[0].model == "openai:gpt-test"
+
+
+def test_the_local_tier_is_the_last_resort_without_a_fallback_chain(cloud, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r, _, local = make_router(
+        cloud,
+        tmp_path,
+        tiers={"default": "openai:gpt-test", "local": "local:fake"},
+        tierFallbacks={},
+        fallbackChain=[],
+        retry={"maxAttempts": 1},
+    )
+    assert r.plan(None) == (["openai:gpt-test", "local:fake"], False)
+    assert r.plan("openai:gpt-test") == (["openai:gpt-test"], True)
+
+    async def scenario() -> None:  # one loop: the SDK's client lives in it
+        cloud[0].faults.append(Fault(status=503))
+        text, served, attempts = await answer(r)
+        assert text == "Local answer." and served is not None and served.provider == "fake"
+        assert attempts == ["openai:gpt-test: PROVIDER_OVERLOADED", "local:fake: ok"]
+        # a model the user picked is still strict: no local answer in its place
+        cloud[0].faults.append(Fault(status=503))
+        with pytest.raises(ProviderError):
+            await answer(r, "openai:gpt-test")
+        assert len(local.prompts) == 1
+
+    asyncio.run(scenario())

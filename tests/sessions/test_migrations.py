@@ -23,6 +23,7 @@ def test_a_version_1_database_is_brought_up_to_date_and_keeps_its_messages(tmp_p
         db.execute("DROP INDEX ix_messages_session_order")
         db.execute("ALTER TABLE messages DROP COLUMN remote")
         db.execute("ALTER TABLE messages DROP COLUMN citations")
+        db.execute("ALTER TABLE messages DROP COLUMN covers")
         db.execute("ALTER TABLE sessions DROP COLUMN model")
         db.execute("PRAGMA user_version = 1")
     store = SQLSessionStore(path)
@@ -34,7 +35,9 @@ def test_a_version_1_database_is_brought_up_to_date_and_keeps_its_messages(tmp_p
     finally:
         store.close()
     with sqlite3.connect(path) as db:
-        assert {"remote", "citations"} <= columns(db, "messages") and "model" in columns(db, "sessions")
+        assert {"remote", "citations", "covers"} <= columns(db, "messages") and "model" in columns(
+            db, "sessions"
+        )
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'ix_messages_session_order'").fetchone()
 

@@ -135,3 +135,19 @@ def test_export_markdown_and_json(store: SQLSessionStore) -> None:
     doc = json.loads(to_json(info, msgs))
     assert doc["title"] == "Export me" and doc["messages"][1]["status"] == "partial"
     assert doc["messages"][1]["id"] == a.id and doc["messages"][1]["model"] == "m"
+
+
+def test_a_summary_is_kept_and_exported_where_it_folds(store: SQLSessionStore) -> None:
+    s = store.create_session("Long chat")
+    q1 = store.append_message(s.id, Role.USER, "First question")
+    a1 = store.append_message(s.id, Role.ASSISTANT, "First answer")
+    q2 = store.append_message(s.id, Role.USER, "Second question")
+    summary = store.append_message(s.id, Role.SUMMARY, "They talked about firsts.", covers=a1.id)
+    msgs = store.messages(s.id)
+    assert msgs[-1].role == Role.SUMMARY and msgs[-1].covers == a1.id and summary.covers == a1.id
+    md = to_markdown(store.get_session(s.id), msgs)
+    assert "## Earlier conversation, summarised\n\n> They talked about firsts." in md
+    assert md.index("First answer") < md.index("summarised") < md.index("Second question")
+    doc = json.loads(to_json(store.get_session(s.id), msgs))
+    assert [m["id"] for m in doc["messages"]] == [q1.id, a1.id, summary.id, q2.id]
+    assert doc["messages"][2]["role"] == "summary" and doc["messages"][2]["covers"] == a1.id

@@ -138,3 +138,25 @@ def test_a_turn_updates_the_view_from_its_events_without_reloading(qtbot, open_w
     _, stored = w.runtime.submit(real_get(w.session_id)).result()
     assert shown == [(m.role.value, m.content, m.status) for m in stored]  # the view is what was saved
     assert w.last_answer().tokens_out == 4 and w.last_answer().model == "scripted"
+
+
+def test_a_summary_shows_folded_and_opens_on_click(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QUrl
+
+    from flynn_desktop.core.messages import Role
+    from flynn_desktop.ui.render import SUMMARY_LINK
+
+    w = open_window(FakeProvider())
+    type_and_enter(qtbot, w, "First question")
+    qtbot.waitUntil(lambda: w.answer_done() and w.session_id is not None, timeout=30000)
+    sid = w.session_id
+    store = w.bridge.runtime.store
+    answer = store.messages(sid)[-1]
+    store.append_message(sid, Role.SUMMARY, "The user asked a first question.", covers=answer.id)
+    w.open_session(sid)
+    qtbot.waitUntil(lambda: "Earlier conversation, summarised" in w.transcript(), timeout=30000)
+    assert "The user asked a first question." not in w.transcript()  # folded
+    w.chat_view.anchorClicked.emit(QUrl(SUMMARY_LINK))
+    assert "The user asked a first question." in w.transcript()
+    w.chat_view.anchorClicked.emit(QUrl(SUMMARY_LINK))
+    assert "The user asked a first question." not in w.transcript()
