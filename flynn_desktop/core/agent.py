@@ -306,7 +306,8 @@ class Agent:
         try:
             threshold = self.settings.compaction.importance_threshold
             conv = conversation_of(self.store.messages(req.session_id), threshold)
-            reserve = req.params.max_tokens
+            # room for the answer, and for the next question: a short one should not cross the line
+            reserve = req.params.max_tokens + begun.limit // 32
             now = await fit_prompt(
                 with_summary(begun.system, conv.summary), conv.messages, (), begun.limit, reserve, begun.count
             )

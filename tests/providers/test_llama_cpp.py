@@ -249,7 +249,8 @@ def test_sampling_follows_the_model_card_and_the_request(
 ) -> None:
     from flynn_desktop.core.messages import Sampling
 
-    assert provider._sampling.repeat_penalty == 1.1 and provider._sampling.top_p == 0.9  # models/*.yaml
+    s = provider._sampling  # from models/smollm2-135m.yaml
+    assert (s.repeat_penalty, s.top_p, s.repeat_last_n) == (1.1, 0.9, 128)
     story = [ChatMessage(Role.USER, "Tell me a very short story about a fox.")]
 
     async def say(sampling: Sampling) -> str:
@@ -264,4 +265,4 @@ def test_sampling_follows_the_model_card_and_the_request(
     run(loop, say(Sampling(seed=11, repeat_last_n=256)))
     assert provider._llm.last_n_tokens_size == 256
     run(loop, say(Sampling(seed=11)))
-    assert provider._llm.last_n_tokens_size == 64
+    assert provider._llm.last_n_tokens_size == 128
