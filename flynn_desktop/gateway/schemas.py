@@ -1,6 +1,9 @@
 """The request bodies every HTTP dialect takes, as pydantic models: one place that says what a field
 may hold. Unknown fields are ignored (clients send many we don't use); a known field of the wrong
-type or out of range is a 400 that names it."""
+type or out of range is a 400 that names it.
+
+Longer than 400 lines on purpose: the four dialects' bodies share their parts (messages, tools, stop,
+sampling, the size and JSON checks), and one file keeps every field's bounds side by side."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import ollama
 
+from flynn_desktop.core.compaction import SUMMARY_HEADING
 from tests.gateway.conftest import Live
 
 
@@ -54,7 +55,7 @@ def test_an_unknown_model_is_404(live: Live) -> None:
     assert r.status_code == 404 and "not found" in r.json()["error"]
 
 
-def test_num_ctx_drops_old_turns_or_refuses(live: Live) -> None:
+def test_num_ctx_compacts_old_turns_or_refuses(live: Live) -> None:
     c = client(live)
     long_history = []
     for i in range(12):
@@ -70,8 +71,9 @@ def test_num_ctx_drops_old_turns_or_refuses(live: Live) -> None:
     c.chat(model="flynn", messages=messages, stream=False, options={"num_ctx": 600, "num_predict": 50})
     assert live.fake is not None
     sent = live.fake.prompts[-1]
-    assert sent[0].content == "Be brief." and sent[-1].content == "last one"
-    assert 3 <= len(sent) < len(messages)  # old turns left out, newest kept
+    # old turns folded into a summary at the end of the client's system prompt, the newest kept
+    assert sent[0].content.startswith("Be brief.") and SUMMARY_HEADING in sent[0].content
+    assert sent[-1].content == "last one" and 3 <= len(sent) < len(messages)
     r = httpx.post(
         live.url + "/api/chat",
         json={
