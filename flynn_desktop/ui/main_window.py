@@ -431,7 +431,10 @@ class MainWindow(QMainWindow):
     def _on_link(self, url: QUrl) -> None:
         if url.toString() == SUMMARY_LINK:
             self._summaries_unfolded = not self._summaries_unfolded
+            bar = self.chat_view.verticalScrollBar()
+            where = bar.value()  # the summary stays where the reader is
             self._render()
+            bar.setValue(where)
         else:
             QDesktopServices.openUrl(url)
 
