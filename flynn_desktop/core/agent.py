@@ -7,6 +7,7 @@ and everything the user should see leaves as events.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -293,7 +294,7 @@ class Agent:
             fold = plan_fold(conv, c, keep)
             if fold is None:
                 return None
-            after = Conversation(conv.raw, conv.ids, "", fold.cut, conv.threshold)
+            after = dataclasses.replace(conv, summary="", covered=fold.cut)
             if await count(after.messages) <= target:
                 return fold
         return fold or plan_fold(conv, c, 0)
@@ -354,7 +355,7 @@ class Agent:
         log.info(
             "compacted %d earlier messages into a summary of %d characters", len(fold.folded), len(summary)
         )
-        return Conversation(conv.raw, conv.ids, summary, fold.cut, conv.threshold)
+        return dataclasses.replace(conv, summary=summary, covered=fold.cut)
 
     def _after(self, req: TurnRequest, begun: _Begun, status: MessageStatus) -> None:
         if self.memory is not None and req.learn and not begun.noted and status == MessageStatus.COMPLETE:

@@ -53,10 +53,15 @@ class Conversation:
     summary: str = ""
     covered: int = 0  # raw[:covered] is folded into the summary
     threshold: float = 0.8
+    pinned: frozenset[int] = frozenset()  # indexes into raw of the messages the user pinned
+
+    def important(self, i: int) -> bool:
+        """Whether raw[i] stays word for word when its turn is folded."""
+        return i in self.pinned or importance(self.raw[i]) >= self.threshold
 
     @property
     def messages(self) -> list[ChatMessage]:
-        kept = [m for m in self.raw[: self.covered] if importance(m) >= self.threshold]
+        kept = [m for i, m in enumerate(self.raw[: self.covered]) if self.important(i)]
         return [*kept, *self.raw[self.covered :]]
 
 
@@ -91,6 +96,7 @@ def conversation_of(stored: Sequence[StoredMessage], threshold: float = 0.8) -> 
         summary.content if summary else "",
         covered,
         threshold,
+        frozenset(i for i, m in enumerate(kept) if m.pinned),
     )
 
 
@@ -126,7 +132,7 @@ def plan_fold(conv: Conversation, settings: CompactionSettings, keep: int | None
     if len(starts) <= keep:
         return None
     cut = starts[-keep] if keep else len(conv.raw)
-    folded = [m for m in conv.raw[conv.covered : cut] if importance(m) < settings.importance_threshold]
+    folded = [conv.raw[i] for i in range(conv.covered, cut) if not conv.important(i)]
     covers = next((conv.ids[i] for i in range(cut - 1, -1, -1) if conv.ids[i] is not None), None)
     return Fold(conv.summary, folded, cut, covers)
 

@@ -149,6 +149,10 @@ class SessionStore(UsageStore, Protocol):
 
     def set_session_model(self, session_id: str, model: str | None) -> SessionInfo: ...
 
+    def pin_message(self, message_id: int, pinned: bool) -> StoredMessage:
+        """Pin or unpin a message: a pinned one stays word for word when its turn is summarised."""
+        ...
+
     def delete_session(self, session_id: str) -> None: ...
 
     def append_message(

@@ -93,6 +93,7 @@ class StoredMessage:
     remote: bool = False  # the answer came from a model off this machine
     citations: tuple[Citation, ...] = ()  # the memories its prompt held
     covers: int | None = None  # a summary: the id of the last message it folds in
+    pinned: bool = False  # the user pinned it: a summary never replaces it
 
     def as_chat(self) -> ChatMessage:
         return ChatMessage(self.role, self.content)

@@ -50,6 +50,12 @@ class Sessions:
         self.emit(SessionsChanged(info.id))
         return info
 
+    async def pin_message(self, message_id: int, pinned: bool = True) -> StoredMessage:
+        """Pin a message so that compaction keeps it word for word (or unpin it)."""
+        m = self.store.pin_message(message_id, pinned)
+        self.emit(SessionsChanged(m.session_id))
+        return m
+
     async def set_model(self, session_id: str, model: str | None) -> SessionInfo:
         """Which tier or provider:model answers in this session from now on (None: the default tier)."""
         info = self.store.set_session_model(session_id, model)

@@ -37,6 +37,7 @@ STEPS: dict[int, Step] = {
     4: _add_column("messages", "citations", "VARCHAR"),  # the memories an answer cited
     5: _index_messages_by_session,  # a session's messages in order, without a sort
     6: _add_column("messages", "covers", "INTEGER"),  # what a conversation's summary folds in
+    7: _add_column("messages", "pinned", "BOOLEAN NOT NULL DEFAULT 0"),  # kept word for word
 }
 SCHEMA_VERSION = max(STEPS)
 

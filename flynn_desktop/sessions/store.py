@@ -187,6 +187,19 @@ class SQLSessionStore:
         return self.get_session(row.id)
 
     @_storage_errors
+    def pin_message(self, message_id: int, pinned: bool) -> StoredMessage:
+        with self._session() as s:
+            row = s.get(MessageRow, message_id)
+            if row is None:
+                raise NotFoundError(
+                    f"There is no message {message_id}.", "List the session's messages first."
+                )
+            row.pinned = pinned
+            s.add(row)
+            s.commit()
+            return self._message(row)
+
+    @_storage_errors
     def set_session_model(self, session_id: str, model: str | None) -> SessionInfo:
         with self._session() as s:
             row = self._row(s, session_id)
@@ -354,6 +367,7 @@ class SQLSessionStore:
             remote=r.remote,
             citations=tuple(Citation(**c) for c in json.loads(r.citations)) if r.citations else (),
             covers=r.covers,
+            pinned=r.pinned,
         )
 
 

@@ -52,6 +52,7 @@ class MessageRow(SQLModel, table=True):
     error: str | None = None
     remote: bool = False
     citations: str | None = None  # JSON: the memories the answer's prompt held
+    pinned: bool = False  # the user pinned it: kept word for word when the conversation is compacted
     covers: int | None = None  # a summary (role "summary"): the id of the last message it folds in
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -49,7 +49,7 @@ from flynn_desktop.core.messages import SessionInfo, StoredMessage
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.ui.bridge import RuntimeBridge
 from flynn_desktop.ui.conversation import Conversation
-from flynn_desktop.ui.render import SUMMARY_LINK, conversation_html
+from flynn_desktop.ui.render import PIN_LINK, SUMMARY_LINK, conversation_html
 from flynn_desktop.ui.widgets import MessageInput, ModelIndicator
 
 RENDER_INTERVAL_MS = 50
@@ -428,13 +428,26 @@ class MainWindow(QMainWindow):
         if at_bottom:
             bar.setValue(bar.maximum())
 
+    def _render_in_place(self) -> None:
+        """Render again, the reader's place kept (a click in the text, not a new message)."""
+        bar = self.chat_view.verticalScrollBar()
+        where = bar.value()
+        self._render()
+        bar.setValue(where)
+
     def _on_link(self, url: QUrl) -> None:
         if url.toString() == SUMMARY_LINK:
             self._summaries_unfolded = not self._summaries_unfolded
-            bar = self.chat_view.verticalScrollBar()
-            where = bar.value()  # the summary stays where the reader is
-            self._render()
-            bar.setValue(where)
+            self._render_in_place()
+        elif url.toString().startswith(PIN_LINK):
+            message_id = int(url.toString()[len(PIN_LINK) :])
+            pinned = not any(m.pinned for m in self.conversation.messages if m.id == message_id)
+
+            def shown(m: StoredMessage) -> None:
+                self.conversation.change(m.id, pinned=m.pinned)
+                self._render_in_place()
+
+            self.bridge.call(self.runtime.sessions.pin_message(message_id, pinned), shown, self._show_error)
         else:
             QDesktopServices.openUrl(url)
 

@@ -38,6 +38,15 @@ def markdown_html(text: str) -> str:
 
 
 SUMMARY_LINK = "flynn:summaries"  # the window opens and folds summaries when this link is clicked
+PIN_LINK = "flynn:pin:"  # + a message id: the window pins or unpins it
+
+
+def pin_html(m: StoredMessage) -> str:
+    """A message's pin: pinned ones stay word for word when the conversation is summarised."""
+    if m.id <= 0 or m.status == MessageStatus.PARTIAL:
+        return ""
+    label = "📌 pinned (unpin)" if m.pinned else "pin"
+    return f' <a class="badge" href="{PIN_LINK}{m.id}">{label}</a>'
 
 
 def summary_html(m: StoredMessage, unfolded: bool) -> str:
@@ -51,12 +60,12 @@ def summary_html(m: StoredMessage, unfolded: bool) -> str:
 
 def message_html(m: StoredMessage) -> str:
     if m.role == Role.USER:
-        head = '<p><span class="you">You</span></p>'
+        head = f'<p><span class="you">You</span>{pin_html(m)}</p>'
         body = f"<p>{html.escape(m.content).replace(chr(10), '<br>')}</p>"
         return head + body
     where = " · left this computer" if m.remote else ""
     badge = f' <span class="badge">{html.escape(f"{m.provider}:{m.model}")}{where}</span>' if m.model else ""
-    head = f'<p><span class="flynn">Flynn</span>{badge}</p>'
+    head = f'<p><span class="flynn">Flynn</span>{badge}{pin_html(m)}</p>'
     body = markdown_html(m.content) if m.content else ""
     if m.status == MessageStatus.PARTIAL and not body:
         body = '<p class="note">…</p>'

@@ -164,3 +164,16 @@ def test_summary_cache_finds_the_longest_summarised_start() -> None:
     cache.put(a[:1], "s1")
     cache.put([ChatMessage(Role.USER, "z")], "s3")  # the oldest goes
     assert cache.find(a) == ("s1", 1)
+
+
+def test_a_pinned_message_stays_word_for_word() -> None:
+    store, agent, provider, _, _ = make()
+    sid = store.create_session().id
+    turn(agent, provider, sid, f"The plan: Lisbon on Monday, Porto on Wednesday. {LONG}")
+    first = next(m for m in store.messages(sid) if m.role == Role.USER)
+    store.pin_message(first.id, True)
+    for i in range(10):
+        turn(agent, provider, sid, f"Question {i} {LONG}")
+    assert agent.compactions >= 1
+    sent = [m.content for m in provider.prompts[-1][1:]]
+    assert first.content in sent  # pinned: not folded away

@@ -57,6 +57,11 @@ class FakeSessionStore:
             found = [s for s in found if query.lower() in s.title.lower()]
         return sorted(found, key=lambda s: s.updated_at, reverse=True)[:limit]
 
+    def pin_message(self, message_id: int, pinned: bool) -> StoredMessage:
+        self._write()
+        self.rows[message_id] = dataclasses.replace(self.rows[message_id], pinned=pinned)
+        return self.rows[message_id]
+
     def rename_session(self, session_id: str, title: str) -> SessionInfo:
         self._write()
         self.sessions[session_id] = dataclasses.replace(self.get_session(session_id), title=title)

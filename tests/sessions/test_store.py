@@ -151,3 +151,12 @@ def test_a_summary_is_kept_and_exported_where_it_folds(store: SQLSessionStore) -
     doc = json.loads(to_json(store.get_session(s.id), msgs))
     assert [m["id"] for m in doc["messages"]] == [q1.id, a1.id, summary.id, q2.id]
     assert doc["messages"][2]["role"] == "summary" and doc["messages"][2]["covers"] == a1.id
+
+
+def test_pinning_a_message(store: SQLSessionStore) -> None:
+    s = store.create_session("Pins")
+    m = store.append_message(s.id, Role.USER, "Keep this")
+    assert store.pin_message(m.id, True).pinned and store.messages(s.id)[0].pinned
+    assert not store.pin_message(m.id, False).pinned
+    with pytest.raises(NotFoundError):
+        store.pin_message(9999, True)

@@ -160,3 +160,21 @@ def test_a_summary_shows_folded_and_opens_on_click(qtbot, open_window) -> None: 
     assert "The user asked a first question." in w.transcript()
     w.chat_view.anchorClicked.emit(QUrl(SUMMARY_LINK))
     assert "The user asked a first question." not in w.transcript()
+
+
+def test_a_message_can_be_pinned_from_the_conversation(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QUrl
+
+    from flynn_desktop.ui.render import PIN_LINK
+
+    w = open_window(FakeProvider())
+    type_and_enter(qtbot, w, "Keep this plan")
+    qtbot.waitUntil(lambda: w.answer_done() and w.session_id is not None, timeout=30000)
+    question = w.conversation.messages[0]
+    assert "pin" in w.transcript() and "pinned" not in w.transcript()
+    w.chat_view.anchorClicked.emit(QUrl(f"{PIN_LINK}{question.id}"))
+    qtbot.waitUntil(lambda: "pinned" in w.transcript(), timeout=30000)
+    assert w.bridge.runtime.store.messages(w.session_id)[0].pinned
+    w.chat_view.anchorClicked.emit(QUrl(f"{PIN_LINK}{question.id}"))
+    qtbot.waitUntil(lambda: "pinned" not in w.transcript(), timeout=30000)
+    assert not w.bridge.runtime.store.messages(w.session_id)[0].pinned
