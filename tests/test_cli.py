@@ -59,8 +59,18 @@ def test_sessions_manage(clean_env: dict[str, str], tmp_path: Path, flynn_home: 
     out = tmp_path / "chat.md"
     assert flynn(clean_env, "sessions", "export", sid, "-o", str(out)).returncode == 0
     assert out.read_text().startswith("# My chat")
+    assert "pinned" in flynn(clean_env, "sessions", "pin", sid).stdout
+    assert "📌" in flynn(clean_env, "sessions", "list").stdout
     assert flynn(clean_env, "sessions", "delete", sid).returncode == 0
     assert "No sessions yet." in flynn(clean_env, "sessions", "list").stdout
+    assert sid in flynn(clean_env, "sessions", "trash").stdout
+    gone = flynn(clean_env, "sessions", "show", sid)
+    assert gone.returncode == 1 and f"flynn sessions restore {sid}" in gone.stderr
+    assert flynn(clean_env, "sessions", "restore", sid).returncode == 0
+    assert "My chat" in flynn(clean_env, "sessions", "list").stdout
+    assert flynn(clean_env, "sessions", "delete", sid).returncode == 0
+    assert "1 session(s) deleted for good" in flynn(clean_env, "sessions", "purge").stderr
+    assert "The trash is empty." in flynn(clean_env, "sessions", "trash").stdout
     missing = flynn(clean_env, "sessions", "show", "abcdef")
     assert missing.returncode == 1 and "no session 'abcdef'" in missing.stderr
 

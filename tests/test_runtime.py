@@ -169,3 +169,51 @@ def test_auto_routing_can_ask_the_classification_tier(make_runtime) -> None:  # 
     rt = make_runtime(config=cfg, providers={"local:a": a, "local:b": judge, "local:c": c})
     assert rt.submit(rt.chat.ask("Hi there!")).result().text == "C"
     assert "Reply with exactly one word" in judge.prompts[0][0].content
+
+
+def test_the_pruner_applies_ttl_and_count_keeps_pinned_and_forgets_memories(make_runtime, paths) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from flynn_desktop.core.memory import MemoryKind
+    from flynn_desktop.sessions import SQLSessionStore
+
+    store = SQLSessionStore(paths.sessions_db)
+    old, pinned, recent = (store.create_session(t) for t in ("old", "old but pinned", "recent"))
+    store.pin_session(pinned.id, True)
+    store.close()
+    long_ago = (datetime.now(UTC) - timedelta(days=40)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with sqlite3.connect(paths.sessions_db) as db:
+        db.execute("UPDATE sessions SET last_active_at = ? WHERE id IN (?, ?)", (long_ago, old.id, pinned.id))
+    cfg = Config.model_validate(
+        {"sessions": {"ttl": "30d", "trashDays": 0, "pruneMemories": True}, "gateway": {"enabled": False}}
+    )
+    rt = make_runtime(FakeProvider(), config=cfg)
+    # the pruner ran at start: the old session went to the trash, and (trashDays 0) on for good
+    deadline = time.monotonic() + 60
+    while rt.submit(rt.sessions.trash()).result() or len(rt.submit(rt.sessions.list()).result()) != 2:
+        assert time.monotonic() < deadline, "the pruner did not run at start"
+        time.sleep(0.05)
+    assert {s.id for s in rt.submit(rt.sessions.list()).result()} == {pinned.id, recent.id}
+    # a memory made in a session goes with it when the session is purged (sessions.pruneMemories)
+    note, _ = rt.submit(rt.memory.add("Alba is my sister", MemoryKind.NOTE, "chat", recent.id)).result()
+    keep, _ = rt.submit(rt.memory.add("The bins go out on Thursday", MemoryKind.NOTE, "cli")).result()
+    rt.submit(rt.sessions.delete(recent.id)).result()
+    assert rt.submit(rt.sessions.prune()).result() == {"pruned": 0, "purged": 1}
+    left = {m.id for m in rt.submit(rt.memory.list_memories()).result()}
+    assert note.id not in left and keep.id in left
+    assert rt.submit(rt.sessions.trash()).result() == []
+    with pytest.raises(NotFoundError):
+        rt.submit(rt.sessions.restore(recent.id)).result()
+
+
+def test_deleted_sessions_wait_in_the_trash(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    rt = make_runtime(FakeProvider())
+    result = rt.submit(rt.chat.ask("keep me")).result()
+    rt.submit(rt.sessions.delete(result.session_id)).result()
+    assert rt.submit(rt.sessions.list()).result() == []
+    assert [s.id for s in rt.submit(rt.sessions.trash()).result()] == [result.session_id]
+    back = rt.submit(rt.sessions.restore(result.session_id)).result()
+    assert back.message_count == 2
+    assert rt.submit(rt.sessions.pin(back.id)).result().pinned

@@ -1,4 +1,4 @@
-"""`flynn sessions list|show|export|rename|delete` and `flynn usage`."""
+"""`flynn sessions list|show|export|rename|delete|pin|unpin|trash|restore|prune|purge` and `flynn usage`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flynn_desktop.cli.context import Context, backend
 
 
 def add_parser(sub: Any) -> None:
-    s = sub.add_parser("sessions", help="list, show, export, rename or delete sessions")
+    s = sub.add_parser("sessions", help="list, show, export, rename, delete, pin or restore sessions")
     ss = s.add_subparsers(dest="sessions_cmd", required=True)
     sl = ss.add_parser("list")
     sl.add_argument("query", nargs="?", help="only sessions whose title or messages contain this")
@@ -23,7 +23,13 @@ def add_parser(sub: Any) -> None:
     sr = ss.add_parser("rename")
     sr.add_argument("id")
     sr.add_argument("title", nargs="+")
-    ss.add_parser("delete").add_argument("id")
+    ss.add_parser("delete", help="move a session to the trash").add_argument("id")
+    ss.add_parser("pin", help="never prune this session").add_argument("id")
+    ss.add_parser("unpin").add_argument("id")
+    ss.add_parser("trash", help="the deleted and pruned sessions, restorable for sessions.trashDays")
+    ss.add_parser("restore", help="bring a session back from the trash").add_argument("id")
+    ss.add_parser("prune", help="apply sessions.ttl and maxSessions now")
+    ss.add_parser("purge", help="empty the trash for good")
     s.set_defaults(func=cmd_sessions)
 
     u = sub.add_parser("usage", help="tokens, cost and latency per model")
@@ -39,7 +45,7 @@ def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
                 print("No sessions yet." if not args.query else f"No session matches '{args.query}'.")
             for s in rows:
                 when = s["updated_at"][:16].replace("T", " ")
-                title = s["title"] or "(untitled)"
+                title = ("📌 " if s.get("pinned") else "") + (s["title"] or "(untitled)")
                 print(f"{s['id']}  {when}  {s['message_count']:>4} msgs  [{s['source']}]  {title}")
         elif args.sessions_cmd == "show":
             print(b.call("sessions.export", {"sessionId": args.id, "format": "markdown"}))
@@ -56,7 +62,32 @@ def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
             print(f"{s['id']}  {s['title']}")
         elif args.sessions_cmd == "delete":
             b.call("sessions.delete", {"sessionId": args.id})
-            print(f"flynn: deleted session {args.id}", file=sys.stderr)
+            print(
+                f"flynn: moved session {args.id} to the trash (`flynn sessions restore {args.id}`)",
+                file=sys.stderr,
+            )
+        elif args.sessions_cmd in ("pin", "unpin"):
+            s = b.call("sessions.pin", {"sessionId": args.id, "pinned": args.sessions_cmd == "pin"})
+            print(f"{s['id']}  {'pinned' if s['pinned'] else 'not pinned'}  {s['title']}")
+        elif args.sessions_cmd == "trash":
+            rows = b.call("sessions.trash", {})
+            if not rows:
+                print("The trash is empty.")
+            for s in rows:
+                when = s["deleted_at"][:16].replace("T", " ")
+                print(f"{s['id']}  deleted {when}  {s['title'] or '(untitled)'}")
+        elif args.sessions_cmd == "restore":
+            s = b.call("sessions.restore", {"sessionId": args.id})
+            print(f"flynn: restored {s['id']}  {s['title']}", file=sys.stderr)
+        elif args.sessions_cmd == "prune":
+            r = b.call("sessions.prune", {})
+            print(
+                f"flynn: {r['pruned']} session(s) moved to the trash, {r['purged']} gone for good",
+                file=sys.stderr,
+            )
+        elif args.sessions_cmd == "purge":
+            n = b.call("sessions.purge", {})
+            print(f"flynn: {n} session(s) deleted for good", file=sys.stderr)
     return 0
 
 

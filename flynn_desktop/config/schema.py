@@ -301,14 +301,33 @@ def _duration(value: str | int) -> str:
     text = str(value).strip()
     if not re.fullmatch(r"\d+(\.\d+)?\s*[smhdw]?", text):
         raise ValueError(f"'{value}' is not a duration; write seconds, or e.g. 30d, 12h, 90m")
+    if duration_seconds(text) > 100 * YEAR_S:
+        raise ValueError(f"'{value}' is longer than a hundred years; use 0 for forever")
     return text
 
 
+Duration = Annotated[str | int, AfterValidator(_duration)]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY_S, "w": 7 * DAY_S}
+
+
+def duration_seconds(text: str | int) -> float:
+    """'30d', '12h', '90m', '45s' or plain seconds, in seconds."""
+    t = str(text).strip()
+    unit = t[-1] if t and t[-1] in _UNITS else "s"
+    return float(t.rstrip("smhdw").strip() or 0) * _UNITS[unit]
+
+
 class SessionsConfig(Section):
-    ttl: Annotated[str | int, AfterValidator(_duration)] = Field(
-        "0", description="how long to keep sessions, e.g. '30d'; '0' keeps them forever"
+    ttl: Duration = Field(
+        "0", description="how long to keep a session after its last message, e.g. '30d'; '0': forever"
     )
     max_sessions: int = Field(0, ge=0, le=10_000_000, description="0 means no limit")
+    trash_days: float = Field(
+        30, ge=0, le=3650, description="days a deleted or pruned session can be restored"
+    )
+    prune_memories: bool = Field(
+        False, description="when a session leaves the trash for good, forget the memories it made too"
+    )
 
 
 class GatewayLockConfig(Section):
@@ -339,6 +358,18 @@ class LoggingConfig(Section):
     level: Literal["debug", "info", "warn", "error"] = "info"
 
 
+class PrunerConfig(Section):
+    enabled: bool = True
+    interval: Duration = Field("1h", description="how often sessions.ttl and maxSessions are applied")
+
+
+class AutomationConfig(Section):
+    """The seed's automation section. `sessionPruner` runs; the others are accepted for what comes."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    session_pruner: PrunerConfig = PrunerConfig()
+
+
 class Config(Section):
     models: ModelsConfig = ModelsConfig()
     agents: AgentsConfig = AgentsConfig()
@@ -347,7 +378,7 @@ class Config(Section):
     memory: MemoryConfig = MemoryConfig()
     sessions: SessionsConfig = SessionsConfig()
     gateway: GatewayConfig = GatewayConfig()
-    automation: dict[str, object] = {}
+    automation: AutomationConfig = AutomationConfig()
     logging: LoggingConfig = LoggingConfig()
 
     @property

@@ -108,6 +108,8 @@ class SessionInfo:
     message_count: int = 0
     source: str = "app"
     model: str | None = None  # the tier or provider:model this session asks; None: the default tier
+    pinned: bool = False  # never pruned by sessions.ttl or sessions.maxSessions
+    deleted_at: datetime | None = None  # in the trash since then
 
 
 @dataclass(frozen=True)

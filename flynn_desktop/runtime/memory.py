@@ -210,6 +210,15 @@ class RuntimeMemory:
         self.emit(MemoryChanged(None, "deleted"))
         return n
 
+    async def forget_sessions(self, session_ids: Sequence[str]) -> int:
+        """Forget the memories these sessions made (their notes, facts and summary)."""
+        if not self.exists() or not session_ids:
+            return 0
+        ids: list[str] = []
+        for sid in session_ids:
+            ids += [m.id for m in await self.list_memories(session_id=sid, limit=100_000)]
+        return await self.delete(ids) if ids else 0
+
     async def stats(self) -> dict[str, object]:
         return await self._run(lambda: self.service().stats())
 

@@ -99,6 +99,10 @@ class PinMessageParams(Params):
     pinned: bool = True
 
 
+class PinSessionParams(SessionParams):
+    pinned: bool = True
+
+
 class SessionModelParams(SessionParams):
     model: str | None = Field(None, max_length=MAX_ID)
 
@@ -238,9 +242,34 @@ async def _delete(rt: Runtime, p: SessionParams, c: Caller) -> bool:
     return True
 
 
-@operation("sessions.pin", PinMessageParams, websocket=True)
+@operation("messages.pin", PinMessageParams, websocket=True)
 async def _pin_message(rt: Runtime, p: PinMessageParams, c: Caller) -> Any:
     return to_jsonable(await rt.sessions.pin_message(p.messageId, p.pinned))
+
+
+@operation("sessions.pin", PinSessionParams, websocket=True)
+async def _pin_session(rt: Runtime, p: PinSessionParams, c: Caller) -> Any:
+    return to_jsonable(await rt.sessions.pin(p.sessionId, p.pinned))
+
+
+@operation("sessions.trash", NoParams, websocket=True)
+async def _trash(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    return to_jsonable(await rt.sessions.trash())
+
+
+@operation("sessions.restore", SessionParams, websocket=True)
+async def _restore(rt: Runtime, p: SessionParams, c: Caller) -> Any:
+    return to_jsonable(await rt.sessions.restore(p.sessionId))
+
+
+@operation("sessions.prune", NoParams)
+async def _prune(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    return await rt.sessions.prune()
+
+
+@operation("sessions.purge", NoParams)
+async def _purge(rt: Runtime, p: NoParams, c: Caller) -> int:
+    return await rt.sessions.empty_trash()
 
 
 @operation("sessions.model", SessionModelParams)

@@ -45,8 +45,15 @@ class Runtime:
         self._subscribers: list[Subscriber] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._pruner: asyncio.Task[None] | None = None
         self.models = Models(config, paths, self.emit, lambda: self.loop, providers)
-        self.sessions = Sessions(config, lambda: self.store, self.emit, self._stop_session_runs)
+        self.sessions = Sessions(
+            config,
+            lambda: self.store,
+            self.emit,
+            self._stop_session_runs,
+            lambda ids: self.memory.forget_sessions(ids),
+        )
         self.memory = RuntimeMemory(config, paths, self.emit, lambda: self.loop, self.models, self.sessions)
         self.chat = Chat(config, self.models, self.emit, self.memory)
         # The gateway's last word about itself, for a face that starts listening later (the window).
@@ -80,6 +87,11 @@ class Runtime:
         self._thread = threading.Thread(target=run, name="flynn-runtime", daemon=True)
         self._thread.start()
         started.wait()
+        if self.config.automation.session_pruner.enabled:
+            self._pruner = self.submit(self._start_pruner()).result()
+
+    async def _start_pruner(self) -> asyncio.Task[None]:
+        return asyncio.create_task(self.sessions.run_pruner(), name="session-pruner")
 
     def stop(self) -> None:
         """Cancel what is running (saving it as partial), close providers, then the store."""
@@ -97,6 +109,8 @@ class Runtime:
         self.memory.close()
 
     async def _shutdown(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
         await self.chat.shutdown()
         await self.memory.drain()
         await self.models.close()

@@ -1,12 +1,16 @@
-"""The sessions room: the saved conversations, their export, and usage statistics."""
+"""The sessions room: the saved conversations, their export, retention (pins, the trash, the pruner),
+and usage statistics."""
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from flynn_desktop.config import Config
+from flynn_desktop.config.schema import duration_seconds
 from flynn_desktop.core.events import Event, SessionsChanged
 from flynn_desktop.core.interfaces import SessionStore
 from flynn_desktop.core.messages import SessionInfo, StoredMessage
@@ -14,6 +18,7 @@ from flynn_desktop.core.usage import UsageRow, summarize
 from flynn_desktop.sessions import to_json, to_markdown
 
 Emit = Callable[[Event], None]
+log = logging.getLogger(__name__)
 
 
 class Sessions:
@@ -23,11 +28,13 @@ class Sessions:
         store: Callable[[], SessionStore],
         emit: Emit,
         stop_runs: Callable[[str], Awaitable[None]],
+        forget: Callable[[builtins.list[str]], Awaitable[int]] | None = None,
     ) -> None:
         self.config = config
         self._store = store
         self.emit = emit
         self._stop_runs = stop_runs  # ends a session's answers in flight before it is deleted
+        self._forget = forget  # forgets the memories of sessions gone for good (sessions.pruneMemories)
 
     @property
     def store(self) -> SessionStore:
@@ -63,10 +70,58 @@ class Sessions:
         return info
 
     async def delete(self, session_id: str) -> None:
+        """Move a session to the trash: `restore` brings it back for sessions.trashDays."""
         info = self.store.get_session(session_id)
         await self._stop_runs(info.id)
         self.store.delete_session(info.id)
         self.emit(SessionsChanged(info.id))
+
+    async def pin(self, session_id: str, pinned: bool = True) -> SessionInfo:
+        """A pinned session is never pruned."""
+        info = self.store.pin_session(session_id, pinned)
+        self.emit(SessionsChanged(info.id))
+        return info
+
+    async def trash(self) -> builtins.list[SessionInfo]:
+        return self.store.trash()
+
+    async def restore(self, session_id: str) -> SessionInfo:
+        info = self.store.restore_session(session_id)
+        self.emit(SessionsChanged(info.id))
+        return info
+
+    async def empty_trash(self) -> int:
+        return await self._purge(None)
+
+    async def prune(self) -> dict[str, int]:
+        """Apply sessions.ttl and sessions.maxSessions (to the trash, oldest first, never a pinned
+        session), and end what has been in the trash longer than sessions.trashDays."""
+        c = self.config.sessions
+        ttl = duration_seconds(c.ttl)
+        now = datetime.now(UTC)
+        pruned = self.store.prune(now - timedelta(seconds=ttl) if ttl else None, c.max_sessions or None)
+        purged = await self._purge(datetime.now(UTC) - timedelta(days=c.trash_days))  # 0 days: at once
+        if pruned:
+            log.info("moved %d old session(s) to the trash (sessions.ttl / maxSessions)", len(pruned))
+            self.emit(SessionsChanged(None))
+        return {"pruned": len(pruned), "purged": purged}
+
+    async def _purge(self, deleted_before: datetime | None) -> int:
+        ids = self.store.purge_trash(deleted_before)
+        if ids and self._forget is not None and self.config.sessions.prune_memories:
+            await self._forget(ids)
+        if ids:
+            self.emit(SessionsChanged(None))
+        return len(ids)
+
+    async def run_pruner(self) -> None:
+        """automation.sessionPruner: prune now, then every `interval`, until cancelled."""
+        while True:
+            try:
+                await self.prune()
+            except Exception as e:  # the disk is full, the store is busy: try again next time
+                log.warning("pruning sessions failed: %s", e)
+            await asyncio.sleep(max(60.0, duration_seconds(self.config.automation.session_pruner.interval)))
 
     async def export(self, session_id: str, fmt: str = "markdown") -> str:
         info, messages = await self.get(session_id)

@@ -38,6 +38,8 @@ STEPS: dict[int, Step] = {
     5: _index_messages_by_session,  # a session's messages in order, without a sort
     6: _add_column("messages", "covers", "INTEGER"),  # what a conversation's summary folds in
     7: _add_column("messages", "pinned", "BOOLEAN NOT NULL DEFAULT 0"),  # kept word for word
+    8: _add_column("sessions", "pinned", "BOOLEAN NOT NULL DEFAULT 0"),  # never pruned
+    9: _add_column("sessions", "deleted_at", "DATETIME"),  # in the trash
 }
 SCHEMA_VERSION = max(STEPS)
 

@@ -1,6 +1,9 @@
 """The session store: SQLModel over SQLite in the data folder.
 
 Every write commits at once (WAL, synchronous=NORMAL), so a crash loses nothing that was shown.
+
+Longer than 400 lines on purpose: every query on the sessions, messages and usage tables, with its
+error handling, lives in this one class, the only code that knows their SQL.
 """
 
 from __future__ import annotations
@@ -142,15 +145,22 @@ class SQLSessionStore:
             s.commit()
         return self._info(row, 0)
 
-    def _row(self, s: Session, session_id: str) -> SessionRow:
+    def _row(self, s: Session, session_id: str, trashed: bool = False) -> SessionRow:
+        """The session by id or unique prefix; one in the trash only when `trashed`."""
         row = s.get(SessionRow, session_id)
-        if row is not None:
-            return row
-        if session_id and len(session_id) >= 4:  # a unique prefix is enough, as with git
+        if row is None and session_id and len(session_id) >= 4:  # a unique prefix is enough, as with git
             rows = s.exec(select(SessionRow).where(col(SessionRow.id).startswith(session_id)).limit(2)).all()
-            if len(rows) == 1:
-                return rows[0]
-        raise NotFoundError(f"There is no session '{session_id}'.", "`flynn sessions list` shows them.")
+            row = rows[0] if len(rows) == 1 else None
+        if row is not None and (row.deleted_at is not None) != trashed:
+            if trashed:
+                raise NotFoundError(f"The session '{session_id}' is not in the trash.")
+            raise NotFoundError(
+                f"The session '{session_id}' is in the trash.",
+                f"`flynn sessions restore {row.id}` brings it back.",
+            )
+        if row is None:
+            raise NotFoundError(f"There is no session '{session_id}'.", "`flynn sessions list` shows them.")
+        return row
 
     def get_session(self, session_id: str) -> SessionInfo:
         with self._session() as s:
@@ -164,8 +174,10 @@ class SQLSessionStore:
             .group_by(col(MessageRow.session_id))
             .subquery()
         )
-        stmt = select(SessionRow, func.coalesce(counts.c.n, 0)).outerjoin(
-            counts, counts.c.session_id == SessionRow.id
+        stmt = (
+            select(SessionRow, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.session_id == SessionRow.id)
+            .where(col(SessionRow.deleted_at).is_(None))
         )
         if query:
             like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -210,11 +222,80 @@ class SQLSessionStore:
 
     @_storage_errors
     def delete_session(self, session_id: str) -> None:
+        """Move a session to the trash (restore_session brings it back; purge_trash ends it)."""
         with self._session() as s:
             row = self._row(s, session_id)
-            s.exec(delete(MessageRow).where(col(MessageRow.session_id) == row.id))
-            s.delete(row)
+            row.deleted_at = utcnow()
+            s.add(row)
             s.commit()
+
+    # retention ------------------------------------------------------------------------------------
+    @_storage_errors
+    def pin_session(self, session_id: str, pinned: bool) -> SessionInfo:
+        with self._session() as s:
+            row = self._row(s, session_id)
+            row.pinned = pinned
+            s.add(row)
+            s.commit()
+        return self.get_session(row.id)
+
+    def trash(self) -> list[SessionInfo]:
+        """The sessions in the trash, the most recently deleted first."""
+        stmt = (
+            select(SessionRow)
+            .where(col(SessionRow.deleted_at).is_not(None))
+            .order_by(col(SessionRow.deleted_at).desc())
+        )
+        with self._session() as s:
+            return [self._info(row, 0) for row in s.exec(stmt).all()]
+
+    @_storage_errors
+    def restore_session(self, session_id: str) -> SessionInfo:
+        with self._session() as s:
+            row = self._row(s, session_id, trashed=True)
+            row.deleted_at = None
+            s.add(row)
+            s.commit()
+        return self.get_session(row.id)
+
+    @_storage_errors
+    def purge_trash(self, deleted_before: datetime | None = None) -> list[str]:
+        """Delete for good the sessions in the trash since before `deleted_before` (all when None),
+        with their messages; returns their ids."""
+        with self._session() as s:
+            stmt = select(SessionRow.id).where(col(SessionRow.deleted_at).is_not(None))
+            if deleted_before is not None:
+                stmt = stmt.where(col(SessionRow.deleted_at) < deleted_before)
+            ids = list(s.exec(stmt).all())
+            if ids:
+                s.exec(delete(MessageRow).where(col(MessageRow.session_id).in_(ids)))
+                s.exec(delete(SessionRow).where(col(SessionRow.id).in_(ids)))
+                s.commit()
+        return ids
+
+    @_storage_errors
+    def prune(self, inactive_before: datetime | None, max_sessions: int | None) -> list[str]:
+        """Move to the trash the sessions last active before `inactive_before`, then the oldest while
+        there are more than `max_sessions`; pinned ones never. Returns their ids, oldest first."""
+        with self._session() as s:
+            live = s.exec(
+                select(SessionRow)
+                .where(col(SessionRow.deleted_at).is_(None))
+                .order_by(col(SessionRow.last_active_at))
+            ).all()
+            over = len(live) - max_sessions if max_sessions else 0
+            now, pruned = utcnow(), []
+            for row in live:
+                if row.pinned:
+                    continue
+                old = inactive_before is not None and _aware(row.last_active_at) < inactive_before
+                if old or over > 0:
+                    row.deleted_at = now
+                    s.add(row)
+                    pruned.append(row.id)
+                    over -= 1
+            s.commit()
+        return pruned
 
     # messages -------------------------------------------------------------------------------------
     @_storage_errors
@@ -346,7 +427,10 @@ class SQLSessionStore:
     @staticmethod
     def _info(row: SessionRow, count: int) -> SessionInfo:
         created, active = _aware(row.created_at), _aware(row.last_active_at)
-        return SessionInfo(row.id, row.title, created, active, count, row.source, row.model)
+        deleted = _aware(row.deleted_at) if row.deleted_at else None
+        return SessionInfo(
+            row.id, row.title, created, active, count, row.source, row.model, row.pinned, deleted
+        )
 
     @staticmethod
     def _message(r: MessageRow) -> StoredMessage:

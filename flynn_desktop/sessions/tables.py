@@ -20,6 +20,8 @@ class SessionRow(SQLModel, table=True):
     model: str | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
     last_active_at: datetime = Field(default_factory=utcnow, index=True)
+    pinned: bool = False  # never pruned
+    deleted_at: datetime | None = None  # in the trash since then; purged after sessions.trashDays
 
 
 class UsageRow(SQLModel, table=True):

@@ -195,8 +195,10 @@ class MainWindow(QMainWindow):
         self.session_list.blockSignals(True)
         self.session_list.clear()
         for s in sessions:
-            item = QListWidgetItem(s.title or "New chat")
+            item = QListWidgetItem(("📌 " if s.pinned else "") + (s.title or "New chat"))
             item.setData(Qt.ItemDataRole.UserRole, s.id)
+            item.setData(Qt.ItemDataRole.UserRole + 1, s.pinned)
+            item.setData(Qt.ItemDataRole.UserRole + 2, s.title)
             item.setToolTip(f"{s.message_count} messages · {s.updated_at:%Y-%m-%d %H:%M} · {s.source}")
             self.session_list.addItem(item)
             if s.id == self.session_id:
@@ -282,12 +284,25 @@ class MainWindow(QMainWindow):
             return
         sid = item.data(Qt.ItemDataRole.UserRole)
         menu = QMenu(self)
-        menu.addAction("Rename…", lambda: self.rename_session(sid, item.text()))
+        menu.addAction("Rename…", lambda: self.rename_session(sid, item.data(Qt.ItemDataRole.UserRole + 2)))
         menu.addAction("Export as Markdown…", lambda: self.export_session(sid, "markdown"))
         menu.addAction("Export as JSON…", lambda: self.export_session(sid, "json"))
         menu.addAction("Remember a summary", lambda: self.summarize_session(sid))
+        pinned = bool(item.data(Qt.ItemDataRole.UserRole + 1))
+        menu.addAction("Unpin" if pinned else "Pin (never prune)", lambda: self.pin_session(sid, not pinned))
         menu.addAction("Delete", lambda: self.delete_session(sid))
+        menu.addSeparator()
+        menu.addAction("Recently deleted…", self.open_trash)
         menu.exec(self.session_list.mapToGlobal(pos))
+
+    def pin_session(self, sid: str, pinned: bool) -> None:
+        self.bridge.call(self.runtime.sessions.pin(sid, pinned), None, self._show_error)
+
+    def open_trash(self) -> None:
+        from flynn_desktop.ui.trash_view import TrashDialog
+
+        self.trash_dialog = TrashDialog(self.bridge, self)
+        self.trash_dialog.show()
 
     def summarize_session(self, sid: str) -> None:
         self.statusBar().showMessage("Summarizing the conversation…")

@@ -28,6 +28,7 @@ def _now() -> datetime:
 class FakeSessionStore:
     def __init__(self) -> None:
         self.sessions: dict[str, SessionInfo] = {}
+        self.trashed: dict[str, SessionInfo] = {}
         self.rows: dict[int, StoredMessage] = {}
         self.usage: list[tuple[datetime, UsageRecord]] = []
         self.fail_writes = False
@@ -74,8 +75,44 @@ class FakeSessionStore:
 
     def delete_session(self, session_id: str) -> None:
         self._write()
-        self.sessions.pop(session_id, None)
-        self.rows = {k: m for k, m in self.rows.items() if m.session_id != session_id}
+        info = self.sessions.pop(session_id)
+        self.trashed[session_id] = dataclasses.replace(info, deleted_at=_now())
+
+    def pin_session(self, session_id: str, pinned: bool) -> SessionInfo:
+        self._write()
+        self.sessions[session_id] = dataclasses.replace(self.get_session(session_id), pinned=pinned)
+        return self.get_session(session_id)
+
+    def trash(self) -> list[SessionInfo]:
+        return sorted(self.trashed.values(), key=lambda s: s.deleted_at or _now(), reverse=True)
+
+    def restore_session(self, session_id: str) -> SessionInfo:
+        self._write()
+        self.sessions[session_id] = dataclasses.replace(self.trashed.pop(session_id), deleted_at=None)
+        return self.get_session(session_id)
+
+    def purge_trash(self, deleted_before: datetime | None = None) -> list[str]:
+        self._write()
+        gone = [
+            k
+            for k, s in self.trashed.items()
+            if deleted_before is None or (s.deleted_at or _now()) < deleted_before
+        ]
+        for k in gone:
+            del self.trashed[k]
+            self.rows = {i: m for i, m in self.rows.items() if m.session_id != k}
+        return gone
+
+    def prune(self, inactive_before: datetime | None, max_sessions: int | None) -> list[str]:
+        live = sorted(self.sessions.values(), key=lambda s: s.updated_at)
+        over = len(live) - max_sessions if max_sessions else 0
+        pruned = []
+        for info in live:
+            if not info.pinned and ((inactive_before and info.updated_at < inactive_before) or over > 0):
+                self.delete_session(info.id)
+                pruned.append(info.id)
+                over -= 1
+        return pruned
 
     def append_message(
         self,

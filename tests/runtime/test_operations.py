@@ -30,8 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
         ("memory.add", {"text": "x", "pinned": "yes"}),
         ("sessions.list", ["not", "an", "object"]),
         ("sessions.list", {"query": "x" * 20000}),
-        ("sessions.pin", {"messageId": 0}),
-        ("sessions.pin", {"messageId": 3, "pinned": "yes"}),
+        ("messages.pin", {"messageId": 0}),
+        ("messages.pin", {"messageId": 3, "pinned": "yes"}),
+        ("sessions.pin", {"sessionId": "abcd", "pinned": "yes"}),
+        ("sessions.restore", {}),
     ],
 )
 def test_malformed_params_are_refused_by_name(make_runtime, name: str, params: object) -> None:  # type: ignore[no-untyped-def]
@@ -50,7 +52,7 @@ def test_the_control_socket_and_the_cli_share_the_table(make_runtime, paths) -> 
         created = run_sync(rt, lambda: call(rt, "sessions.create", {"title": "made here"}, Caller("cli")))
         assert client.call("sessions.get", {"sessionId": created["id"]})["session"]["title"] == "made here"
         asked = rt.submit(rt.chat.ask("hi", created["id"])).result()
-        assert client.call("sessions.pin", {"messageId": asked.message_id})["pinned"] is True
+        assert client.call("messages.pin", {"messageId": asked.message_id})["pinned"] is True
         assert rt.store.messages(created["id"])[-1].pinned
         with pytest.raises(FlynnError) as e:
             client.call("sessions.get", {"sessionId": 7})

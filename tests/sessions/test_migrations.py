@@ -25,6 +25,8 @@ def test_a_version_1_database_is_brought_up_to_date_and_keeps_its_messages(tmp_p
         db.execute("ALTER TABLE messages DROP COLUMN citations")
         db.execute("ALTER TABLE messages DROP COLUMN covers")
         db.execute("ALTER TABLE sessions DROP COLUMN model")
+        db.execute("ALTER TABLE sessions DROP COLUMN pinned")
+        db.execute("ALTER TABLE sessions DROP COLUMN deleted_at")
         db.execute("PRAGMA user_version = 1")
     store = SQLSessionStore(path)
     try:

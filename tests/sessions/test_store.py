@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -54,9 +55,13 @@ def test_rename_delete_and_prefix_ids(store: SQLSessionStore) -> None:
     s = store.create_session()
     store.append_message(s.id, Role.USER, "hi")
     assert store.rename_session(s.id[:6], "  Named ").title == "Named"
-    store.delete_session(s.id)
-    with pytest.raises(NotFoundError, match="flynn sessions list"):
+    store.delete_session(s.id)  # to the trash: gone from the list, its messages kept
+    with pytest.raises(NotFoundError, match="flynn sessions restore"):
         store.get_session(s.id)
+    assert store.list_sessions() == [] and [t.id for t in store.trash()] == [s.id]
+    with pytest.raises(NotFoundError, match="flynn sessions list"):
+        store.get_session("nosuchsession")
+    store.purge_trash()
     with sqlite3.connect(store.path) as db:
         assert db.execute("select count(*) from messages").fetchone()[0] == 0
 
@@ -160,3 +165,31 @@ def test_pinning_a_message(store: SQLSessionStore) -> None:
     assert not store.pin_message(m.id, False).pinned
     with pytest.raises(NotFoundError):
         store.pin_message(9999, True)
+
+
+def test_prune_by_age_and_count_keeps_pinned_and_the_trash_restores(store: SQLSessionStore) -> None:
+    from datetime import timedelta
+
+    now = datetime.now(UTC)
+    made = [store.create_session(f"chat {i}") for i in range(6)]
+    with sqlite3.connect(store.path) as db:  # chat i was last active 10 - i days ago: chat 0 is the oldest
+        for i, s in enumerate(made):
+            when = (now - timedelta(days=10 - i)).strftime("%Y-%m-%d %H:%M:%S.%f")
+            db.execute("UPDATE sessions SET last_active_at = ? WHERE id = ?", (when, s.id))
+    store.pin_session(made[0].id, True)  # the oldest, pinned: never pruned
+    # by age: inactive for more than 7.5 days -> chats 1 and 2 (0 is pinned)
+    pruned = store.prune(now - timedelta(days=7.5), None)
+    assert pruned == [made[1].id, made[2].id]
+    # by count: keep 2 of the 4 left -> the oldest unpinned (chat 3), then chat 4
+    assert store.prune(None, 2) == [made[3].id, made[4].id]
+    assert {s.id for s in store.list_sessions()} == {made[0].id, made[5].id}
+    assert {s.id for s in store.trash()} == {m.id for m in made[1:5]}
+    assert all(s.deleted_at is not None for s in store.trash())
+    assert store.restore_session(made[2].id).id == made[2].id
+    assert made[2].id in {s.id for s in store.list_sessions()}
+    # the trash ends: only what was deleted before the cut
+    assert store.purge_trash(now - timedelta(days=1)) == []
+    assert sorted(store.purge_trash(datetime.now(UTC) + timedelta(seconds=1))) == sorted(
+        [made[1].id, made[3].id, made[4].id]
+    )
+    assert store.trash() == []

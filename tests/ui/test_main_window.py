@@ -178,3 +178,22 @@ def test_a_message_can_be_pinned_from_the_conversation(qtbot, open_window) -> No
     w.chat_view.anchorClicked.emit(QUrl(f"{PIN_LINK}{question.id}"))
     qtbot.waitUntil(lambda: "pinned" not in w.transcript(), timeout=30000)
     assert not w.bridge.runtime.store.messages(w.session_id)[0].pinned
+
+
+def test_pin_delete_and_restore_from_recently_deleted(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    w = open_window(FakeProvider())
+    type_and_enter(qtbot, w, "A chat to keep")
+    qtbot.waitUntil(lambda: w.answer_done() and w.session_list.count() == 1, timeout=30000)
+    sid = w.session_id
+    w.pin_session(sid, True)
+    qtbot.waitUntil(lambda: w.session_list.item(0).text().startswith("📌"), timeout=30000)
+    w.delete_session(sid, confirm=False)
+    qtbot.waitUntil(lambda: w.session_list.count() == 0, timeout=30000)
+    w.open_trash()
+    trash = w.trash_dialog
+    qtbot.waitUntil(lambda: trash.list.count() == 1, timeout=30000)
+    assert "A chat to keep" in trash.list.item(0).text()
+    trash.restore_selected()
+    qtbot.waitUntil(lambda: w.session_list.count() == 1 and trash.list.count() == 0, timeout=30000)
+    assert "Restored" in trash.note.text() or "Nothing" in trash.note.text()
+    trash.close()
