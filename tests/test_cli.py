@@ -145,3 +145,10 @@ def test_a_second_flynn_goes_through_the_first(clean_env: dict[str, str], tmp_pa
     finally:
         serve.terminate()
         assert serve.wait(60) == 0
+
+
+def test_maintenance_reports_each_file(clean_env: dict[str, str]) -> None:
+    assert flynn(clean_env, "ask", "hello").returncode == 0
+    out = flynn(clean_env, "maintenance")
+    assert out.returncode == 0, out.stderr
+    assert "sessions.db:" in out.stdout and "MB ->" in out.stdout

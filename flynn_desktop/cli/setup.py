@@ -7,7 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from flynn_desktop.cli.context import Context
+from flynn_desktop.cli.context import Context, backend
 from flynn_desktop.config import default_config_text, dump_yaml, redacted
 from flynn_desktop.errors import ConfigError
 
@@ -32,6 +32,9 @@ def add_parser(sub: Any) -> None:
     lg.add_argument("-n", "--lines", type=int, default=50, help="how many of the last lines (default 50)")
     lg.add_argument("--gateway", action="store_true", help="only the gateway's requests")
     lg.set_defaults(func=cmd_logs)
+    sub.add_parser(
+        "maintenance", help="give back the space of deleted data, refresh statistics, check the files"
+    ).set_defaults(func=cmd_maintenance)
     t = sub.add_parser("token", help="print the gateway token")
     t.add_argument("--rotate", action="store_true", help="replace it with a new one")
     t.set_defaults(func=cmd_token)
@@ -51,6 +54,29 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
     print(f"# in effect, from {source}")
     print(shown, end="")
     return 0
+
+
+def cmd_maintenance(ctx: Context, args: argparse.Namespace) -> int:
+    with backend(ctx) as b:
+        report = b.call("maintenance", {})
+    bad = 0
+    for f in report["files"]:
+        mb = f["freed"] / 1e6
+        note = ", switched to incremental vacuum" if f["switched"] else ""
+        print(
+            f"{f['file']}: {f['before'] / 1e6:.1f} MB -> {f['after'] / 1e6:.1f} MB (freed {mb:.1f} MB{note})"
+        )
+        if f["integrity"] != "ok":
+            bad += 1
+            print(
+                f"flynn: {f['file']} is damaged: {f['integrity']}\n  Make a copy of it, then run "
+                "`flynn memory reindex` (memory.db) or export what you can and move the file away "
+                "(sessions.db); Flynn starts a new one.",
+                file=sys.stderr,
+            )
+    if report["cacheRowsRemoved"]:
+        print(f"embedding cache: {report['cacheRowsRemoved']} expired vectors removed")
+    return 1 if bad else 0
 
 
 def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:

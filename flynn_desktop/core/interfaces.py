@@ -18,6 +18,7 @@ from flynn_desktop.core.messages import (
     SessionInfo,
     StoredMessage,
     StreamItem,
+    Upkeep,
     UsageRecord,
 )
 
@@ -164,6 +165,10 @@ class SessionStore(UsageStore, Protocol):
     def prune(self, inactive_before: datetime | None, max_sessions: int | None) -> list[str]:
         """Trash the sessions inactive since before a time, then the oldest over a count; never the
         pinned ones."""
+        ...
+
+    def maintain(self) -> Upkeep:
+        """The store's upkeep: space of deleted rows given back, statistics, integrity."""
         ...
 
     def pin_message(self, message_id: int, pinned: bool) -> StoredMessage:

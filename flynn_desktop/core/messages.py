@@ -191,3 +191,22 @@ class Usage:
 # What a provider's stream yields: text deltas, tool calls, at most one Served (from a router, first),
 # and one Usage, last.
 StreamItem = str | Usage | Served | ToolCall
+
+
+@dataclass(frozen=True)
+class Upkeep:
+    """What the upkeep of one store's file did (flynn_desktop.upkeep)."""
+
+    file: str
+    before: int  # bytes on disk, the WAL included
+    after: int
+    integrity: str  # "ok", or what SQLite found
+    switched: bool  # this run turned incremental vacuum on (a full VACUUM)
+
+    @property
+    def freed(self) -> int:
+        return max(0, self.before - self.after)
+
+    @property
+    def ok(self) -> bool:
+        return self.integrity == "ok"

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from flynn_desktop.core.memory import Memory, MemoryKind
+from flynn_desktop.core.messages import Upkeep
 from flynn_desktop.errors import StorageError, storage_error
 from flynn_desktop.paths import private_file
+from flynn_desktop.upkeep import upkeep
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -114,7 +116,8 @@ class MemoryIndex:
         try:
             private_file(path)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
+            pragmas = ("auto_vacuum=INCREMENTAL", "journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
+            for pragma in (*pragmas, "busy_timeout=5000"):
                 self._db.execute(f"PRAGMA {pragma}")
             self._db.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as e:
@@ -130,6 +133,23 @@ class MemoryIndex:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def maintain(self, cache_ttl: float) -> tuple[Upkeep, int]:
+        """Expired embedding-cache rows removed (cache_ttl seconds; 0 keeps them), then the file's
+        upkeep. Returns the upkeep and the cache rows removed."""
+        if self.cannot_write is not None:
+            raise StorageError(self.cannot_write.message, self.cannot_write.hint)
+        with self._lock:
+            try:
+                removed = 0
+                if cache_ttl > 0:
+                    cur = self._db.execute(
+                        "DELETE FROM embedding_cache WHERE created_at < ?", (time.time() - cache_ttl,)
+                    )
+                    removed = cur.rowcount
+                return upkeep(self._db, self.path), removed
+            except sqlite3.Error as e:
+                raise _storage_error(e, self.path) from e
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

@@ -30,6 +30,7 @@ from flynn_desktop.core.memory import (
     keyword_weights,
     vector_relevance,
 )
+from flynn_desktop.core.messages import Upkeep
 from flynn_desktop.errors import FlynnError, NotFoundError, StorageError
 from flynn_desktop.memory import folders
 from flynn_desktop.memory.cache import CachedEmbedder
@@ -70,6 +71,7 @@ class MemoryService:
         self.chunking = chunking or ChunkSettings()
         self.similarity_range = similarity_range  # see core.memory.vector_relevance
         self.writing = threading.RLock()  # held by every writer: adds, imports, deletes, re-indexing
+        self.cache_ttl = cache_ttl
         self._pending_reason = ""
         if self.index.get_meta("embedder") != embedder_id and self.index.cannot_write is None:
             self._switch_embedder()
@@ -201,6 +203,11 @@ class MemoryService:
 
     def sources(self) -> list[dict[str, object]]:
         return self.index.sources()
+
+    def maintain(self) -> tuple[Upkeep, int]:
+        """memory.db's upkeep, with the expired embedding-cache rows removed (no writer meanwhile)."""
+        with self.writing:
+            return self.index.maintain(self.cache_ttl)
 
     def stats(self) -> dict[str, object]:
         return {

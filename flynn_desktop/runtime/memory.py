@@ -28,7 +28,7 @@ from flynn_desktop.core.memory import (
     parse_facts,
     summary_prompt,
 )
-from flynn_desktop.core.messages import Citation, Role
+from flynn_desktop.core.messages import Citation, Role, Upkeep
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.memory.chunking import ChunkSettings
 from flynn_desktop.memory.store import MemoryService
@@ -218,6 +218,12 @@ class RuntimeMemory:
         for sid in session_ids:
             ids += [m.id for m in await self.list_memories(session_id=sid, limit=100_000)]
         return await self.delete(ids) if ids else 0
+
+    async def maintain(self) -> tuple[Upkeep, int] | None:
+        """memory.db's upkeep (None when nothing was ever remembered)."""
+        if not self.exists():
+            return None
+        return await self._run(lambda: self.service().maintain())
 
     async def stats(self) -> dict[str, object]:
         return await self._run(lambda: self.service().stats())

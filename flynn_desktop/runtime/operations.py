@@ -272,6 +272,20 @@ async def _purge(rt: Runtime, p: NoParams, c: Caller) -> int:
     return await rt.sessions.empty_trash()
 
 
+@operation("maintenance", NoParams)
+async def _maintenance(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    """Both stores' upkeep: space given back, statistics refreshed, integrity checked."""
+    files = [to_jsonable(await rt.sessions.maintain())]
+    memory = await rt.memory.maintain()
+    cache_rows = 0
+    if memory is not None:
+        files.append(to_jsonable(memory[0]))
+        cache_rows = memory[1]
+    for f in files:
+        f["freed"] = max(0, f["before"] - f["after"])
+    return {"files": files, "cacheRowsRemoved": cache_rows}
+
+
 @operation("sessions.model", SessionModelParams)
 async def _session_model(rt: Runtime, p: SessionModelParams, c: Caller) -> Any:
     return to_jsonable(await rt.sessions.set_model(p.sessionId, p.model))

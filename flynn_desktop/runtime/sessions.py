@@ -13,7 +13,7 @@ from flynn_desktop.config import Config
 from flynn_desktop.config.schema import duration_seconds
 from flynn_desktop.core.events import Event, SessionsChanged
 from flynn_desktop.core.interfaces import SessionStore
-from flynn_desktop.core.messages import SessionInfo, StoredMessage
+from flynn_desktop.core.messages import SessionInfo, StoredMessage, Upkeep
 from flynn_desktop.core.usage import UsageRow, summarize
 from flynn_desktop.sessions import to_json, to_markdown
 
@@ -113,6 +113,11 @@ class Sessions:
         if ids:
             self.emit(SessionsChanged(None))
         return len(ids)
+
+    async def maintain(self) -> Upkeep:
+        """sessions.db's upkeep: space given back, statistics, integrity (off the loop: a first
+        switch to incremental vacuum rewrites the file)."""
+        return await asyncio.to_thread(self.store.maintain)
 
     async def run_pruner(self) -> None:
         """automation.sessionPruner: prune now, then every `interval`, until cancelled."""

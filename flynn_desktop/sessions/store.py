@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,14 +31,17 @@ from flynn_desktop.core.messages import (
     Served,
     SessionInfo,
     StoredMessage,
+    Upkeep,
     UsageRecord,
 )
 from flynn_desktop.errors import NotFoundError, StorageError, storage_error
 from flynn_desktop.paths import private_file
 from flynn_desktop.sessions.migrations import migrate
 from flynn_desktop.sessions.tables import MessageRow, SessionRow, UsageRow, utcnow
+from flynn_desktop.upkeep import upkeep
 
 PRAGMAS = (
+    "PRAGMA auto_vacuum = INCREMENTAL",  # a new file gives deleted pages back (flynn maintenance)
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
@@ -419,6 +423,24 @@ class SQLSessionStore:
     def integrity_check(self) -> str:
         with self.engine.connect() as conn:
             return str(conn.execute(text("PRAGMA integrity_check")).scalar())
+
+    @_storage_errors
+    def maintain(self) -> Upkeep:
+        """Give back the space of deleted sessions, refresh statistics, check the file."""
+        raw = self.engine.raw_connection()
+        try:
+            db = raw.driver_connection
+            assert isinstance(db, sqlite3.Connection)
+            mode = db.isolation_level
+            db.isolation_level = None  # VACUUM can't run in a transaction
+            try:
+                return upkeep(db, self.path)
+            except sqlite3.Error as e:
+                raise storage_error("the session store", self.path, e) from e
+            finally:
+                db.isolation_level = mode
+        finally:
+            raw.close()
 
     def close(self) -> None:
         self.engine.dispose()

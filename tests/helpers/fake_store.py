@@ -16,6 +16,7 @@ from flynn_desktop.core.messages import (
     Served,
     SessionInfo,
     StoredMessage,
+    Upkeep,
     UsageRecord,
 )
 from flynn_desktop.errors import NotFoundError, StorageError
@@ -77,6 +78,9 @@ class FakeSessionStore:
         self._write()
         info = self.sessions.pop(session_id)
         self.trashed[session_id] = dataclasses.replace(info, deleted_at=_now())
+
+    def maintain(self) -> Upkeep:
+        return Upkeep("fake", 0, 0, "ok", False)
 
     def pin_session(self, session_id: str, pinned: bool) -> SessionInfo:
         self._write()

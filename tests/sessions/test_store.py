@@ -193,3 +193,38 @@ def test_prune_by_age_and_count_keeps_pinned_and_the_trash_restores(store: SQLSe
         [made[1].id, made[3].id, made[4].id]
     )
     assert store.trash() == []
+
+
+def test_maintenance_gives_back_the_space_of_purged_sessions(tmp_path: Path) -> None:
+    store = SQLSessionStore(tmp_path / "s.db")
+    try:
+        doomed = store.create_session("big")
+        for _ in range(400):
+            store.append_message(doomed.id, Role.USER, "x" * 4000)
+        store.create_session("kept")
+        first = store.maintain()  # a new file is incremental from the start
+        assert first.ok and not first.switched
+        store.delete_session(doomed.id)
+        store.purge_trash()
+        report = store.maintain()
+        assert report.ok and report.after < report.before and report.freed > 1_000_000
+        assert [s.title for s in store.list_sessions()] == ["kept"]
+    finally:
+        store.close()
+
+
+def test_an_older_file_is_switched_to_incremental_vacuum_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    SQLSessionStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.isolation_level = None
+        db.execute("PRAGMA auto_vacuum = NONE")
+        db.execute("VACUUM")
+        assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    store = SQLSessionStore(path)
+    try:
+        assert store.maintain().switched and not store.maintain().switched
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
