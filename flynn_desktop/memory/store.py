@@ -286,7 +286,7 @@ class MemoryService:
 
     def delete(self, ids: Sequence[str]) -> int:
         with self.writing:
-            full = [self.get(i).id for i in ids]
+            full = list(dict.fromkeys(self.get(i).id for i in ids))  # an id named twice (or a prefix of it)
             return self.delete_ids(full)
 
     def forget_source(self, source: str) -> int:
@@ -300,6 +300,7 @@ class MemoryService:
 
     def delete_ids(self, ids: Sequence[str]) -> int:
         """Mark, forget in Chroma, then remove the rows: a crash at any point is finished by reconcile()."""
+        ids = list(dict.fromkeys(ids))  # Chroma refuses a list that names an id twice
         if not ids:
             return 0
         with self.index.tx() as db:

@@ -171,3 +171,11 @@ def test_maintenance_removes_expired_cache_rows_and_gives_space_back(
     assert report.ok and report.freed > 0
     assert 0 < removed < cached
     assert svc.search("Note number 3", SearchSettings()).hits == []
+
+
+def test_deleting_an_id_named_twice_deletes_it_once(make_service: Callable[..., MemoryService]) -> None:
+    svc = make_service()
+    m, _ = svc.add("The bins go out on Thursday.")
+    other, _ = svc.add("My sister's name is Alba.")
+    assert svc.delete([m.id, m.id, m.id[:8]]) == 1  # the same memory, twice and by a prefix
+    assert [x.id for x in svc.list_memories()] == [other.id]
