@@ -58,7 +58,13 @@ class QuietFileHandler(logging.handlers.RotatingFileHandler):
             super().emit(record)
 
 
-def setup_logging(log_dir: Path, level: str = "info", stderr_level: int = logging.WARNING) -> None:
+def setup_logging(
+    log_dir: Path,
+    level: str = "info",
+    stderr_level: int = logging.WARNING,
+    max_bytes: int = 2_000_000,
+    backups: int = 3,
+) -> None:
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_flynn", False):
@@ -66,7 +72,7 @@ def setup_logging(log_dir: Path, level: str = "info", stderr_level: int = loggin
     root.setLevel(_LEVELS.get(level, logging.INFO))
     try:
         fh: logging.Handler = QuietFileHandler(
-            private_file(log_dir / "flynn.log"), maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+            private_file(log_dir / "flynn.log"), maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
         )
         fh.setFormatter(JsonFormatter())
         fh._flynn = True  # type: ignore[attr-defined]

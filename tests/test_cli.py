@@ -152,3 +152,32 @@ def test_maintenance_reports_each_file(clean_env: dict[str, str]) -> None:
     out = flynn(clean_env, "maintenance")
     assert out.returncode == 0, out.stderr
     assert "sessions.db:" in out.stdout and "MB ->" in out.stdout
+
+
+def test_logs_by_level_and_followed(clean_env: dict[str, str], flynn_home: Path) -> None:
+    import json
+
+    from flynn_desktop.paths import Paths
+
+    log = Paths.from_env({"FLYNN_HOME": str(flynn_home)}).log_dir / "flynn.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(level: str, message: str) -> str:
+        return json.dumps({"time": "2026-12-01T00:00:00", "level": level, "logger": "x", "message": message})
+
+    log.write_text("\n".join([record("info", "an ordinary thing"), record("warning", "a worry")]) + "\n")
+    out = flynn(clean_env, "logs", "--level", "warn").stdout
+    assert "a worry" in out and "an ordinary thing" not in out
+    assert flynn(clean_env, "logs", "-n", "0").stdout == ""
+    # the error line is the first one printed whether it lands before -f starts (the last line) or after
+    follow = subprocess.Popen(
+        [FLYNN, "logs", "-f", "-n", "1", "--level", "error"], env=clean_env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        with log.open("a") as f:
+            f.write(record("error", "it broke just now") + "\n")
+        assert follow.stdout is not None
+        assert "it broke just now" in follow.stdout.readline()  # waits for the line, however long
+    finally:
+        follow.terminate()
+        follow.wait(timeout=30)

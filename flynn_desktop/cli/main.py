@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     func = getattr(args, "func", app.cmd_gui)
     try:
         if getattr(args, "needs_config", True):  # config and doctor report a broken config themselves
-            setup_logging(paths.log_dir, ctx.config.logging.level)
+            lc = ctx.config.logging
+            setup_logging(paths.log_dir, lc.level, max_bytes=lc.max_bytes, backups=lc.backups)
         return int(func(ctx, args) or 0)
     except FlynnError as e:
         print(f"flynn: {e}", file=sys.stderr)

@@ -31,6 +31,8 @@ def add_parser(sub: Any) -> None:
     lg = sub.add_parser("logs", help="the log: what happened, one line each (gateway requests included)")
     lg.add_argument("-n", "--lines", type=int, default=50, help="how many of the last lines (default 50)")
     lg.add_argument("--gateway", action="store_true", help="only the gateway's requests")
+    lg.add_argument("--level", choices=["debug", "info", "warn", "error"], help="only this level and above")
+    lg.add_argument("-f", "--follow", action="store_true", help="keep printing new lines (Ctrl+C ends)")
     lg.set_defaults(func=cmd_logs)
     sub.add_parser(
         "maintenance", help="give back the space of deleted data, refresh statistics, check the files"
@@ -112,27 +114,59 @@ def cmd_models(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_logs(ctx: Context, args: argparse.Namespace) -> int:
+LEVELS = {"debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40, "critical": 50}
+
+
+def _log_line(raw: str, args: argparse.Namespace) -> str | None:
+    """One JSON log record as a line, or None when it is filtered out (or not a record)."""
     import json
+
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    if args.gateway and doc.get("logger") != "flynn_desktop.gateway.requests":
+        return None
+    level = str(doc.get("level", "")).lower()
+    if args.level and LEVELS.get(level, 0) < LEVELS[args.level]:
+        return None
+    return f"{doc.get('time', '')} {doc.get('level', ''):<7} {doc.get('message', '')}"
+
+
+def cmd_logs(ctx: Context, args: argparse.Namespace) -> int:
+    import time
 
     path = ctx.paths.log_dir / "flynn.log"
     try:
-        lines = path.read_text("utf-8", errors="replace").splitlines()
+        text = path.read_text("utf-8", errors="replace")
     except FileNotFoundError:
-        print(f"No log yet ({path}).")
+        if not args.follow:
+            print(f"No log yet ({path}).")
+            return 0
+        text = ""
+    shown = [line for raw in text.splitlines() if (line := _log_line(raw, args)) is not None]
+    for line in shown[len(shown) - max(args.lines, 0) :] if args.lines > 0 else []:
+        print(line, flush=True)
+    if not args.follow:
         return 0
-    shown = []
-    for raw in lines:
+    offset = len(text.encode("utf-8"))
+    while True:  # -f: new lines as they come; a rotation starts the file again
+        time.sleep(0.5)
         try:
-            doc = json.loads(raw)
-        except ValueError:
+            size = path.stat().st_size
+        except FileNotFoundError:
             continue
-        if args.gateway and doc.get("logger") != "flynn_desktop.gateway.requests":
-            continue
-        shown.append(f"{doc.get('time', '')} {doc.get('level', ''):<7} {doc.get('message', '')}")
-    for line in shown[-max(args.lines, 0) :]:
-        print(line)
-    return 0
+        if size < offset:
+            offset = 0
+        if size > offset:
+            with path.open("rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            offset += len(complete)
+            for raw in complete.decode("utf-8", errors="replace").splitlines():
+                if (line := _log_line(raw, args)) is not None:
+                    print(line, flush=True)
 
 
 def cmd_token(ctx: Context, args: argparse.Namespace) -> int:

@@ -356,6 +356,8 @@ class GatewayConfig(Section):
 
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warn", "error"] = "info"
+    max_bytes: int = Field(2_000_000, ge=10_000, le=1 << 31, description="the log's size before it rotates")
+    backups: int = Field(3, ge=0, le=100, description="how many rotated logs are kept")
 
 
 class PrunerConfig(Section):

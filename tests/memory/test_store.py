@@ -164,7 +164,9 @@ def test_maintenance_removes_expired_cache_rows_and_gives_space_back(
     svc = make_service(cache_ttl=3600)
     made = [svc.add(f"Note number {i}: " + "words " * 200)[0] for i in range(60)]
     with sqlite3.connect(svc.index.path) as db:  # half the cached vectors are a day old
-        db.execute("UPDATE embedding_cache SET created_at = ? WHERE content_hash < ?", (time.time() - 86400, "8"))
+        db.execute(
+            "UPDATE embedding_cache SET created_at = ? WHERE content_hash < ?", (time.time() - 86400, "8")
+        )
         cached = db.execute("SELECT count(*) FROM embedding_cache").fetchone()[0]
     svc.delete(list({m.id for m in made}))  # near-identical notes merged into fewer memories
     report, removed = svc.maintain()
