@@ -181,3 +181,10 @@ def test_logs_by_level_and_followed(clean_env: dict[str, str], flynn_home: Path)
     finally:
         follow.terminate()
         follow.wait(timeout=30)
+
+
+def test_status_runs_the_checks(clean_env: dict[str, str]) -> None:
+    out = flynn(clean_env, "status")
+    assert out.returncode == 0, out.stdout + out.stderr
+    for name in ("gateway", "model", "memory", "disk"):
+        assert f"ok   {name}" in out.stdout

@@ -34,6 +34,9 @@ def add_parser(sub: Any) -> None:
     lg.add_argument("--level", choices=["debug", "info", "warn", "error"], help="only this level and above")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing new lines (Ctrl+C ends)")
     lg.set_defaults(func=cmd_logs)
+    sub.add_parser("status", help="run Flynn's health checks now: gateway, model, memory, disk").set_defaults(
+        func=cmd_status
+    )
     sub.add_parser(
         "maintenance", help="give back the space of deleted data, refresh statistics, check the files"
     ).set_defaults(func=cmd_maintenance)
@@ -56,6 +59,15 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
     print(f"# in effect, from {source}")
     print(shown, end="")
     return 0
+
+
+def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
+    with backend(ctx) as b:
+        report = b.call("health.checks", {})
+    for c in report["checks"]:
+        mark = "ok  " if c["ok"] else "FAIL"
+        print(f"{mark} {c['name']:<8} {c['detail']}  ({c['latency_ms']:.0f} ms)")
+    return 0 if report["ok"] else 1
 
 
 def cmd_maintenance(ctx: Context, args: argparse.Namespace) -> int:

@@ -365,11 +365,25 @@ class PrunerConfig(Section):
     interval: Duration = Field("1h", description="how often sessions.ttl and maxSessions are applied")
 
 
+HealthCheckName = Literal["gateway", "model", "memory", "disk", "channels"]
+
+
+class HeartbeatConfig(Section):
+    enabled: bool = True
+    interval: Duration = Field("5m", description="how often the checks run")
+    checks: list[HealthCheckName] = Field(
+        ["gateway", "model", "memory", "disk"], description="'channels' is accepted and has nothing to check"
+    )
+    disk_min_free_mb: int = Field(500, ge=0, le=1 << 30, description="warn below this much free disk")
+
+
 class AutomationConfig(Section):
-    """The seed's automation section. `sessionPruner` runs; the others are accepted for what comes."""
+    """The seed's automation section. `sessionPruner` and `heartbeat` run; other keys (backup) are
+    accepted for what comes."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
     session_pruner: PrunerConfig = PrunerConfig()
+    heartbeat: HeartbeatConfig = HeartbeatConfig()
 
 
 class Config(Section):

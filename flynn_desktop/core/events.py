@@ -123,4 +123,23 @@ class GatewayState(Event):
     detail: str = ""  # why it is off or failed
 
 
+@dataclass(frozen=True)
+class HealthCheck:
+    """One heartbeat check's last result."""
+
+    name: str  # "gateway", "model", "memory", "disk"
+    ok: bool
+    detail: str  # what was found, or what is wrong and what to do
+    checked_at: str  # ISO time
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class HealthChanged(Event):
+    """A heartbeat check passed or failed where it had not before (or ran for the first time)."""
+
+    kind: ClassVar[str] = "health"
+    checks: tuple[HealthCheck, ...]
+
+
 RUN_END_EVENTS = (RunFinished, RunError, RunCancelled)

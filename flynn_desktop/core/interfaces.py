@@ -80,6 +80,10 @@ class Provider(Protocol):
         """One vector per text (only when `can_embed`)."""
         ...
 
+    async def check_ready(self) -> str:
+        """What the heartbeat's model check finds (raises a FlynnError saying what is wrong)."""
+        ...
+
     async def unload(self) -> None:
         """Free the model's memory; it loads again on the next use (only when `can_unload`)."""
         ...
@@ -110,6 +114,11 @@ class ProviderBase:
 
     async def unload(self) -> None:
         return None
+
+    async def check_ready(self) -> str:
+        """What the heartbeat's model check finds; raises a FlynnError saying what is wrong. A remote
+        model is not called for it (that would cost the user a request every few minutes)."""
+        return "not checked (a model off this computer)"
 
 
 class TurnMemory(Protocol):

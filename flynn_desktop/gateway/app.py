@@ -22,6 +22,7 @@ from flynn_desktop.gateway.auth import host_allowed, origin_allowed, token_from_
 from flynn_desktop.gateway.dialects import REQUEST, RequestInfo
 from flynn_desktop.gateway.ws import TICK_SECONDS, serve_ws
 from flynn_desktop.runtime import Runtime
+from flynn_desktop.runtime.operations import to_jsonable
 
 PUBLIC = {"/health", "/"}
 
@@ -243,9 +244,16 @@ def create_app(
             exc.status_code, message, "not_found" if exc.status_code == 404 else "error", request.url.path
         )
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"ok": True, "service": "flynn"}
+    @app.get("/health", response_model=None)
+    async def health(request: Request, detail: int = 0) -> dict[str, Any] | JSONResponse:
+        """Open and says nothing private; with ?detail=1 and the token, each heartbeat check."""
+        if not detail:
+            return {"ok": True, "service": "flynn"}
+        given = token_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        if not token_ok(given, token()):
+            return refusal(401, "The health details need the gateway token.", "unauthorized", "/health")
+        checks = await runtime.health.run()
+        return {"ok": all(c.ok for c in checks), "service": "flynn", "checks": to_jsonable(checks)}
 
     app.include_router(openai_api.make_router(runtime, lambda r: client_name(r.headers)))
     app.include_router(ollama_api.make_router(runtime, lambda r: client_name(r.headers)))

@@ -372,6 +372,11 @@ class LlamaCppProvider(ProviderBase):
             self._grammars[key] = grammar
         return self._grammars[key]
 
+    async def check_ready(self) -> str:
+        """The model's file is there and whole (its checksum is remembered by path, size and time)."""
+        resolved = await asyncio.to_thread(self._files.resolve, self.model, self._gguf_path, lambda _p: None)
+        return f"{resolved.path.name}{' (loaded)' if self.loaded else ''}"
+
     async def unload(self) -> None:
         """Free the model's memory; the next request loads it again."""
         async with self._gen_lock:

@@ -68,6 +68,10 @@ class RuntimeMemory:
     def enabled(self) -> bool:
         return self.config.memory.enabled
 
+    @property
+    def opened(self) -> bool:
+        return self._service is not None
+
     def exists(self) -> bool:
         """Whether anything was ever remembered: until then a turn need not open the stores."""
         return self._service is not None or (self.folder / "memory.db").exists()

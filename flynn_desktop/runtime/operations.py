@@ -272,6 +272,13 @@ async def _purge(rt: Runtime, p: NoParams, c: Caller) -> int:
     return await rt.sessions.empty_trash()
 
 
+@operation("health.checks", NoParams, websocket=True)
+async def _health_checks(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    """Run the heartbeat's checks now."""
+    checks = await rt.health.run()
+    return {"ok": all(x.ok for x in checks), "checks": to_jsonable(checks)}
+
+
 @operation("maintenance", NoParams)
 async def _maintenance(rt: Runtime, p: NoParams, c: Caller) -> Any:
     """Both stores' upkeep: space given back, statistics refreshed, integrity checked."""

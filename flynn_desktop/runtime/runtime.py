@@ -21,6 +21,7 @@ from flynn_desktop.core.interfaces import Provider, SessionStore
 from flynn_desktop.core.usage import UsageRecorder
 from flynn_desktop.paths import Paths
 from flynn_desktop.runtime.chat import Chat
+from flynn_desktop.runtime.health import Health
 from flynn_desktop.runtime.memory import RuntimeMemory
 from flynn_desktop.runtime.models import Models
 from flynn_desktop.runtime.sessions import Sessions
@@ -45,7 +46,7 @@ class Runtime:
         self._subscribers: list[Subscriber] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._pruner: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []  # the pruner and the heartbeat
         self.models = Models(config, paths, self.emit, lambda: self.loop, providers)
         self.sessions = Sessions(
             config,
@@ -56,6 +57,7 @@ class Runtime:
         )
         self.memory = RuntimeMemory(config, paths, self.emit, lambda: self.loop, self.models, self.sessions)
         self.chat = Chat(config, self.models, self.emit, self.memory)
+        self.health = Health(config, paths, self.emit, self.models, self.memory, lambda: self.gateway_state)
         # The gateway's last word about itself, for a face that starts listening later (the window).
         self.gateway_state = GatewayState("off", detail="not started")
         self.subscribe(self._keep_gateway_state)
@@ -87,11 +89,15 @@ class Runtime:
         self._thread = threading.Thread(target=run, name="flynn-runtime", daemon=True)
         self._thread.start()
         started.wait()
-        if self.config.automation.session_pruner.enabled:
-            self._pruner = self.submit(self._start_pruner()).result()
+        self.submit(self._start_automation()).result()
 
-    async def _start_pruner(self) -> asyncio.Task[None]:
-        return asyncio.create_task(self.sessions.run_pruner(), name="session-pruner")
+    async def _start_automation(self) -> None:
+        """automation.sessionPruner and automation.heartbeat: each a task that sleeps between runs."""
+        a = self.config.automation
+        if a.session_pruner.enabled:
+            self._tasks.append(asyncio.create_task(self.sessions.run_pruner(), name="session-pruner"))
+        if a.heartbeat.enabled:
+            self._tasks.append(asyncio.create_task(self.health.run_heartbeat(), name="heartbeat"))
 
     def stop(self) -> None:
         """Cancel what is running (saving it as partial), close providers, then the store."""
@@ -109,8 +115,8 @@ class Runtime:
         self.memory.close()
 
     async def _shutdown(self) -> None:
-        if self._pruner is not None:
-            self._pruner.cancel()
+        for task in self._tasks:
+            task.cancel()
         await self.chat.shutdown()
         await self.memory.drain()
         await self.models.close()

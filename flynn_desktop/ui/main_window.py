@@ -36,6 +36,7 @@ from flynn_desktop.core.events import (
     Delta,
     Event,
     GatewayState,
+    HealthChanged,
     ModelState,
     Progress,
     RunCancelled,
@@ -378,6 +379,13 @@ class MainWindow(QMainWindow):
     def _on_event(self, ev: Event) -> None:
         if isinstance(ev, Progress) and ev.task.startswith("model."):
             self.model_indicator.set_progress(ev.task, ev.fraction)
+        elif isinstance(ev, Progress) and ev.task == "chat.compact":
+            done = ev.fraction >= 1
+            self.statusBar().showMessage("" if done else "Summarising the earlier conversation…", 3000)
+        elif isinstance(ev, HealthChanged):
+            failing = [c for c in ev.checks if not c.ok]
+            text = "; ".join(f"⚠ {c.name}: {c.detail}" for c in failing)
+            self.statusBar().showMessage(text or "All checks pass again.", 0 if failing else 5000)
         elif isinstance(ev, Progress) and ev.task.startswith("memory."):
             done = ev.fraction >= 1
             self.statusBar().showMessage(

@@ -197,3 +197,14 @@ def test_pin_delete_and_restore_from_recently_deleted(qtbot, open_window) -> Non
     qtbot.waitUntil(lambda: w.session_list.count() == 1 and trash.list.count() == 0, timeout=30000)
     assert "Restored" in trash.note.text() or "Nothing" in trash.note.text()
     trash.close()
+
+
+def test_a_failing_health_check_shows_in_the_status_bar(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    from flynn_desktop.core.events import HealthChanged, HealthCheck
+
+    w = open_window(FakeProvider())
+    bad = HealthCheck(
+        "disk", False, "Only 12 MB free where Flynn keeps its data.", "2026-12-01T00:00:00", 1.0
+    )
+    w.bridge.runtime.emit(HealthChanged((bad,)))
+    qtbot.waitUntil(lambda: "disk: Only 12 MB free" in w.statusBar().currentMessage(), timeout=30000)
