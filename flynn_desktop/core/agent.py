@@ -106,6 +106,22 @@ class TurnRequest:
         return next((m.content for m in self.tail if m.role == Role.USER), "")
 
 
+async def _fit(
+    system: ChatMessage,
+    conv: Conversation,
+    tail: Sequence[ChatMessage],
+    limit: int,
+    reserve: int,
+    count: Count,
+    blocks: Sequence[str] = (),
+) -> Prompt:
+    """The prompt for a conversation: the system message with its summary, what the summary kept
+    word for word and what follows it, the context blocks and the tail, fitted to `limit`."""
+    return await fit_prompt(
+        with_summary(system, conv.summary), conv.messages, tail, limit, reserve, count, blocks
+    )
+
+
 @dataclass(frozen=True)
 class _Begun:
     session_id: str
@@ -217,25 +233,12 @@ class Agent:
         if req.context_limit:
             limit = min(limit, req.context_limit)
 
-        async def fit(c: Conversation) -> Prompt:
-            blocks = [block] if block else ()
-            return await fit_prompt(
-                with_summary(system, c.summary),
-                c.messages,
-                req.tail,
-                limit,
-                req.params.max_tokens,
-                count,
-                blocks,
-            )
-
-        prompt = await fit(conv)
-        if self._over_threshold(prompt, limit, req.params.max_tokens):
-            fold = await self._plan(conv, limit, req.params.max_tokens, count)
-            if fold is not None:
-                compacted = await self._compact(conv, fold, req, limit, cancel)
-                if compacted is not None:
-                    prompt = await fit(compacted)
+        blocks = [block] if block else []
+        reserve = req.params.max_tokens
+        prompt = await _fit(system, conv, req.tail, limit, reserve, count, blocks)
+        compacted = await self._compact_if_over(prompt, conv, limit, reserve, count, req, cancel)
+        if compacted is not None:
+            prompt = await _fit(system, compacted, req.tail, limit, reserve, count, blocks)
         if prompt.trimmed_turns:
             log.info("left %d old turn(s) out of the prompt to fit the context", prompt.trimmed_turns)
         session_id, message_id = req.session_id or "", None
@@ -269,13 +272,25 @@ class Agent:
         )
         return _Begun(session_id, message_id, prompt, noted, system, limit, count)
 
-    def _over_threshold(self, prompt: Prompt, limit: int, reserve: int) -> bool:
-        """Whether the prompt passed compaction.thresholdPct of the context (answer included), or
-        had to leave turns out to fit at all."""
+    async def _compact_if_over(
+        self,
+        prompt: Prompt,
+        conv: Conversation,
+        limit: int,
+        reserve: int,
+        count: Count,
+        req: TurnRequest,
+        cancel: CancelToken,
+    ) -> Conversation | None:
+        """The conversation compacted, when its prompt passed compaction.thresholdPct of the context
+        (with `reserve` kept free) or had to leave turns out to fit at all; else None."""
         c = self.settings.compaction
         if c is None or self.summarize is None:
-            return False
-        return bool(prompt.trimmed_turns) or prompt.tokens + reserve > limit * c.threshold_pct / 100
+            return None
+        if not prompt.trimmed_turns and prompt.tokens + reserve <= limit * c.threshold_pct / 100:
+            return None
+        fold = await self._plan(conv, limit, reserve, count)
+        return None if fold is None else await self._compact(conv, fold, req, limit, cancel)
 
     async def _plan(
         self,
@@ -309,16 +324,11 @@ class Agent:
             conv = conversation_of(self.store.messages(req.session_id), threshold)
             # room for the answer, and for the next question: a short one should not cross the line
             reserve = req.params.max_tokens + begun.limit // 32
-            now = await fit_prompt(
-                with_summary(begun.system, conv.summary), conv.messages, (), begun.limit, reserve, begun.count
-            )
+            now = await _fit(begun.system, conv, (), begun.limit, reserve, begun.count)
         except FlynnError as e:
             log.warning("could not look at the conversation's length: %s", e)
             return
-        if self._over_threshold(now, begun.limit, reserve):
-            fold = await self._plan(conv, begun.limit, reserve, begun.count)
-            if fold is not None:
-                await self._compact(conv, fold, req, begun.limit, cancel)
+        await self._compact_if_over(now, conv, begun.limit, reserve, begun.count, req, cancel)
 
     async def _compact(
         self, conv: Conversation, fold: Fold, req: TurnRequest, limit: int, cancel: CancelToken
