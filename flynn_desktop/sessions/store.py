@@ -195,12 +195,17 @@ class SQLSessionStore:
 
     @_storage_errors
     def rename_session(self, session_id: str, title: str) -> SessionInfo:
+        return self._change(session_id, title=title.strip())
+
+    def _change(self, session_id: str, trashed: bool = False, **values: Any) -> SessionInfo:
+        """Set some of a session's columns (one in the trash when `trashed`); the session after."""
         with self._session() as s:
-            row = self._row(s, session_id)
-            row.title = title.strip()
+            row = self._row(s, session_id, trashed)
+            for name, value in values.items():
+                setattr(row, name, value)
             s.add(row)
             s.commit()
-        return self.get_session(row.id)
+        return self.get_session(row.id) if row.deleted_at is None else self._info(row, 0)
 
     @_storage_errors
     def pin_message(self, message_id: int, pinned: bool) -> StoredMessage:
@@ -217,31 +222,17 @@ class SQLSessionStore:
 
     @_storage_errors
     def set_session_model(self, session_id: str, model: str | None) -> SessionInfo:
-        with self._session() as s:
-            row = self._row(s, session_id)
-            row.model = model or None
-            s.add(row)
-            s.commit()
-        return self.get_session(row.id)
+        return self._change(session_id, model=model or None)
 
     @_storage_errors
     def delete_session(self, session_id: str) -> None:
         """Move a session to the trash (restore_session brings it back; purge_trash ends it)."""
-        with self._session() as s:
-            row = self._row(s, session_id)
-            row.deleted_at = utcnow()
-            s.add(row)
-            s.commit()
+        self._change(session_id, deleted_at=utcnow())
 
     # retention ------------------------------------------------------------------------------------
     @_storage_errors
     def pin_session(self, session_id: str, pinned: bool) -> SessionInfo:
-        with self._session() as s:
-            row = self._row(s, session_id)
-            row.pinned = pinned
-            s.add(row)
-            s.commit()
-        return self.get_session(row.id)
+        return self._change(session_id, pinned=pinned)
 
     def trash(self) -> list[SessionInfo]:
         """The sessions in the trash, the most recently deleted first."""
@@ -255,12 +246,7 @@ class SQLSessionStore:
 
     @_storage_errors
     def restore_session(self, session_id: str) -> SessionInfo:
-        with self._session() as s:
-            row = self._row(s, session_id, trashed=True)
-            row.deleted_at = None
-            s.add(row)
-            s.commit()
-        return self.get_session(row.id)
+        return self._change(session_id, trashed=True, deleted_at=None)
 
     @_storage_errors
     def purge_trash(self, deleted_before: datetime | None = None) -> list[str]:
