@@ -80,7 +80,7 @@ def cmd_maintenance(ctx: Context, args: argparse.Namespace) -> int:
         print(
             f"{f['file']}: {f['before'] / 1e6:.1f} MB -> {f['after'] / 1e6:.1f} MB (freed {mb:.1f} MB{note})"
         )
-        if f["integrity"] != "ok":
+        if not f["ok"]:
             bad += 1
             print(
                 f"flynn: {f['file']} is damaged: {f['integrity']}\n  Make a copy of it, then run "

@@ -286,8 +286,7 @@ class MemoryService:
 
     def delete(self, ids: Sequence[str]) -> int:
         with self.writing:
-            full = list(dict.fromkeys(self.get(i).id for i in ids))  # an id named twice (or a prefix of it)
-            return self.delete_ids(full)
+            return self.delete_ids([self.get(i).id for i in ids])  # delete_ids drops an id named twice
 
     def forget_source(self, source: str) -> int:
         """Forget every memory from one source (a document, or e.g. "gateway:continue")."""

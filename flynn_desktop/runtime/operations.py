@@ -282,14 +282,13 @@ async def _health_checks(rt: Runtime, p: NoParams, c: Caller) -> Any:
 @operation("maintenance", NoParams)
 async def _maintenance(rt: Runtime, p: NoParams, c: Caller) -> Any:
     """Both stores' upkeep: space given back, statistics refreshed, integrity checked."""
-    files = [to_jsonable(await rt.sessions.maintain())]
+    done = [await rt.sessions.maintain()]
     memory = await rt.memory.maintain()
     cache_rows = 0
     if memory is not None:
-        files.append(to_jsonable(memory[0]))
+        done.append(memory[0])
         cache_rows = memory[1]
-    for f in files:
-        f["freed"] = max(0, f["before"] - f["after"])
+    files = [{**to_jsonable(u), "freed": u.freed, "ok": u.ok} for u in done]
     return {"files": files, "cacheRowsRemoved": cache_rows}
 
 
