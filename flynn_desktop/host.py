@@ -2,7 +2,7 @@
 the CLI commands that find no running Flynn).
 
 Start: the instance lock -> the Runtime (stores, loop thread) -> the control socket -> the gateway ->
-the face. Stop: the reverse, each step even when an earlier one failed. A process that can't take the
+automation (pruner, heartbeat; for the window and `flynn serve`) -> the face. Stop: the reverse, each step even when an earlier one failed. A process that can't take the
 lock hosts nothing: another Flynn holds the stores, and the caller talks to it over its socket.
 """
 
@@ -54,9 +54,11 @@ class Host:
 
 @contextmanager
 def hosted(
-    config: Config, paths: Paths, gateway: bool = False, control: bool = True
+    config: Config, paths: Paths, gateway: bool = False, control: bool = True, automation: bool = False
 ) -> Iterator[Host | None]:
-    """Host the Runtime in this process, or yield None when another Flynn already does."""
+    """Host the Runtime in this process, or yield None when another Flynn already does. A Flynn that
+    stays (the window, `flynn serve`) runs `automation` (the pruner, the heartbeat) once its gateway
+    is up; a one-shot command does not pay for it."""
     lock = InstanceLock(paths)
     if not lock.try_acquire():
         yield None
@@ -70,6 +72,8 @@ def hosted(
                 host.open_control()
             if gateway:
                 host.start_gateway()
+            if automation:
+                runtime.start_automation()
             yield host
         finally:
             try:

@@ -36,7 +36,7 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
     from flynn_desktop.host import hosted
     from flynn_desktop.runtime.instance import ControlClient
 
-    with hosted(ctx.config, ctx.paths, gateway=True, control=False) as host:
+    with hosted(ctx.config, ctx.paths, gateway=True, control=False, automation=True) as host:
         if host is None:
             if ControlClient(ctx.paths).show():
                 print("flynn: Flynn is already running; its window is shown.", file=sys.stderr)
@@ -63,7 +63,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         if not str(port).isdigit() or not 0 <= int(port) <= 65535:
             raise ConfigError(f"The port {port} is not a port number.", "Give a number from 0 to 65535.")
         config = config.model_copy(update={"gateway": config.gateway.model_copy(update={"port": int(port)})})
-    with hosted(config, ctx.paths, gateway=True) as host:
+    with hosted(config, ctx.paths, gateway=True, automation=True) as host:
         if host is None:
             raise InstanceError("Flynn is already running for this user.", "Use it, or quit it first.")
         if host.gateway_error:

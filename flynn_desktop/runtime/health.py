@@ -9,7 +9,6 @@ check's last result is kept; a change is told as a HealthChanged event and a fai
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import time
@@ -17,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from flynn_desktop.config import Config
-from flynn_desktop.config.schema import duration_seconds
 from flynn_desktop.core.events import Event, GatewayState, HealthChanged, HealthCheck
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.paths import Paths
@@ -104,10 +102,3 @@ class Health:
                 "`flynn maintenance` gives back the space of deleted data.",
             )
         return f"{free:.0f} MB free"
-
-    async def run_heartbeat(self) -> None:
-        """automation.heartbeat: check now, then every interval, until cancelled."""
-        interval = max(10.0, duration_seconds(self.config.automation.heartbeat.interval))
-        while True:
-            await self.run()
-            await asyncio.sleep(interval)

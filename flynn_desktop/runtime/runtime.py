@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from flynn_desktop.config import Config
+from flynn_desktop.config.schema import duration_seconds
 from flynn_desktop.core.events import Event, GatewayState
 from flynn_desktop.core.interfaces import Provider, SessionStore
 from flynn_desktop.core.usage import UsageRecorder
@@ -89,15 +90,23 @@ class Runtime:
         self._thread = threading.Thread(target=run, name="flynn-runtime", daemon=True)
         self._thread.start()
         started.wait()
+
+    def start_automation(self) -> None:
+        """automation.sessionPruner (prune sessions) and automation.heartbeat (the health checks):
+        each runs now, then every interval, in a task that sleeps between runs. For a Flynn that
+        stays (the host starts it); a one-shot command has no need of it."""
         self.submit(self._start_automation()).result()
 
     async def _start_automation(self) -> None:
-        """automation.sessionPruner and automation.heartbeat: each a task that sleeps between runs."""
         a = self.config.automation
         if a.session_pruner.enabled:
-            self._tasks.append(asyncio.create_task(self.sessions.run_pruner(), name="session-pruner"))
+            every = max(60.0, duration_seconds(a.session_pruner.interval))
+            pruner = _every("pruning sessions", every, self.sessions.prune)
+            self._tasks.append(asyncio.create_task(pruner, name="session-pruner"))
         if a.heartbeat.enabled:
-            self._tasks.append(asyncio.create_task(self.health.run_heartbeat(), name="heartbeat"))
+            every = max(10.0, duration_seconds(a.heartbeat.interval))
+            beat = _every("the health checks", every, self.health.run)
+            self._tasks.append(asyncio.create_task(beat, name="heartbeat"))
 
     def stop(self) -> None:
         """Cancel what is running (saving it as partial), close providers, then the store."""
@@ -149,6 +158,17 @@ class Runtime:
                 fn(event)
             except Exception:
                 log.exception("an event subscriber failed")
+
+
+async def _every(what: str, seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
+    """Run `work` now and then every `seconds`, until cancelled; a failure is logged, and the next
+    run tries again (the disk was full, the store busy)."""
+    while True:
+        try:
+            await work()
+        except Exception as e:
+            log.warning("%s failed: %s", what, e)
+        await asyncio.sleep(seconds)
 
 
 def run_sync(runtime: Runtime, fn: Callable[[], Awaitable[T]]) -> T:

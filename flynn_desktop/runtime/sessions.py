@@ -119,15 +119,6 @@ class Sessions:
         switch to incremental vacuum rewrites the file)."""
         return await asyncio.to_thread(self.store.maintain)
 
-    async def run_pruner(self) -> None:
-        """automation.sessionPruner: prune now, then every `interval`, until cancelled."""
-        while True:
-            try:
-                await self.prune()
-            except Exception as e:  # the disk is full, the store is busy: try again next time
-                log.warning("pruning sessions failed: %s", e)
-            await asyncio.sleep(max(60.0, duration_seconds(self.config.automation.session_pruner.interval)))
-
     async def export(self, session_id: str, fmt: str = "markdown") -> str:
         info, messages = await self.get(session_id)
         return to_json(info, messages) if fmt == "json" else to_markdown(info, messages)
