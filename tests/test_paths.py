@@ -35,7 +35,9 @@ def test_a_model_file_checked_by_two_threads_at_once_is_hashed_once(tmp_path) ->
 
     def check() -> None:
         try:
-            VerifiedFiles(tmp_path / "cache").verify(model, digest, "pkg", lambda p: hashed.append(p.fraction))
+            VerifiedFiles(tmp_path / "cache").verify(
+                model, digest, "pkg", lambda p: hashed.append(p.fraction)
+            )
         except BaseException as e:
             errors.append(e)
 

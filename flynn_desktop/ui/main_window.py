@@ -134,6 +134,7 @@ class MainWindow(QMainWindow):
         self.chat_view.setOpenLinks(False)  # links open in the browser; Flynn's own fold summaries
         self.chat_view.anchorClicked.connect(self._on_link)
         self._summaries_unfolded = False
+        self._unhealthy = False  # a health check failed last time
         self.input = MessageInput()
         self.input.submitted.connect(self.send)
         self.send_button = QPushButton("Send")
@@ -384,8 +385,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("" if done else "Summarising the earlier conversation…", 3000)
         elif isinstance(ev, HealthChanged):
             failing = [c for c in ev.checks if not c.ok]
-            text = "; ".join(f"⚠ {c.name}: {c.detail}" for c in failing)
-            self.statusBar().showMessage(text or "All checks pass again.", 0 if failing else 5000)
+            if failing:
+                self.statusBar().showMessage("; ".join(f"⚠ {c.name}: {c.detail}" for c in failing))
+            elif self._unhealthy:  # the first all-clear at start is not news
+                self.statusBar().showMessage("All checks pass again.", 5000)
+            self._unhealthy = bool(failing)
         elif isinstance(ev, Progress) and ev.task.startswith("memory."):
             done = ev.fraction >= 1
             self.statusBar().showMessage(

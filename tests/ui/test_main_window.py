@@ -208,3 +208,18 @@ def test_a_failing_health_check_shows_in_the_status_bar(qtbot, open_window) -> N
     )
     w.bridge.runtime.emit(HealthChanged((bad,)))
     qtbot.waitUntil(lambda: "disk: Only 12 MB free" in w.statusBar().currentMessage(), timeout=30000)
+
+
+def test_health_at_start_says_nothing_and_a_recovery_is_told(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    from flynn_desktop.core.events import HealthChanged, HealthCheck
+
+    w = open_window(FakeProvider())
+    ok = HealthCheck("disk", True, "80000 MB free", "2026-12-01T00:00:00", 1.0)
+    bad = HealthCheck("disk", False, "Only 12 MB free.", "2026-12-01T00:00:00", 1.0)
+    w.statusBar().showMessage("something else")
+    w._on_event(HealthChanged((ok,)))  # the handler itself, as the bridge calls it on the GUI thread
+    assert w.statusBar().currentMessage() == "something else"
+    w._on_event(HealthChanged((bad,)))
+    assert "Only 12 MB free" in w.statusBar().currentMessage()
+    w._on_event(HealthChanged((ok,)))
+    assert w.statusBar().currentMessage() == "All checks pass again."
