@@ -188,3 +188,27 @@ def test_status_runs_the_checks(clean_env: dict[str, str]) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     for name in ("gateway", "model", "memory", "disk"):
         assert f"ok   {name}" in out.stdout
+
+
+@pytest.mark.model
+def test_backup_and_restore_through_a_running_flynn(clean_env: dict[str, str], tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("gateway:\n  port: 0\nmemory:\n  extraction:\n    enabled: false\n")
+    serve, _line = start_serve(clean_env, cfg)
+    try:
+        assert flynn(clean_env, "memory", "add", "My cat is called Miso.").returncode == 0
+        made = flynn(clean_env, "backup", "-o", f"{tmp_path}/backups/")
+        assert made.returncode == 0, made.stderr
+        archive = Path(made.stdout.strip())
+        assert archive.parent == tmp_path / "backups" and "1 memories" in made.stderr
+        assert flynn(clean_env, "memory", "add", "The car is blue.").returncode == 0
+        (tmp_path / "bad.zip").write_bytes(archive.read_bytes()[:-200])
+        bad = flynn(clean_env, "restore", str(tmp_path / "bad.zip"))
+        assert bad.returncode != 0 and "can't be restored" in bad.stderr
+        done = flynn(clean_env, "restore", str(archive))
+        assert done.returncode == 0 and "restored 0 sessions, 0 messages, 1 memories" in done.stderr, done.stderr
+        listed = flynn(clean_env, "memory", "list").stdout
+        assert "Miso" in listed and "car is blue" not in listed
+    finally:
+        serve.terminate()
+        assert serve.wait(60) == 0

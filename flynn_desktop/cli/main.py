@@ -1,5 +1,5 @@
-"""flynn [gui|ask|sessions|usage|memory|config|models|doctor|logs|serve|token]: the parser and the entry
-point. Each command group lives in its own module and adds its own sub-parser."""
+"""flynn [gui|ask|sessions|usage|memory|backup|restore|config|models|doctor|logs|serve|token]: the
+parser and the entry point. Each command group lives in its own module and adds its own sub-parser."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from flynn_desktop import __version__
-from flynn_desktop.cli import app, chat, memory, sessions, setup
+from flynn_desktop.cli import app, backup, chat, memory, sessions, setup
 from flynn_desktop.cli.context import Context
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.logging_setup import setup_logging
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="PATH", help="config file (default: $FLYNN_CONFIG, then the config folder)"
     )
     sub = p.add_subparsers(dest="command")
-    for group in (app, chat, sessions, memory, setup):
+    for group in (app, chat, sessions, memory, backup, setup):
         group.add_parser(sub)
     return p
 

@@ -85,7 +85,7 @@ def cmd_maintenance(ctx: Context, args: argparse.Namespace) -> int:
             print(
                 f"flynn: {f['file']} is damaged: {f['integrity']}\n  Make a copy of it, then run "
                 "`flynn memory reindex` (memory.db) or export what you can and move the file away "
-                "(sessions.db); Flynn starts a new one.",
+                "(sessions.db); Flynn starts a new one. Or restore a backup: `flynn restore FILE`.",
                 file=sys.stderr,
             )
     if report["cacheRowsRemoved"]:

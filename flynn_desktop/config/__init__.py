@@ -1,4 +1,4 @@
-from flynn_desktop.config.loader import default_config_text, dump_yaml, load_config, redacted
+from flynn_desktop.config.loader import default_config_text, dump_yaml, load_config, redact, redacted
 from flynn_desktop.config.schema import BUNDLED_MODEL, DEFAULT_MODEL, Config
 
 __all__ = [
@@ -8,5 +8,6 @@ __all__ = [
     "default_config_text",
     "dump_yaml",
     "load_config",
+    "redact",
     "redacted",
 ]

@@ -219,19 +219,20 @@ def _camel_eq(a: str, b: str) -> bool:
     return a.replace("_", "").lower() == b.replace("_", "").lower()
 
 
+def redact(v: Any) -> Any:
+    """Plain data (a config's, or a config file's) with keys, tokens and passwords in URLs hidden."""
+    if isinstance(v, dict):
+        return {k: ("***" if _SECRET_KEYS.search(str(k)) and x else redact(x)) for k, x in v.items()}
+    if isinstance(v, list):
+        return [redact(x) for x in v]
+    if isinstance(v, str):
+        return _CREDENTIALS.sub(r"\1***@", v)  # https://user:pass@host -> https://***@host
+    return v
+
+
 def redacted(config: Config) -> dict[str, Any]:
     """The config as plain data, with keys and tokens hidden, for `flynn config show` and logs."""
-
-    def walk(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: ("***" if _SECRET_KEYS.search(str(k)) and x else walk(x)) for k, x in v.items()}
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        if isinstance(v, str):
-            return _CREDENTIALS.sub(r"\1***@", v)  # https://user:pass@host -> https://***@host
-        return v
-
-    return dict(walk(config.model_dump(by_alias=True, mode="json")))
+    return dict(redact(config.model_dump(by_alias=True, mode="json")))
 
 
 def dump_yaml(data: Mapping[str, Any]) -> str:

@@ -380,13 +380,28 @@ class HeartbeatConfig(Section):
     disk_min_free_mb: int = Field(500, ge=0, le=1 << 30, description="warn below this much free disk")
 
 
+class BackupConfig(Section):
+    enabled: bool = Field(False, description="make a backup of sessions, memory and config on a schedule")
+    interval: Duration = Field("1d", description="how often: a backup is made when the last is this old")
+    keep: int = Field(7, ge=1, le=10_000, description="how many scheduled backups are kept (oldest go first)")
+    folder: str | None = Field(None, description="where they go; default: the data folder's backups/")
+
+
+class MaintenanceConfig(Section):
+    enabled: bool = Field(True, description="run `flynn maintenance` by itself when Flynn is idle")
+    interval: Duration = Field("1d", description="at most this often")
+    idle: Duration = Field("10m", description="only after this long without an answer in flight")
+
+
 class AutomationConfig(Section):
-    """The seed's automation section. `sessionPruner` and `heartbeat` run; other keys (backup) are
-    accepted for what comes."""
+    """The seed's automation section: the pruner, the heartbeat, backups and maintenance run in the
+    Runtime of a Flynn that stays (window, serve). Other keys are accepted for what comes."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
     session_pruner: PrunerConfig = PrunerConfig()
     heartbeat: HeartbeatConfig = HeartbeatConfig()
+    backup: BackupConfig = BackupConfig()
+    maintenance: MaintenanceConfig = MaintenanceConfig()
 
 
 class Config(Section):

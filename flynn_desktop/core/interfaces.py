@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from flynn_desktop.core.events import Progress
@@ -178,6 +179,15 @@ class SessionStore(UsageStore, Protocol):
 
     def maintain(self) -> Upkeep:
         """The store's upkeep: space of deleted rows given back, statistics, integrity."""
+        ...
+
+    def snapshot(self, dest: Path) -> dict[str, int]:
+        """A consistent copy of everything, made while the store is in use, as the SQLite file
+        `dest` (a backup's). Returns counts by table (sessions, messages)."""
+        ...
+
+    def restore_from(self, source: Path) -> None:
+        """Replace everything with a snapshot's content, in place."""
         ...
 
     def pin_message(self, message_id: int, pinned: bool) -> StoredMessage:

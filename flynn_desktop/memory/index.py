@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from flynn_desktop.backup import sqlite_copy
 from flynn_desktop.core.memory import Memory, MemoryKind
 from flynn_desktop.core.messages import Upkeep
 from flynn_desktop.errors import StorageError, storage_error
@@ -133,6 +134,14 @@ class MemoryIndex:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def snapshot(self, dest: Path) -> None:
+        """A consistent copy of memory.db at dest (SQLite's online backup API)."""
+        with self._lock:
+            try:
+                sqlite_copy(self._db, dest)
+            except sqlite3.Error as e:
+                raise _storage_error(e, self.path) from e
 
     def maintain(self, cache_ttl: float) -> tuple[Upkeep, int]:
         """Expired embedding-cache rows removed (cache_ttl seconds; 0 keeps them), then the file's

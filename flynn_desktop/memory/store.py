@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from flynn_desktop.backup import copy_folder
 from flynn_desktop.core.events import Progress
 from flynn_desktop.core.interfaces import ProgressCallback
 from flynn_desktop.core.memory import (
@@ -78,6 +79,17 @@ class MemoryService:
 
     def close(self) -> None:
         self.index.close()
+        self.vectors.close()
+
+    def snapshot(self, dest: Path) -> dict[str, int]:
+        """A consistent copy of memory under dest (memory.db, and the Chroma folder when it is
+        local), made with writers held off. Returns how many memories it holds."""
+        with self.writing:
+            self.index.snapshot(dest / "memory.db")
+            local = self._chroma[0]
+            if local is not None and local.is_dir():
+                copy_folder(local, dest / "chroma")
+            return {"memories": self.index.count()}
 
     # adding ------------------------------------------------------------------------------------------
     def add(
@@ -204,10 +216,14 @@ class MemoryService:
     def sources(self) -> list[dict[str, object]]:
         return self.index.sources()
 
-    def maintain(self) -> tuple[Upkeep, int]:
-        """memory.db's upkeep, with the expired embedding-cache rows removed (no writer meanwhile)."""
+    def maintain(self) -> tuple[list[Upkeep], int]:
+        """memory.db's upkeep, with the expired embedding-cache rows removed, and Chroma's own
+        (its database vacuumed) when it is local, with no writer meanwhile. Returns what each
+        file's upkeep did, and the cache rows removed."""
         with self.writing:
-            return self.index.maintain(self.cache_ttl)
+            done, removed = self.index.maintain(self.cache_ttl)
+            chroma = self.vectors.upkeep()
+            return [done] + ([chroma] if chroma else []), removed
 
     def stats(self) -> dict[str, object]:
         return {

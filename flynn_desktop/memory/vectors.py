@@ -6,13 +6,21 @@ models never share a space: changing the model starts an empty collection that t
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from flynn_desktop.core.messages import Upkeep
 from flynn_desktop.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def collection_name(embedder_id: str) -> str:
@@ -26,6 +34,7 @@ class VectorStore:
         from chromadb.config import Settings
 
         settings = Settings(anonymized_telemetry=False, allow_reset=False)
+        self.local = not url
         try:
             if url:
                 u = urlparse(url if "://" in url else f"http://{url}")
@@ -97,6 +106,28 @@ class VectorStore:
                 return out
             offset += page
 
+    def upkeep(self) -> Upkeep | None:
+        """Chroma's own upkeep of a local store: its database vacuumed (what `chroma utils vacuum`
+        does). None for a server, which keeps itself, or when Chroma could not (logged)."""
+        if not self.local:
+            return None
+        folder = Path(self.where)
+        before = _size(folder)
+        try:
+            from chromadb.db.impl.sqlite import SqliteDB
+
+            self.client._system.instance(SqliteDB).vacuum()
+        except Exception as e:  # Chroma's internals moved, or it is busy: the next run tries again
+            log.warning("Chroma's upkeep did not run: %s: %s", type(e).__name__, e)
+            return None
+        return Upkeep("chroma", before, _size(folder), "ok", False)
+
+    def close(self) -> None:
+        """Let go of the files (a restore replaces them)."""
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()
+
     def _call(self, fn: Any, **kw: Any) -> Any:
         try:
             return fn(**kw)
@@ -113,6 +144,12 @@ class UnavailableVectors:
     def __init__(self, error: StorageError) -> None:
         self.error = error
         self.where = "unavailable"
+
+    def upkeep(self) -> Upkeep | None:
+        return None
+
+    def close(self) -> None:
+        pass
 
     def __getattr__(self, name: str) -> Any:
         raise self.error

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -223,8 +224,8 @@ class RuntimeMemory:
             ids += [m.id for m in await self.list_memories(session_id=sid, limit=100_000)]
         return await self.delete(ids) if ids else 0
 
-    async def maintain(self) -> tuple[Upkeep, int] | None:
-        """memory.db's upkeep (None when nothing was ever remembered)."""
+    async def maintain(self) -> tuple[list[Upkeep], int] | None:
+        """memory.db's and Chroma's upkeep (None when nothing was ever remembered)."""
         if not self.exists():
             return None
         return await self._run(lambda: self.service().maintain())
@@ -347,6 +348,20 @@ class RuntimeMemory:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def close(self) -> None:
-        if self._service is not None:
-            self._service.close()
-            self._service = None
+        with self._open_lock:
+            if self._service is not None:
+                self._service.close()
+                self._service = None
+
+    def replace_folder(self, new: Path, keep: Path) -> None:
+        """A restore: the memory folder moves to `keep`, and `new` (when there is one) takes its
+        place; the store opens again on next use (and reconciles, as after a crash). Call after
+        drain(), off the loop."""
+        with self._open_lock:  # no one opens the store halfway
+            if self._service is not None:
+                self._service.close()
+                self._service = None
+            if self.folder.exists():
+                shutil.move(self.folder, keep)
+            if new.exists():
+                shutil.move(new, self.folder)

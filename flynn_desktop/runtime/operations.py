@@ -282,14 +282,38 @@ async def _health_checks(rt: Runtime, p: NoParams, c: Caller) -> Any:
 @operation("maintenance", NoParams)
 async def _maintenance(rt: Runtime, p: NoParams, c: Caller) -> Any:
     """Both stores' upkeep: space given back, statistics refreshed, integrity checked."""
-    done = [await rt.sessions.maintain()]
-    memory = await rt.memory.maintain()
-    cache_rows = 0
-    if memory is not None:
-        done.append(memory[0])
-        cache_rows = memory[1]
+    done, cache_rows = await rt.maintain()
     files = [{**to_jsonable(u), "freed": u.freed, "ok": u.ok} for u in done]
     return {"files": files, "cacheRowsRemoved": cache_rows}
+
+
+class BackupParams(Params):
+    output: str | None = Field(None, max_length=4096)  # a file, or a folder; default: the backups folder
+    includeSecrets: bool = False
+
+
+class RestoreParams(Params):
+    path: str = Field(min_length=1, max_length=4096)
+    withConfig: bool = False
+
+
+@operation("backup", BackupParams)
+async def _backup(rt: Runtime, p: BackupParams, c: Caller) -> Any:
+    """One archive of sessions, memory and config, made while Flynn runs (control socket only: it
+    writes where it is told)."""
+    made = await rt.backups.make(Path(p.output).expanduser() if p.output else None, p.includeSecrets)
+    return to_jsonable(made)
+
+
+@operation("backup.last", NoParams)
+async def _backup_last(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    return to_jsonable(rt.backups.last())
+
+
+@operation("restore", RestoreParams)
+async def _restore_backup(rt: Runtime, p: RestoreParams, c: Caller) -> Any:
+    """Replace sessions and memory with an archive's (the replaced data is kept beside)."""
+    return await rt.backups.restore(Path(p.path), p.withConfig)
 
 
 @operation("sessions.model", SessionModelParams)

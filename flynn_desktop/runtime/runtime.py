@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -19,8 +20,10 @@ from flynn_desktop.config import Config
 from flynn_desktop.config.schema import duration_seconds
 from flynn_desktop.core.events import Event, GatewayState
 from flynn_desktop.core.interfaces import Provider, SessionStore
+from flynn_desktop.core.messages import Upkeep
 from flynn_desktop.core.usage import UsageRecorder
 from flynn_desktop.paths import Paths
+from flynn_desktop.runtime.backups import Backups
 from flynn_desktop.runtime.chat import Chat
 from flynn_desktop.runtime.health import Health
 from flynn_desktop.runtime.memory import RuntimeMemory
@@ -59,6 +62,10 @@ class Runtime:
         self.memory = RuntimeMemory(config, paths, self.emit, lambda: self.loop, self.models, self.sessions)
         self.chat = Chat(config, self.models, self.emit, self.memory)
         self.health = Health(config, paths, self.emit, self.models, self.memory, lambda: self.gateway_state)
+        self.backups = Backups(
+            config, paths, self.emit, lambda: self.store, lambda: self.loop, self.chat, self.memory
+        )
+        self._maintained = 0.0  # when automation.maintenance last ran (monotonic)
         # The gateway's last word about itself, for a face that starts listening later (the window).
         self.gateway_state = GatewayState("off", detail="not started")
         self.subscribe(self._keep_gateway_state)
@@ -107,6 +114,32 @@ class Runtime:
             every = max(10.0, duration_seconds(a.heartbeat.interval))
             beat = _every("the health checks", every, self.health.run)
             self._tasks.append(asyncio.create_task(beat, name="heartbeat"))
+        if a.backup.enabled:  # looks every quarter interval (at most hourly) whether one is due
+            every = min(3600.0, max(60.0, duration_seconds(a.backup.interval) / 4))
+            backup = _every("the scheduled backup", every, self.backups.scheduled)
+            self._tasks.append(asyncio.create_task(backup, name="backup"))
+        if a.maintenance.enabled:
+            m = a.maintenance
+            every = max(60.0, min(duration_seconds(m.idle), duration_seconds(m.interval)))
+            upkeep = _every("maintenance", every, self._maintain_when_idle)
+            self._tasks.append(asyncio.create_task(upkeep, name="maintenance"))
+
+    async def maintain(self) -> tuple[list[Upkeep], int]:
+        """Both stores' upkeep (`flynn maintenance`): each file's report, and the expired
+        embedding-cache rows removed."""
+        done = [await self.sessions.maintain()]
+        memory = await self.memory.maintain()
+        self._maintained = time.monotonic()
+        return (done + memory[0], memory[1]) if memory is not None else (done, 0)
+
+    async def _maintain_when_idle(self) -> None:
+        """automation.maintenance: at most once an interval, and only when no answer has been in
+        flight for `idle` (a VACUUM holds the file while it runs)."""
+        m = self.config.automation.maintenance
+        due = not self._maintained or time.monotonic() - self._maintained >= duration_seconds(m.interval)
+        if due and self.chat.idle_for() >= duration_seconds(m.idle):
+            files, _rows = await self.maintain()
+            log.info("maintenance: %s", ", ".join(f"{u.file} freed {u.freed / 1e6:.1f} MB" for u in files))
 
     def stop(self) -> None:
         """Cancel what is running (saving it as partial), close providers, then the store."""

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
+from flynn_desktop.backup import sqlite_copy, sqlite_into
 from flynn_desktop.core.messages import (
     Citation,
     MessageStatus,
@@ -51,6 +52,7 @@ PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
 )
 
+_COUNTED = ("sessions", "messages")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -427,6 +429,41 @@ class SQLSessionStore:
                 db.isolation_level = mode
         finally:
             raw.close()
+
+    @_storage_errors
+    def snapshot(self, dest: Path) -> dict[str, int]:
+        """A consistent copy of the store in the SQLite file `dest`, while it is in use (SQLite's
+        online backup API). Returns the sessions and messages it holds."""
+        raw = self.engine.raw_connection()
+        try:
+            db = raw.driver_connection
+            assert isinstance(db, sqlite3.Connection)
+            sqlite_copy(db, dest)
+        finally:
+            raw.close()
+        copy = sqlite3.connect(dest)
+        try:
+            count = {t: int(copy.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in _COUNTED}
+        finally:
+            copy.close()
+        return count
+
+    @_storage_errors
+    def restore_from(self, source: Path) -> None:
+        """Replace everything in the store with a snapshot's content (a file snapshot() wrote, of
+        this or an older schema), in place: whoever holds the store keeps using it."""
+        if self.cannot_write is not None:
+            raise StorageError(self.cannot_write.message, self.cannot_write.hint)
+        raw = self.engine.raw_connection()
+        try:
+            db = raw.driver_connection
+            assert isinstance(db, sqlite3.Connection)
+            db.commit()
+            sqlite_into(source, db)
+        finally:
+            raw.close()
+        self.engine.dispose()  # pooled connections start afresh on the new content
+        self._migrate()
 
     def close(self) -> None:
         self.engine.dispose()

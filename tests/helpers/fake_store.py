@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import pickle
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from flynn_desktop.core.messages import (
     Citation,
@@ -81,6 +83,15 @@ class FakeSessionStore:
 
     def maintain(self) -> Upkeep:
         return Upkeep("fake", 0, 0, "ok", False)
+
+    def snapshot(self, dest: Path) -> dict[str, int]:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(pickle.dumps((self.sessions, self.trashed, self.rows, self.usage)))
+        return {"sessions": len(self.sessions) + len(self.trashed), "messages": len(self.rows)}
+
+    def restore_from(self, source: Path) -> None:
+        self._write()
+        self.sessions, self.trashed, self.rows, self.usage = pickle.loads(source.read_bytes())
 
     def pin_session(self, session_id: str, pinned: bool) -> SessionInfo:
         self._write()

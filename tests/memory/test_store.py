@@ -169,8 +169,9 @@ def test_maintenance_removes_expired_cache_rows_and_gives_space_back(
         )
         cached = db.execute("SELECT count(*) FROM embedding_cache").fetchone()[0]
     svc.delete(list({m.id for m in made}))  # near-identical notes merged into fewer memories
-    report, removed = svc.maintain()
+    (report, chroma), removed = svc.maintain()
     assert report.ok and report.freed > 0
+    assert chroma.file == "chroma" and chroma.ok  # Chroma's own database vacuumed too
     assert 0 < removed < cached
     assert svc.search("Note number 3", SearchSettings()).hits == []
 
