@@ -210,3 +210,15 @@ class Upkeep:
     @property
     def ok(self) -> bool:
         return self.integrity == "ok"
+
+
+@dataclass(frozen=True)
+class BackupMade:
+    """One backup archive (runtime/backups.py): where, how big, when, what it holds."""
+
+    path: str
+    size: int
+    at: datetime
+    counts: dict[str, int]
+    seconds: float
+    secrets: bool  # its config keeps API keys and tokens

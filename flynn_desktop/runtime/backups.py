@@ -12,7 +12,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from flynn_desktop.config import Config, dump_yaml, redact
 from flynn_desktop.config.schema import duration_seconds
 from flynn_desktop.core.events import Event, MemoryChanged, Progress, SessionsChanged
 from flynn_desktop.core.interfaces import SessionStore
+from flynn_desktop.core.messages import BackupMade
 from flynn_desktop.errors import FlynnError, storage_error
 from flynn_desktop.paths import Paths
 from flynn_desktop.runtime.chat import Chat
@@ -35,16 +35,6 @@ log = logging.getLogger(__name__)
 Emit = Callable[[Event], None]
 MEMORY_SCHEMA = 1  # memory.db's tables (memory/index.py); raise it when they change
 SCHEMA = {"sessions": SCHEMA_VERSION, "memory": MEMORY_SCHEMA}
-
-
-@dataclass(frozen=True)
-class BackupMade:
-    path: str
-    size: int
-    at: datetime
-    counts: dict[str, int]
-    seconds: float
-    secrets: bool
 
 
 class Backups:

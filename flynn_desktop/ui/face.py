@@ -7,12 +7,13 @@ from __future__ import annotations
 import builtins
 import concurrent.futures
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from flynn_desktop.config import Config
 from flynn_desktop.core.events import Event, GatewayState
 from flynn_desktop.core.memory import ImportReport, Memory, MemoryKind, SearchResult
-from flynn_desktop.core.messages import SessionInfo, StoredMessage
+from flynn_desktop.core.messages import BackupMade, SessionInfo, StoredMessage
 from flynn_desktop.core.usage import UsageRow
 
 T = TypeVar("T")
@@ -107,6 +108,17 @@ class MemoryRoom(Protocol):
     async def summarize_session(self, session_id: str) -> Memory: ...
 
 
+class BackupsRoom(Protocol):
+    @property
+    def folder(self) -> Path: ...
+
+    def last(self) -> BackupMade | None: ...
+
+    async def make(self, out: Path | None = None, include_secrets: bool = False) -> BackupMade: ...
+
+    async def restore(self, archive: Path, with_config: bool = False) -> dict[str, Any]: ...
+
+
 class RuntimeFace(Protocol):
     @property
     def config(self) -> Config: ...
@@ -122,6 +134,9 @@ class RuntimeFace(Protocol):
 
     @property
     def memory(self) -> MemoryRoom: ...
+
+    @property
+    def backups(self) -> BackupsRoom: ...
 
     @property
     def gateway_state(self) -> GatewayState: ...

@@ -48,6 +48,7 @@ from flynn_desktop.core.events import (
 )
 from flynn_desktop.core.messages import SessionInfo, StoredMessage
 from flynn_desktop.errors import FlynnError
+from flynn_desktop.ui.backup_menu import BackupMenu
 from flynn_desktop.ui.bridge import RuntimeBridge
 from flynn_desktop.ui.conversation import Conversation
 from flynn_desktop.ui.render import PIN_LINK, SUMMARY_LINK, conversation_html
@@ -161,6 +162,11 @@ class MainWindow(QMainWindow):
         self.model_indicator = ModelIndicator()
         self.statusBar().addPermanentWidget(self.model_indicator)
         self.model_indicator.set_state(self.runtime.models.default_model, "not loaded")
+
+        self.backup_menu = BackupMenu(self.bridge, self, self._after_restore)
+        self.menuBar().addMenu(self.backup_menu)
+        quit_action = self.backup_menu.addAction("Quit", self.close)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
 
         new_action = QAction("New chat", self)
         new_action.setShortcut(QKeySequence.StandardKey.New)
@@ -299,6 +305,19 @@ class MainWindow(QMainWindow):
 
     def pin_session(self, sid: str, pinned: bool) -> None:
         self.bridge.call(self.runtime.sessions.pin(sid, pinned), None, self._show_error)
+
+    def _after_restore(self) -> None:
+        """Show the restored data: the conversation in view again if the backup has it, else a new one."""
+        sid = self.session_id
+
+        def show(sessions: list[SessionInfo]) -> None:
+            self._show_sessions(sessions)
+            if sid is not None and any(s.id == sid for s in sessions):
+                self.open_session(sid)
+            else:
+                self.new_chat()
+
+        self.bridge.call(self.runtime.sessions.list(), show, self._show_error)
 
     def open_trash(self) -> None:
         from flynn_desktop.ui.trash_view import TrashDialog

@@ -199,6 +199,34 @@ def test_pin_delete_and_restore_from_recently_deleted(qtbot, open_window) -> Non
     trash.close()
 
 
+def test_backup_now_and_restore_from_the_flynn_menu(qtbot, open_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    w = open_window(FakeProvider())
+    menu = w.backup_menu
+    assert [a.text() for a in menu.actions() if a.text()][:3] == ["Backup now…", "Restore…", "No backup yet"]
+    type_and_enter(qtbot, w, "A chat to keep")
+    qtbot.waitUntil(lambda: w.answer_done() and w.session_list.count() == 1, timeout=30000)
+    kept = w.session_id
+    menu.backup_now(tmp_path / "b.zip")
+    qtbot.waitUntil(lambda: "Backup saved" in w.statusBar().currentMessage(), timeout=30000)
+    assert (tmp_path / "b.zip").is_file() and menu.last_action.text().startswith("Last backup: ")
+    w.new_chat()
+    type_and_enter(qtbot, w, "A chat made after the backup")
+    qtbot.waitUntil(lambda: w.answer_done() and w.session_list.count() == 2, timeout=30000)
+    menu.restore(tmp_path / "b.zip", confirm=False)
+    qtbot.waitUntil(lambda: "Restored 1 sessions" in w.statusBar().currentMessage(), timeout=30000)
+    qtbot.waitUntil(lambda: w.session_list.count() == 1 and w.session_id is None, timeout=30000)
+    assert w.session_list.item(0).text() == "A chat to keep" and "after the backup" not in w.transcript()
+    w.open_session(kept)
+    qtbot.waitUntil(lambda: "Hello from the fake." in w.transcript(), timeout=30000)
+    # a damaged archive: refused, said in the window, nothing changed
+    (tmp_path / "bad.zip").write_bytes(b"PK not really")
+    menu.restore(tmp_path / "bad.zip", confirm=False)
+    qtbot.waitUntil(lambda: menu.error_box is not None and menu.error_box.isVisible(), timeout=30000)
+    assert "can't be restored" in menu.error_box.text() and menu.backup_action.isEnabled()
+    assert w.session_list.count() == 1
+    menu.error_box.close()
+
+
 def test_a_failing_health_check_shows_in_the_status_bar(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
     from flynn_desktop.core.events import HealthChanged, HealthCheck
 
