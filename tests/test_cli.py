@@ -206,7 +206,9 @@ def test_backup_and_restore_through_a_running_flynn(clean_env: dict[str, str], t
         bad = flynn(clean_env, "restore", str(tmp_path / "bad.zip"))
         assert bad.returncode != 0 and "can't be restored" in bad.stderr
         done = flynn(clean_env, "restore", str(archive))
-        assert done.returncode == 0 and "restored 0 sessions, 0 messages, 1 memories" in done.stderr, done.stderr
+        assert done.returncode == 0 and "restored 0 sessions, 0 messages, 1 memories" in done.stderr, (
+            done.stderr
+        )
         listed = flynn(clean_env, "memory", "list").stdout
         assert "Miso" in listed and "car is blue" not in listed
     finally:

@@ -220,3 +220,24 @@ def test_deleted_sessions_wait_in_the_trash(make_runtime) -> None:  # type: igno
     back = rt.submit(rt.sessions.restore(result.session_id)).result()
     assert back.message_count == 2
     assert rt.submit(rt.sessions.pin(back.id)).result().pinned
+
+
+def test_automatic_maintenance_waits_for_idle_and_runs_once_an_interval(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    cfg = Config.model_validate({"automation": {"maintenance": {"idle": "1h", "interval": "1d"}}})
+    rt = make_runtime(FakeProvider(), config=cfg)
+    run_sync(rt, lambda: rt.chat.ask("hello"))
+    ran: list[int] = []
+    real = rt.sessions.maintain
+
+    async def counted():  # type: ignore[no-untyped-def]
+        ran.append(1)
+        return await real()
+
+    rt.sessions.maintain = counted
+    run_sync(rt, rt._maintain_when_idle)
+    assert ran == []  # an answer ended just now: not idle
+    rt.metrics._last_end -= 2 * 3600  # as if the last answer ended two hours ago
+    run_sync(rt, rt._maintain_when_idle)
+    assert ran == [1]
+    run_sync(rt, rt._maintain_when_idle)
+    assert ran == [1]  # once a day at most

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,10 @@ def add_parser(sub: Any) -> None:
     ss.add_parser("purge", help="empty the trash for good")
     s.set_defaults(func=cmd_sessions)
 
-    u = sub.add_parser("usage", help="tokens, cost and latency per model")
+    u = sub.add_parser("usage", help="answers, tokens, cost, latency p50/p95/p99, error and timeout rates")
     u.add_argument("--days", type=float, help="only the last N days")
+    u.add_argument("--by-day", action="store_true", help="also each day's answers, tokens and cost")
+    u.add_argument("--json", action="store_true", help="as JSON")
     u.set_defaults(func=cmd_usage)
 
 
@@ -91,23 +94,53 @@ def cmd_sessions(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}"
+
+
 def cmd_usage(ctx: Context, args: argparse.Namespace) -> int:
     with backend(ctx) as b:
         rows = b.call("usage", {"days": args.days})
+        days = b.call("usage.days", {"days": args.days}) if args.by_day else []
+    if args.json:
+        print(json.dumps({"models": rows, "days": days} if args.by_day else rows, indent=2))
+        return 0
     if not rows:
         print("No answers recorded yet.")
         return 0
-
-    def ms(v: float | None) -> str:
-        return "-" if v is None else f"{v:.0f}"
-
-    head = f"{'model':<36}{'where':>7}{'answers':>9}{'errors':>8}{'tokens in':>11}{'tokens out':>11}"
-    print(head + f"{'cost $':>10}{'p50 ms':>9}{'p95 ms':>9}{'1st tok ms':>11}")
+    w = max(12, *(len(r["model"]) for r in rows)) + 2
+    head = f"{'where':>7}{'answers':>9}{'errors':>8}{'tokens in':>11}{'tokens out':>11}{'cost $':>10}"
+    print(f"{'model':<{w}}{head}")
     for r in rows:
         cost = "?" if r["cost"] is None else f"{r['cost']:.4f}"
+        where = "" if r["model"] == "all" else "cloud" if r["remote"] else "local"
         print(
-            f"{r['model']:<36}{'cloud' if r['remote'] else 'local':>7}{r['answers']:>9}{r['errors']:>8}"
-            f"{r['tokens_in']:>11}{r['tokens_out']:>11}{cost:>10}{ms(r['latency_p50_ms']):>9}"
-            f"{ms(r['latency_p95_ms']):>9}{ms(r['first_token_p50_ms']):>11}"
+            f"{r['model']:<{w}}{where:>7}{r['answers']:>9}{r['errors']:>8}"
+            f"{r['tokens_in']:>11}{r['tokens_out']:>11}{cost:>10}"
         )
+    print(f"\n{'latency ms':<{w}}{'p50':>8}{'p95':>8}{'p99':>8}{'1st p50':>9}{'1st p95':>9}{'1st p99':>9}")
+    for r in rows:
+        print(
+            f"{r['model']:<{w}}{_ms(r['latency_p50_ms']):>8}{_ms(r['latency_p95_ms']):>8}"
+            f"{_ms(r['latency_p99_ms']):>8}{_ms(r['first_token_p50_ms']):>9}"
+            f"{_ms(r['first_token_p95_ms']):>9}{_ms(r['first_token_p99_ms']):>9}"
+        )
+    print(f"\n{'load':<{w}}{'mean in':>9}{'mean out':>9}{'errors':>8}{'timeouts':>9}{'req/s':>9}{'peak':>6}")
+    for r in rows:
+        mean_in = "-" if r["mean_tokens_in"] is None else f"{r['mean_tokens_in']:.0f}"
+        mean_out = "-" if r["mean_tokens_out"] is None else f"{r['mean_tokens_out']:.0f}"
+        print(
+            f"{r['model']:<{w}}{mean_in:>9}{mean_out:>9}{r['error_rate']:>8.1%}{r['timeout_rate']:>9.1%}"
+            f"{r['per_second']:>9.3f}{r['peak_concurrent']:>6}"
+        )
+    if days:
+        print(f"\n{'day':<12}{'answers':>9}{'tokens in':>11}{'tokens out':>11}{'cost $':>10}")
+        for d in days:
+            cost = "?" if d["cost"] is None else f"{d['cost']:.4f}"
+            print(f"{d['day']:<12}{d['answers']:>9}{d['tokens_in']:>11}{d['tokens_out']:>11}{cost:>10}")
+    print(
+        "\npeak: the most answers in flight at once; req/s: requests over the time from the first to the "
+        "last; 1st: time to the first token.",
+        file=sys.stderr,
+    )
     return 0

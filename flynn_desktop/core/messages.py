@@ -178,6 +178,7 @@ class UsageRecord:
     tokens_out: int = 0
     latency_ms: float | None = None  # from the question to the end of the answer
     first_token_ms: float | None = None
+    error: str | None = None  # a failed answer's code (FlynnError.code), e.g. PROVIDER_TIMEOUT
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -254,6 +255,11 @@ def create_app(
             return refusal(401, "The health details need the gateway token.", "unauthorized", "/health")
         checks = await runtime.health.run()
         return {"ok": all(c.ok for c in checks), "service": "flynn", "checks": to_jsonable(checks)}
+
+    @app.get("/metrics", response_model=None)
+    async def metrics() -> Response:
+        """Live metrics in the Prometheus text format (the token is required, as everywhere)."""
+        return Response(runtime.metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(openai_api.make_router(runtime, lambda r: client_name(r.headers)))
     app.include_router(ollama_api.make_router(runtime, lambda r: client_name(r.headers)))

@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,11 +64,6 @@ class Chat:
         self._runs: dict[str, _Run] = {}
         self._lanes: dict[str, _Lane] = {}
         self._agent: Agent | None = None
-        self._last_end = time.monotonic()  # when the last answer ended (or the Runtime started)
-
-    def idle_for(self) -> float:
-        """Seconds since the last answer ended; 0 while one is in flight."""
-        return 0.0 if self._runs else time.monotonic() - self._last_end
 
     def start(self, store: SessionStore) -> None:
         c = self.config.agent
@@ -185,7 +179,6 @@ class Chat:
 
     def _finish_run(self, run: _Run) -> None:
         self._runs.pop(run.run_id, None)
-        self._last_end = time.monotonic()
         run.done.set()
 
     # clients with their own history ------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -34,7 +34,7 @@ P = TypeVar("P", bound="Params")
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime too
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
@@ -329,6 +329,12 @@ async def _export(rt: Runtime, p: ExportParams, c: Caller) -> str:
 @operation("usage", DaysParams)
 async def _usage(rt: Runtime, p: DaysParams, c: Caller) -> Any:
     return to_jsonable(await rt.sessions.usage(p.days))
+
+
+@operation("usage.days", DaysParams)
+async def _usage_days(rt: Runtime, p: DaysParams, c: Caller) -> Any:
+    """Answers, tokens and cost per day (the last 30 unless `days` says)."""
+    return to_jsonable(await rt.sessions.usage_by_day(p.days or 30))
 
 
 # the Runtime ----------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from flynn_desktop.runtime.backups import Backups
 from flynn_desktop.runtime.chat import Chat
 from flynn_desktop.runtime.health import Health
 from flynn_desktop.runtime.memory import RuntimeMemory
+from flynn_desktop.runtime.metrics import Metrics
 from flynn_desktop.runtime.models import Models
 from flynn_desktop.runtime.sessions import Sessions
 from flynn_desktop.sessions import SQLSessionStore
@@ -65,6 +66,8 @@ class Runtime:
         self.backups = Backups(
             config, paths, self.emit, lambda: self.store, lambda: self.loop, self.chat, self.memory
         )
+        self.metrics = Metrics()
+        self.subscribe(self.metrics.on_event)
         self._maintained = 0.0  # when automation.maintenance last ran (monotonic)
         # The gateway's last word about itself, for a face that starts listening later (the window).
         self.gateway_state = GatewayState("off", detail="not started")
@@ -83,7 +86,7 @@ class Runtime:
         self.paths.ensure()
         if self._store is None:
             self._store = SQLSessionStore(self.paths.sessions_db)
-        self.subscribe(UsageRecorder(self._store))
+        self.subscribe(UsageRecorder(self._store, also=self.metrics.observe))
         self.chat.start(self._store)
         started = threading.Event()
 
@@ -137,7 +140,7 @@ class Runtime:
         flight for `idle` (a VACUUM holds the file while it runs)."""
         m = self.config.automation.maintenance
         due = not self._maintained or time.monotonic() - self._maintained >= duration_seconds(m.interval)
-        if due and self.chat.idle_for() >= duration_seconds(m.idle):
+        if due and self.metrics.idle_for() >= duration_seconds(m.idle):
             files, _rows = await self.maintain()
             log.info("maintenance: %s", ", ".join(f"{u.file} freed {u.freed / 1e6:.1f} MB" for u in files))
 

@@ -13,8 +13,8 @@ from flynn_desktop.config import Config
 from flynn_desktop.config.schema import duration_seconds
 from flynn_desktop.core.events import Event, SessionsChanged
 from flynn_desktop.core.interfaces import SessionStore
-from flynn_desktop.core.messages import SessionInfo, StoredMessage, Upkeep
-from flynn_desktop.core.usage import UsageRow, summarize
+from flynn_desktop.core.messages import SessionInfo, StoredMessage, Upkeep, UsageRecord
+from flynn_desktop.core.usage import DayUsage, UsageRow, daily, summarize
 from flynn_desktop.sessions import to_json, to_markdown
 
 Emit = Callable[[Event], None]
@@ -124,7 +124,13 @@ class Sessions:
         return to_json(info, messages) if fmt == "json" else to_markdown(info, messages)
 
     async def usage(self, days: float | None = None) -> builtins.list[UsageRow]:
-        """Per-model statistics, over the last `days` or all time."""
+        """Per-model statistics (and the row over all), over the last `days` or all time."""
+        return summarize(await self._usage_records(days), self.config.models.price_table())
+
+    async def usage_by_day(self, days: float | None = 30) -> builtins.list[DayUsage]:
+        """Answers, tokens and cost per day, oldest first."""
+        return daily(await self._usage_records(days), self.config.models.price_table())
+
+    async def _usage_records(self, days: float | None) -> builtins.list[tuple[datetime, UsageRecord]]:
         since = datetime.now(UTC) - timedelta(days=days) if days else None
-        records = [r for _at, r in self.store.usage_records(since)]
-        return summarize(records, self.config.models.price_table())
+        return await asyncio.to_thread(self.store.usage_records, since)

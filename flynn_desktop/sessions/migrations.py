@@ -40,6 +40,7 @@ STEPS: dict[int, Step] = {
     7: _add_column("messages", "pinned", "BOOLEAN NOT NULL DEFAULT 0"),  # kept word for word
     8: _add_column("sessions", "pinned", "BOOLEAN NOT NULL DEFAULT 0"),  # never pruned
     9: _add_column("sessions", "deleted_at", "DATETIME"),  # in the trash
+    10: _add_column("usage", "error", "VARCHAR"),  # why an answer failed (timeouts counted apart)
 }
 SCHEMA_VERSION = max(STEPS)
 

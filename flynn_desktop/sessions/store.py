@@ -403,6 +403,7 @@ class SQLSessionStore:
                         r.tokens_out,
                         r.latency_ms,
                         r.first_token_ms,
+                        r.error,
                     ),
                 )
                 for r in s.exec(stmt).all()

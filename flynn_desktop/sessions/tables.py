@@ -37,6 +37,7 @@ class UsageRow(SQLModel, table=True):
     tokens_out: int = 0
     latency_ms: float | None = None
     first_token_ms: float | None = None
+    error: str | None = None  # a failed answer's code
 
 
 class MessageRow(SQLModel, table=True):

@@ -14,7 +14,7 @@ from flynn_desktop.config import Config
 from flynn_desktop.core.events import Event, GatewayState
 from flynn_desktop.core.memory import ImportReport, Memory, MemoryKind, SearchResult
 from flynn_desktop.core.messages import BackupMade, SessionInfo, StoredMessage
-from flynn_desktop.core.usage import UsageRow
+from flynn_desktop.core.usage import DayUsage, UsageRow
 
 T = TypeVar("T")
 
@@ -49,6 +49,8 @@ class SessionsRoom(Protocol):
     async def export(self, session_id: str, fmt: str = "markdown") -> str: ...
 
     async def usage(self, days: float | None = None) -> builtins.list[UsageRow]: ...
+
+    async def usage_by_day(self, days: float | None = 30) -> builtins.list[DayUsage]: ...
 
 
 class ModelsRoom(Protocol):

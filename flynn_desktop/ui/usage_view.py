@@ -1,10 +1,15 @@
-"""The usage view: answers, errors, tokens, cost and latency per model."""
+"""The usage view: per model (and over all) answers, errors, tokens, cost, latency percentiles, error
+and timeout rates, load; and a chart of tokens and cost per day."""
 
 from __future__ import annotations
 
+import itertools
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QDialog, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from flynn_desktop.core.usage import UsageRow
+from flynn_desktop.core.usage import DayUsage, UsageRow
 from flynn_desktop.ui.bridge import RuntimeBridge
 
 COLUMNS = (
@@ -17,46 +22,124 @@ COLUMNS = (
     "cost $",
     "p50 ms",
     "p95 ms",
-    "1st token ms",
+    "p99 ms",
+    "1st token p50",
+    "1st token p95",
+    "1st token p99",
+    "mean in",
+    "mean out",
+    "error %",
+    "timeout %",
+    "req/s",
+    "peak",
 )
+IN, OUT, COST = QColor("#4c78a8"), QColor("#9ecae9"), QColor("#e45756")
 
 
 def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f}"
 
 
+def cells(r: UsageRow) -> tuple[str, ...]:
+    return (
+        r.model,
+        "" if r.model == "all" else "cloud" if r.remote else "this computer",
+        str(r.answers),
+        str(r.errors),
+        str(r.tokens_in),
+        str(r.tokens_out),
+        "?" if r.cost is None else f"{r.cost:.4f}",
+        _ms(r.latency_p50_ms),
+        _ms(r.latency_p95_ms),
+        _ms(r.latency_p99_ms),
+        _ms(r.first_token_p50_ms),
+        _ms(r.first_token_p95_ms),
+        _ms(r.first_token_p99_ms),
+        "-" if r.mean_tokens_in is None else f"{r.mean_tokens_in:.0f}",
+        "-" if r.mean_tokens_out is None else f"{r.mean_tokens_out:.0f}",
+        f"{r.error_rate:.1%}",
+        f"{r.timeout_rate:.1%}",
+        f"{r.per_second:.3f}",
+        str(r.peak_concurrent),
+    )
+
+
+class DayChart(QWidget):
+    """Tokens per day (in and out, stacked bars) and cost per day (a red line, its own scale)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.days: list[DayUsage] = []
+        self.setMinimumHeight(180)
+
+    def show_days(self, days: list[DayUsage]) -> None:
+        self.days = days
+        self.update()
+
+    def paintEvent(self, _e: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        area = QRectF(self.rect()).adjusted(48, 22, -56, -24)
+        p.setPen(self.palette().text().color())
+        if not self.days:
+            p.drawText(area, Qt.AlignmentFlag.AlignCenter, "No answers in the last 30 days.")
+            return
+        top = max(1, max(d.tokens_in + d.tokens_out for d in self.days))
+        costs = [d.cost or 0.0 for d in self.days]
+        top_cost = max(costs) or 1.0
+        p.drawText(
+            QRectF(0, 0, self.width(), 18), Qt.AlignmentFlag.AlignLeft, f"  tokens per day (max {top})"
+        )
+        if any(costs):
+            right = Qt.AlignmentFlag.AlignRight
+            p.drawText(QRectF(0, 0, self.width() - 8, 18), right, f"cost per day (max ${top_cost:.4f})")
+        step = area.width() / len(self.days)
+        bar = max(2.0, step * 0.7)
+        points = []
+        for i, d in enumerate(self.days):
+            x = area.left() + i * step + (step - bar) / 2
+            h_in = area.height() * d.tokens_in / top
+            h_out = area.height() * d.tokens_out / top
+            p.fillRect(QRectF(x, area.bottom() - h_in, bar, h_in), IN)
+            p.fillRect(QRectF(x, area.bottom() - h_in - h_out, bar, h_out), OUT)
+            points.append(QPointF(x + bar / 2, area.bottom() - area.height() * costs[i] / top_cost))
+            if len(self.days) <= 10 or i % max(1, len(self.days) // 6) == 0:
+                label = QRectF(x - 20, area.bottom() + 4, bar + 40, 16)
+                p.drawText(label, Qt.AlignmentFlag.AlignCenter, f"{d.day:%m-%d}")
+        if any(costs):
+            p.setPen(QPen(COST, 2))
+            for a, b in itertools.pairwise(points):
+                p.drawLine(a, b)
+            for pt in points:
+                p.drawEllipse(pt, 2.5, 2.5)
+
+
 class UsageDialog(QDialog):
     def __init__(self, bridge: RuntimeBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Usage")
-        self.resize(900, 300)
+        self.resize(1100, 520)
         lay = QVBoxLayout(self)
+        self.chart = DayChart()
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.note = QLabel("")
-        lay.addWidget(self.table)
+        lay.addWidget(self.chart)
+        lay.addWidget(self.table, 1)
         lay.addWidget(self.note)
-        bridge.call(bridge.runtime.sessions.usage(), self.show_rows, lambda e: self.note.setText(str(e)))
+        runtime = bridge.runtime.sessions
+        bridge.call(runtime.usage(), self.show_rows, lambda e: self.note.setText(str(e)))
+        bridge.call(runtime.usage_by_day(30), self.chart.show_days, lambda e: self.note.setText(str(e)))
 
     def show_rows(self, rows: list[UsageRow]) -> None:
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            cost = "?" if r.cost is None else f"{r.cost:.4f}"
-            cells = (
-                r.model,
-                "cloud" if r.remote else "this computer",
-                str(r.answers),
-                str(r.errors),
-                str(r.tokens_in),
-                str(r.tokens_out),
-                cost,
-                _ms(r.latency_p50_ms),
-                _ms(r.latency_p95_ms),
-                _ms(r.first_token_p50_ms),
-            )
-            for j, text in enumerate(cells):
+            for j, text in enumerate(cells(r)):
                 self.table.setItem(i, j, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
         self.note.setText(
-            "No answers yet." if not rows else "Cost '?' means no price is set in models.prices."
+            "No answers yet."
+            if not rows
+            else "Cost '?' means no price is set in models.prices. peak: the most answers in flight at once; "
+            "req/s: requests over the time from the first to the last."
         )

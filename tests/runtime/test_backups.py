@@ -43,14 +43,16 @@ def test_a_backup_made_while_an_answer_streams_restores_the_same_data(make_runti
         run_sync(rt, lambda note=note: rt.memory.add(note))
     provider.gate.clear()
     provider.reached_gate.clear()
-    run_id, streaming = run_sync(rt, lambda: rt.chat.send("Tell me a long story"))
+    _run, streaming = run_sync(rt, lambda: rt.chat.send("Tell me a long story"))
     assert provider.reached_gate.wait(30)  # an answer is streaming now
     made = run_sync(rt, lambda: rt.backups.make(tmp_path / "b.zip"))
     at_backup = state(rt)
     provider.gate.set()
     assert [p for p in events if isinstance(p, Progress) and p.task == "backup"][-1].fraction == 1.0
     assert made.counts == {"sessions": 3, "messages": 6, "memories": 3}
-    assert Path(made.path).stat().st_size == made.size and oct(Path(made.path).stat().st_mode & 0o777) == "0o600"
+    assert (
+        Path(made.path).stat().st_size == made.size and oct(Path(made.path).stat().st_mode & 0o777) == "0o600"
+    )
     assert at_backup["sessions"][streaming][-1][2] == "partial"  # saved as it grows
 
     # after the backup: a session deleted, a memory forgotten, another added, the answer ended
@@ -113,7 +115,9 @@ def test_a_damaged_or_newer_archive_is_refused_with_the_reason(make_runtime, tmp
     cases = {
         "damaged": _rewrite(good, tmp_path / "flipped.zip", flip),
         "newer Flynn (9.0.0)": _rewrite(good, tmp_path / "newer.zip", newer),
-        "no manifest": _rewrite(good, tmp_path / "bare.zip", lambda n, d: None if n == "manifest.json" else d),
+        "no manifest": _rewrite(
+            good, tmp_path / "bare.zip", lambda n, d: None if n == "manifest.json" else d
+        ),
         "don't match its manifest": _rewrite(good, tmp_path / "escape.zip", escape),
         "not a whole Flynn backup": tmp_path / "cut.zip",
         "There is no backup": tmp_path / "nothing.zip",

@@ -119,6 +119,19 @@ def test_the_usage_view(qtbot, open_window) -> None:  # type: ignore[no-untyped-
     assert (
         cells[:4] == ["fake:scripted", "this computer", "1", "0"] and cells[5] == "4" and cells[6] == "0.0000"
     )
+    head = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
+    row = dict(zip(head, cells, strict=True))
+    assert (
+        row["error %"] == "0.0%"
+        and row["timeout %"] == "0.0%"
+        and row["peak"] == "1"
+        and row["mean out"] == "4"
+    )
+    assert row["p99 ms"] != "-" and row["1st token p99"] != "-"
+    chart = w.usage_dialog.chart
+    qtbot.waitUntil(lambda: len(chart.days) == 1, timeout=30000)
+    assert chart.days[0].answers == 1 and chart.days[0].tokens_out == 4 and chart.days[0].cost == 0.0
+    assert not chart.grab().toImage().isNull()  # it paints
 
 
 def test_the_gateway_panel(qtbot, open_window, make_runtime) -> None:  # type: ignore[no-untyped-def]
