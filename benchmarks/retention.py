@@ -100,7 +100,7 @@ def memory_part(tmp: Path, memories: int) -> None:
     print(f"memory.db: {memories} memories indexed in {took:.1f} s")
     svc.delete([f"b-{i:07d}" for i in range(0, memories, 2)])
     t0 = time.perf_counter()
-    upkeep, removed = svc.maintain()
+    (upkeep, *_chroma), removed = svc.maintain()
     took = time.perf_counter() - t0
     print(
         f"  maintenance after deleting half: {took * 1000:.0f} ms, {mb(upkeep.before)} -> {mb(upkeep.after)} "
