@@ -63,3 +63,13 @@ def cli_env(home: Path, **extra: str) -> dict[str, str]:
 @pytest.fixture
 def clean_env(flynn_home: Path) -> Iterator[dict[str, str]]:
     yield cli_env(flynn_home)
+
+
+@pytest.fixture(scope="session")
+def postgres():  # type: ignore[no-untyped-def]
+    """A PostgreSQL server on 127.0.0.1 for the whole run (tests/helpers/postgres.py)."""
+    from tests.helpers.postgres import Postgres
+
+    server = Postgres()
+    yield server
+    server.stop()

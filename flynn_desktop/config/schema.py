@@ -331,6 +331,18 @@ class SessionsConfig(Section):
     prune_memories: bool = Field(
         False, description="when a session leaves the trash for good, forget the memories it made too"
     )
+    url: str | None = Field(
+        None,
+        description="a database server for the sessions, shared by your computers: "
+        "postgresql+psycopg://user:password@host/database; unset: sessions.db in the data folder",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(postgresql(\+psycopg)?|sqlite)://", v):
+            raise ValueError("write postgresql+psycopg://user:password@host/database (or leave it unset)")
+        return v
 
 
 class GatewayLockConfig(Section):

@@ -85,7 +85,7 @@ class Runtime:
         """Open the stores and start the loop thread. Raises FlynnError if the store can't open."""
         self.paths.ensure()
         if self._store is None:
-            self._store = SQLSessionStore(self.paths.sessions_db)
+            self._store = SQLSessionStore(self.paths.sessions_db, self.config.sessions.url)
         self.subscribe(UsageRecorder(self._store, also=self.metrics.observe))
         self.chat.start(self._store)
         started = threading.Event()

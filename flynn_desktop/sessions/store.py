@@ -1,6 +1,9 @@
-"""The session store: SQLModel over SQLite in the data folder.
+"""The session store: SQLModel over SQLite in the data folder, or over PostgreSQL (`sessions.url`)
+for one history shared by more than one computer.
 
 Every write commits at once (WAL, synchronous=NORMAL), so a crash loses nothing that was shown.
+A backup's copy is always an SQLite file (the online backup API, or the rows copied out of
+PostgreSQL in one snapshot), so an archive restores into either.
 
 Longer than 400 lines on purpose: every query on the sessions, messages and usage tables, with its
 error handling, lives in this one class, the only code that knows their SQL.
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Table, event, func, or_, text
+from sqlalchemy import event, func, or_, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
@@ -37,6 +41,7 @@ from flynn_desktop.core.messages import (
 )
 from flynn_desktop.errors import NotFoundError, StorageError, storage_error
 from flynn_desktop.paths import private_file
+from flynn_desktop.sessions import copies
 from flynn_desktop.sessions.migrations import migrate
 from flynn_desktop.sessions.tables import MessageRow, SessionRow, UsageRow, utcnow
 from flynn_desktop.upkeep import upkeep
@@ -52,7 +57,7 @@ PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
 )
 
-_COUNTED = ("sessions", "messages")
+_TABLES = ("sessions", "messages", "usage")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -73,6 +78,8 @@ def _storage_errors(fn: Callable[P, T]) -> Callable[P, T]:
             why = getattr(store, "cannot_write", None)
             if why is not None:  # opened read-only on a full disk: the disk is the reason
                 raise StorageError(why.message, why.hint) from e
+            if getattr(store, "url", None):
+                raise store.server_error(e) from e  # type: ignore[attr-defined]
             raise storage_error("the session store", getattr(store, "path", ""), e) from e
 
     return wrapper
@@ -101,14 +108,25 @@ def _message_row(
     )
 
 
+def hide_password(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
 class SQLSessionStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, url: str | None = None) -> None:
         self.path = path
+        if url and url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")  # the driver Flynn has
+        self.url = url if url and not url.startswith("sqlite") else None  # a server's database
+        self.where = hide_password(self.url) if self.url else str(path)
+        self.cannot_write: StorageError | None = None  # set when opened read-only: why it can't write
+        if self.url:
+            self._open_server(self.url)
+            return
         try:
             private_file(path)
         except OSError as e:
             raise storage_error("the session store", path, e) from e
-        self.cannot_write: StorageError | None = None  # set when opened read-only: why it can't write
         self.engine = create_engine(
             f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 5}
         )
@@ -128,9 +146,32 @@ class SQLSessionStore:
             )
             self.cannot_write = error
 
+    def _open_server(self, url: str) -> None:
+        args: dict[str, Any] = {"connect_timeout": 10}
+        if url.startswith("postgresql"):
+            args["options"] = "-c timezone=UTC"  # timestamps are UTC, whatever the server's zone
+        try:
+            self.engine = create_engine(url, pool_pre_ping=True, connect_args=args)
+            self._migrate()
+        except (SQLAlchemyError, ImportError) as e:
+            raise self.server_error(e) from e
+
+    def server_error(self, e: BaseException) -> StorageError:
+        root = getattr(e, "orig", None) or e
+        detail = str(root).strip().splitlines()[0] if str(root).strip() else type(root).__name__
+        if isinstance(e, ImportError):
+            return StorageError(
+                f"sessions.url names a database Flynn has no driver for ({self.where}): {detail}.",
+                "For PostgreSQL, write postgresql+psycopg://user:password@host/database.",
+            )
+        return StorageError(
+            f"The session database ({self.where}) failed: {detail}.",
+            "Check that the database server runs and sessions.url is right, or remove sessions.url to keep "
+            "sessions in this computer's data folder.",
+        )
+
     def _migrate(self) -> None:
-        tables = [_table(SessionRow), _table(MessageRow), _table(UsageRow)]
-        SQLModel.metadata.create_all(self.engine, tables=tables)
+        SQLModel.metadata.create_all(self.engine, tables=copies.tables())
         with self.engine.begin() as conn:
             migrate(conn)
 
@@ -367,7 +408,7 @@ class SQLSessionStore:
                 values[key] = value
         if status is not None:
             values["status"] = status.value
-        table = _table(MessageRow)
+        table = copies.table(MessageRow)
         with self.engine.begin() as conn:
             conn.execute(table.update().where(table.c.id == message_id).values(**values))
 
@@ -411,11 +452,16 @@ class SQLSessionStore:
 
     def integrity_check(self) -> str:
         with self.engine.connect() as conn:
+            if self.url:
+                conn.execute(text("SELECT 1"))
+                return "ok"
             return str(conn.execute(text("PRAGMA integrity_check")).scalar())
 
     @_storage_errors
     def maintain(self) -> Upkeep:
         """Give back the space of deleted sessions, refresh statistics, check the file."""
+        if self.url:
+            return self._maintain_server()
         raw = self.engine.raw_connection()
         try:
             db = raw.driver_connection
@@ -431,10 +477,23 @@ class SQLSessionStore:
         finally:
             raw.close()
 
+    def _maintain_server(self) -> Upkeep:
+        """PostgreSQL: VACUUM (ANALYZE) the three tables; the sizes are the tables' with indexes."""
+        tables = ", ".join(_TABLES)
+        size = text("SELECT " + " + ".join(f"pg_total_relation_size('{t}')" for t in _TABLES))
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            before = int(conn.execute(size).scalar() or 0)
+            conn.execute(text(f"VACUUM (ANALYZE) {tables}"))
+            after = int(conn.execute(size).scalar() or 0)
+        return Upkeep("sessions (PostgreSQL)", before, after, "ok", False)
+
     @_storage_errors
     def snapshot(self, dest: Path) -> dict[str, int]:
         """A consistent copy of the store in the SQLite file `dest`, while it is in use (SQLite's
-        online backup API). Returns the sessions and messages it holds."""
+        online backup API; from PostgreSQL, the rows of one snapshot). Returns the sessions and
+        messages it holds."""
+        if self.url:
+            return copies.rows_out(self.engine, dest)
         raw = self.engine.raw_connection()
         try:
             db = raw.driver_connection
@@ -444,7 +503,7 @@ class SQLSessionStore:
             raw.close()
         copy = sqlite3.connect(dest)
         try:
-            count = {t: int(copy.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in _COUNTED}
+            count = {t: int(copy.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in copies.COUNTED}
         finally:
             copy.close()
         return count
@@ -455,6 +514,9 @@ class SQLSessionStore:
         this or an older schema), in place: whoever holds the store keeps using it."""
         if self.cannot_write is not None:
             raise StorageError(self.cannot_write.message, self.cannot_write.hint)
+        if self.url:
+            copies.rows_in(self.engine, source)
+            return
         raw = self.engine.raw_connection()
         try:
             db = raw.driver_connection
@@ -499,12 +561,6 @@ class SQLSessionStore:
             covers=r.covers,
             pinned=r.pinned,
         )
-
-
-def _table(model: type[SQLModel]) -> Table:
-    table = getattr(model, "__table__")  # noqa: B009 - set by SQLModel at class creation; mypy can't see it
-    assert isinstance(table, Table)
-    return table
 
 
 def _apply_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from flynn_desktop.config import Config
 from flynn_desktop.gateway.server import GatewayServer
 from tests.helpers.fake_provider import FakeProvider
-from tests.helpers.fake_servers import Fault, FakeServer
+from tests.helpers.fake_servers import FakeServer, Fault
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -166,3 +166,16 @@ def test_scheduled_backups_keep_the_last_n(make_runtime, tmp_path: Path) -> None
     assert len(left) == 2 and Path(made[0].path).name not in left  # type: ignore[union-attr]
     last = rt.backups.last()
     assert last is not None and last.path == made[-1].path  # type: ignore[union-attr]
+
+
+def test_backup_and_restore_with_sessions_on_postgresql(make_runtime, tmp_path: Path, postgres) -> None:  # type: ignore[no-untyped-def]
+    cfg = Config.model_validate({**QUIET, "sessions": {"url": postgres.new_database()}})
+    rt = make_runtime(FakeProvider(), config=cfg)
+    run_sync(rt, lambda: rt.chat.ask("kept on the server"))
+    made = run_sync(rt, lambda: rt.backups.make(tmp_path / "pg.zip"))
+    assert made.counts["sessions"] == 1 and made.counts["messages"] == 2
+    kept = state(rt)
+    run_sync(rt, lambda: rt.chat.ask("made after the backup"))
+    assert not rt.paths.sessions_db.exists()  # nothing went to the local file
+    run_sync(rt, lambda: rt.backups.restore(Path(made.path)))
+    assert state(rt) == kept

@@ -2,20 +2,33 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from flynn_desktop.core.messages import Citation, MessageStatus, Role
 from flynn_desktop.errors import NotFoundError, StorageError
 from flynn_desktop.sessions import SQLSessionStore, to_json, to_markdown
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SQLSessionStore:
-    return SQLSessionStore(tmp_path / "sessions.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path: Path) -> Iterator[SQLSessionStore]:  # type: ignore[no-untyped-def]
+    """The store in a file, and on a real PostgreSQL server (sessions.url): the same tests for both."""
+    url = request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else None
+    s = SQLSessionStore(tmp_path / "sessions.db", url)
+    yield s
+    s.close()
+
+
+def sql(store: SQLSessionStore, statement: str, **params: Any) -> Any:
+    """Run SQL on the store's own database, whichever it is."""
+    with store.engine.begin() as conn:
+        result = conn.execute(text(statement), params)
+        return result.fetchall() if result.returns_rows else None
 
 
 def test_sessions_and_messages_round_trip(store: SQLSessionStore) -> None:
@@ -62,11 +75,11 @@ def test_rename_delete_and_prefix_ids(store: SQLSessionStore) -> None:
     with pytest.raises(NotFoundError, match="flynn sessions list"):
         store.get_session("nosuchsession")
     store.purge_trash()
-    with sqlite3.connect(store.path) as db:
-        assert db.execute("select count(*) from messages").fetchone()[0] == 0
+    assert sql(store, "SELECT count(*) FROM messages") == [(0,)]
 
 
-def test_pragmas_and_indexes(store: SQLSessionStore) -> None:
+def test_pragmas_and_indexes(tmp_path: Path) -> None:
+    store = SQLSessionStore(tmp_path / "sessions.db")
     store.create_session()
     with sqlite3.connect(store.path) as db:
         assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
@@ -172,10 +185,9 @@ def test_prune_by_age_and_count_keeps_pinned_and_the_trash_restores(store: SQLSe
 
     now = datetime.now(UTC)
     made = [store.create_session(f"chat {i}") for i in range(6)]
-    with sqlite3.connect(store.path) as db:  # chat i was last active 10 - i days ago: chat 0 is the oldest
-        for i, s in enumerate(made):
-            when = (now - timedelta(days=10 - i)).strftime("%Y-%m-%d %H:%M:%S.%f")
-            db.execute("UPDATE sessions SET last_active_at = ? WHERE id = ?", (when, s.id))
+    for i, s in enumerate(made):  # chat i was last active 10 - i days ago: chat 0 is the oldest
+        when = (now - timedelta(days=10 - i)).replace(tzinfo=None)
+        sql(store, "UPDATE sessions SET last_active_at = :when WHERE id = :id", when=when, id=s.id)
     store.pin_session(made[0].id, True)  # the oldest, pinned: never pruned
     # by age: inactive for more than 7.5 days -> chats 1 and 2 (0 is pinned)
     pruned = store.prune(now - timedelta(days=7.5), None)
@@ -228,3 +240,69 @@ def test_an_older_file_is_switched_to_incremental_vacuum_once(tmp_path: Path) ->
         store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+
+
+def test_postgresql_gets_the_same_schema_and_indexes(postgres) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import inspect
+
+    from flynn_desktop.sessions.migrations import SCHEMA_VERSION
+
+    url = postgres.new_database()
+    SQLSessionStore(Path("unused"), url).close()
+    store = SQLSessionStore(
+        Path("unused"), url.replace("postgresql+psycopg://", "postgresql://")
+    )  # opened again
+    with store.engine.connect() as conn:
+        indexes = {i["name"] for t in ("sessions", "messages") for i in inspect(conn).get_indexes(t)}
+        columns = {c["name"] for c in inspect(conn).get_columns("usage")}
+    assert {"ix_messages_session_id", "ix_sessions_last_active_at", "ix_messages_session_order"} <= indexes
+    assert "error" in columns
+    assert sql(store, "SELECT version FROM flynn_schema") == [(SCHEMA_VERSION,)]
+    assert store.integrity_check() == "ok" and store.maintain().ok
+    store.close()
+
+
+def test_an_unreachable_database_says_what_to_do(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StorageError) as e:
+        SQLSessionStore(tmp_path / "s.db", f"postgresql+psycopg://me:hunter2@127.0.0.1:{port}/flynn")
+    assert "hunter2" not in str(e.value) and "me:***@127.0.0.1" in str(e.value)
+    assert "sessions.url" in (e.value.hint or "")
+
+
+@pytest.mark.parametrize("into", ["sqlite", "postgresql"])
+def test_a_snapshot_restores_in_place_into_either_kind(
+    store: SQLSessionStore, into: str, tmp_path: Path, postgres
+) -> None:  # type: ignore[no-untyped-def]
+    from flynn_desktop.core.messages import UsageRecord
+
+    a = store.create_session("kept")
+    store.append_message(a.id, Role.USER, "hello ü")
+    store.append_message(a.id, Role.ASSISTANT, "hi", citations=[Citation(1, "m-1", "a note", "chat", "note")])
+    store.pin_session(a.id, True)
+    store.record_usage(UsageRecord("local", "m", True, False, 10, 2, 100.0, 20.0))
+    store.record_usage(UsageRecord("cloudy", "g", False, True, error="PROVIDER_TIMEOUT"))
+    gone = store.create_session("trashed")
+    store.delete_session(gone.id)
+    counts = store.snapshot(tmp_path / "copy.db")
+    assert counts == {"sessions": 2, "messages": 2}
+
+    def seen(s: SQLSessionStore) -> Any:
+        sessions = [(x.id, x.title, x.pinned) for x in s.list_sessions()]
+        msgs = [(m.id, m.role, m.content, m.citations) for m in s.messages(a.id)]
+        return sessions, msgs, [t.id for t in s.trash()], [r for _at, r in s.usage_records()]
+
+    before = seen(store)
+    target = SQLSessionStore(tmp_path / "t.db", postgres.new_database() if into == "postgresql" else None)
+    other = target.create_session("replaced")  # what the restore replaces
+    target.restore_from(tmp_path / "copy.db")
+    assert seen(target) == before
+    with pytest.raises(NotFoundError):
+        target.get_session(other.id)
+    later = target.append_message(a.id, Role.USER, "after the restore")  # ids go on past the copy's
+    assert later.id > max(m[0] for m in before[1])
+    target.close()
