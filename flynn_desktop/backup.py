@@ -77,8 +77,9 @@ def pack(staging: Path, out: Path, manifest: Mapping[str, Any]) -> int:
     try:
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
             z.writestr(MANIFEST, json.dumps(full, indent=2))
-            for name in files:
-                z.write(staging / name, name)
+            for name in files:  # Chroma's vector files (float32) hardly compress: stored as they are
+                kind = zipfile.ZIP_STORED if name.endswith(".bin") else zipfile.ZIP_DEFLATED
+                z.write(staging / name, name, compress_type=kind)
         os.chmod(partial, 0o600)  # conversations and memories: this user's only
         partial.replace(out)
     finally:
