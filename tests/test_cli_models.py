@@ -104,7 +104,10 @@ def test_ask_falls_back_and_records_who_answered(clean_env, tmp_path) -> None:  
         usage = subprocess.run(
             [FLYNN, "--config", str(cfg), "usage"], env=env, capture_output=True, text=True
         ).stdout
-        rows = {line.split()[0]: line.split() for line in usage.splitlines()[1:]}
+        counts, latency, load = usage.split("\n\n")[:3]  # three tables: counts, latency, load
+        rows = {line.split()[0]: line.split() for line in counts.splitlines()[1:]}
+        assert rows["all"][1:3] == ["2", "2"]  # over every model: answers, errors
+        assert latency.startswith("latency ms") and "p99" in latency and load.startswith("load")
         assert rows["anthropic:claude-test"][1:4] == ["local", "0", "1"]  # 127.0.0.1 is this computer
         assert rows["ollama:llama3"][2:4] == ["0", "1"]
         assert rows["local:smollm2-135m"][2:4] == ["1", "0"]
