@@ -4,6 +4,7 @@ and timeout rates, load; and a chart of tokens and cost per day."""
 from __future__ import annotations
 
 import itertools
+from datetime import date, timedelta
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
@@ -65,12 +66,14 @@ def cells(r: UsageRow) -> tuple[str, ...]:
 
 
 class DayChart(QWidget):
-    """Tokens per day (in and out, stacked bars) and cost per day (a red line, its own scale)."""
+    """The last `span` days, one slot each (a day without answers is a gap): tokens in and out as
+    stacked bars, and the cost as a red line on its own scale."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, span: int = 30, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.span = span
         self.days: list[DayUsage] = []
-        self.setMinimumHeight(180)
+        self.setMinimumHeight(190)
 
     def show_days(self, days: list[DayUsage]) -> None:
         self.days = days
@@ -79,34 +82,45 @@ class DayChart(QWidget):
     def paintEvent(self, _e: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        area = QRectF(self.rect()).adjusted(48, 22, -56, -24)
-        p.setPen(self.palette().text().color())
+        text = self.palette().text().color()
+        area = QRectF(self.rect()).adjusted(12, 24, -12, -22)
+        p.setPen(text)
         if not self.days:
-            p.drawText(area, Qt.AlignmentFlag.AlignCenter, "No answers in the last 30 days.")
+            p.drawText(area, Qt.AlignmentFlag.AlignCenter, f"No answers in the last {self.span} days.")
             return
-        top = max(1, max(d.tokens_in + d.tokens_out for d in self.days))
-        costs = [d.cost or 0.0 for d in self.days]
-        top_cost = max(costs) or 1.0
-        p.drawText(
-            QRectF(0, 0, self.width(), 18), Qt.AlignmentFlag.AlignLeft, f"  tokens per day (max {top})"
-        )
-        if any(costs):
-            right = Qt.AlignmentFlag.AlignRight
-            p.drawText(QRectF(0, 0, self.width() - 8, 18), right, f"cost per day (max ${top_cost:.4f})")
-        step = area.width() / len(self.days)
+        last = date.today()
+        first = last - timedelta(days=self.span - 1)
+        by_day = {d.day: d for d in self.days if first <= d.day <= last}
+        top = max([1] + [d.tokens_in + d.tokens_out for d in by_day.values()])
+        top_cost = max([0.0] + [d.cost or 0.0 for d in by_day.values()])
+        parts = [("tokens per day: ", text), ("■ in  ", IN), ("■ out  ", OUT), (f"(highest {top:,})", text)]
+        if top_cost:
+            parts.append((f"   ● cost per day (highest ${top_cost:.4f})", COST))
+        x0 = 12.0
+        for words, color in parts:  # the legend, each part in its own colour
+            p.setPen(color)
+            p.drawText(QPointF(x0, 16), words)
+            x0 += p.fontMetrics().horizontalAdvance(words)
+        step = area.width() / self.span
         bar = max(2.0, step * 0.7)
         points = []
-        for i, d in enumerate(self.days):
+        for i in range(self.span):
+            day = first + timedelta(days=i)
             x = area.left() + i * step + (step - bar) / 2
+            if i % 7 == (self.span - 1) % 7:  # a date under every seventh slot, today's included
+                p.setPen(text)
+                label = QRectF(x - 24, area.bottom() + 4, bar + 48, 16)
+                p.drawText(label, Qt.AlignmentFlag.AlignCenter, f"{day:%m-%d}")
+            d = by_day.get(day)
+            if d is None:
+                continue
             h_in = area.height() * d.tokens_in / top
             h_out = area.height() * d.tokens_out / top
             p.fillRect(QRectF(x, area.bottom() - h_in, bar, h_in), IN)
             p.fillRect(QRectF(x, area.bottom() - h_in - h_out, bar, h_out), OUT)
-            points.append(QPointF(x + bar / 2, area.bottom() - area.height() * costs[i] / top_cost))
-            if len(self.days) <= 10 or i % max(1, len(self.days) // 6) == 0:
-                label = QRectF(x - 20, area.bottom() + 4, bar + 40, 16)
-                p.drawText(label, Qt.AlignmentFlag.AlignCenter, f"{d.day:%m-%d}")
-        if any(costs):
+            if top_cost:
+                points.append(QPointF(x + bar / 2, area.bottom() - area.height() * (d.cost or 0) / top_cost))
+        if points:
             p.setPen(QPen(COST, 2))
             for a, b in itertools.pairwise(points):
                 p.drawLine(a, b)
