@@ -214,3 +214,8 @@ def test_backup_and_restore_through_a_running_flynn(clean_env: dict[str, str], t
     finally:
         serve.terminate()
         assert serve.wait(60) == 0
+    # with no Flynn running, the command hosts the Runtime itself
+    assert flynn(clean_env, "memory", "add", "The car is blue.").returncode == 0
+    again = flynn(clean_env, "restore", str(archive))
+    assert again.returncode == 0, again.stderr
+    assert "car is blue" not in flynn(clean_env, "memory", "list").stdout
