@@ -92,7 +92,7 @@ class Backups:
                 target, n = target.with_name(f"{stem}-{n}.zip"), n + 1
         async with self._busy:
             made = await asyncio.to_thread(self._make, target.resolve(), include_secrets)
-        self.emit(Progress("backup", 1.0, f"{target.name}: {made.size / 1e6:.1f} MB"))
+        self.emit(Progress("backup", 1.0, target.name))
         return made
 
     def _make(self, target: Path, include_secrets: bool) -> BackupMade:
