@@ -335,7 +335,8 @@ class MemoryService:
                 self.delete_ids(doomed)
             if self.vectors.count() != self.index.count("indexed"):
                 indexed, vectored = self.index.all_indexed_ids(), self.vectors.ids()  # read once each
-                self.vectors.delete(sorted(vectored - indexed))  # strays: vectors without a row
+                if getattr(self.vectors, "local", False):  # strays: vectors without a row. On a
+                    self.vectors.delete(sorted(vectored - indexed))  # server they may be another computer's
                 unvectored = indexed - vectored
                 if unvectored:
                     with self.index.tx() as db:

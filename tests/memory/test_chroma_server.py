@@ -89,3 +89,18 @@ def test_a_chroma_server_that_is_down_gets_a_clear_message(
     assert url in str(e.value) and "chroma run" in str(e.value)
     found = svc.search("ferry", SearchSettings(0.7, 0.3, 5, 0.5))
     assert found.mode == "keyword" and "chroma run" in found.notice
+
+
+def test_two_computers_on_one_chroma_server_keep_each_others_vectors(
+    make_service: Callable[..., MemoryService], tmp_path: Path, chroma_server: str
+) -> None:
+    laptop = make_service(tmp_path / "laptop", chroma_url=chroma_server)
+    desktop = make_service(tmp_path / "desktop", chroma_url=chroma_server)
+    laptop.add("My sister's name is Alba.")
+    desktop.add("The gym locker code is XK-7741.")
+    laptop.reconcile()  # each one's vectors are strays to the other: on a server they are left alone
+    desktop.reconcile()
+    assert laptop.vectors.count() == 2
+    hits = desktop.search("what's my sister called?", SearchSettings()).hits  # not its own: not shown
+    assert all("Alba" not in h.memory.text for h in hits)
+    assert "Alba" in laptop.search("what's my sister called?", SearchSettings()).hits[0].memory.text
