@@ -32,11 +32,29 @@ class Host:
     gateway: GatewayServer | None = None
     gateway_error: str | None = None
 
-    def open_control(self, on_show: Callable[[], bool] | None = None) -> None:
+    def open_control(
+        self, on_show: Callable[[], bool] | None = None, on_quit: Callable[[], bool] | None = None
+    ) -> None:
         """Open the control socket. The window opens it once it can be shown, so a second `flynn`
-        that finds it can always hand over."""
+        that finds it can always hand over; `on_quit` is how `flynn quit` ends this Flynn."""
         self.control.on_show = on_show
-        self.runtime.submit(self.control.start()).result()
+        if on_quit is not None:
+            self.control.on_quit = on_quit
+        if not self.control.started:
+            self.runtime.submit(self.control.start()).result()
+
+    async def pause_gateway(self) -> None:
+        """Stop listening (editor plugins get "connection refused") until resume_gateway."""
+        if self.gateway is not None:
+            await self.gateway.stop()
+        self.runtime.emit(GatewayState("paused", detail="paused from the tray"))
+
+    async def resume_gateway(self) -> None:
+        gateway = self.gateway or GatewayServer(self.runtime)
+        if gateway.port:  # the same port again, even when gateway.port is 0
+            gateway.cfg = gateway.cfg.model_copy(update={"port": gateway.port})
+        await gateway.start()
+        self.gateway = gateway
 
     def start_gateway(self) -> None:
         """Start the gateway if gateway.enabled. If it can't start, Flynn works on and says why."""

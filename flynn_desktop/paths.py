@@ -107,6 +107,23 @@ def manifests_folder() -> Path | None:
     return None
 
 
+def resources_folder() -> Path:
+    """Icons, styles and the .desktop entry: `resources/` in a source checkout,
+    `flynn_desktop/_resources` in a wheel or a frozen app."""
+    for d in (_PACKAGE_DIR / "_resources", _PACKAGE_DIR.parent / "resources"):
+        if d.is_dir():
+            return d
+    raise FileNotFoundError("Flynn's resources folder is missing: reinstall Flynn")
+
+
+def icon_file(state: str = "", size: int | None = None) -> Path:
+    """The app icon (state "") or a tray state's (ready, answering, loading, error, paused): the SVG,
+    or the PNG of `size` pixels."""
+    name = "flynn" + (f"-{state}" if state else "")
+    icons = resources_folder() / "icons"
+    return icons / "png" / f"{name}-{size}.png" if size else icons / f"{name}.svg"
+
+
 @functools.cache
 def bundled_model_names() -> frozenset[str]:
     """The names of the bundled chat models (`local:<name>`), from their manifests (read once)."""

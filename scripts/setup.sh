@@ -14,7 +14,7 @@ pipq() { "$VPY" -m pip "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
 
 # 1. System packages: Qt's xcb platform needs these to open a window; the tests also need Xvfb.
 APT_APP=(libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3)
-APT_DEV=(xvfb trayer imagemagick postgresql)  # postgresql: the tests start their own server on 127.0.0.1
+APT_DEV=(xvfb trayer x11-utils xdotool imagemagick postgresql)  # trayer: a tray host; x11-utils, xdotool: reading the X screen; postgresql: a server of their own
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   want=("${APT_APP[@]}")
   [ "$DEV" = 1 ] && want+=("${APT_DEV[@]}")

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from flynn_desktop.cli.context import Context
@@ -21,6 +22,9 @@ def add_parser(sub: Any) -> None:
         "--port", type=int, metavar="N", help="the gateway's port (default: $FLYNN_PORT, then gateway.port)"
     )
     s.set_defaults(func=cmd_serve)
+    sub.add_parser(
+        "quit", help="quit the running Flynn (answers in flight are saved, the gateway drains)"
+    ).set_defaults(func=cmd_quit, needs_config=False)
 
 
 def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
@@ -36,8 +40,12 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
     from flynn_desktop.host import hosted
     from flynn_desktop.runtime.instance import ControlClient
 
+    background = bool(getattr(args, "background", False))
     with hosted(ctx.config, ctx.paths, gateway=True, control=False, automation=True) as host:
         if host is None:
+            if background:  # started at login while Flynn already runs: nothing to do
+                print("flynn: Flynn is already running.", file=sys.stderr)
+                return 0
             if ControlClient(ctx.paths).show():
                 print("flynn: Flynn is already running; its window is shown.", file=sys.stderr)
                 return 0
@@ -45,10 +53,19 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
                 "Another Flynn (`flynn ask` or `flynn serve`) is using your sessions and has no window.",
                 "Wait for it to finish, or stop it, then start the window again.",
             )
+        from flynn_desktop.tray.agent import Desktop, TrayAgent
         from flynn_desktop.ui.app import run_gui
 
         tokens = TokenStore(ctx.paths.data_dir)
-        return run_gui(host.runtime, ctx.paths.window_state, host.open_control, tokens.get)
+        desktop = Desktop(host.pause_gateway, host.resume_gateway, tokens.get)
+        return run_gui(
+            host.runtime,
+            ctx.paths.window_state,
+            host.open_control,
+            tokens.get,
+            shell=lambda app, bridge, window: TrayAgent(app, bridge, window, desktop),
+            background=background,
+        )
 
 
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
@@ -65,7 +82,15 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         config = config.model_copy(update={"gateway": config.gateway.model_copy(update={"port": int(port)})})
     with hosted(config, ctx.paths, gateway=True, automation=True) as host:
         if host is None:
-            raise InstanceError("Flynn is already running for this user.", "Use it, or quit it first.")
+            raise InstanceError(
+                "Flynn is already running for this user.", "Use it, or `flynn quit` it first."
+            )
+
+        def quit_serve() -> bool:  # `flynn quit`
+            stop.set()
+            return True
+
+        host.control.on_quit = quit_serve
         if host.gateway_error:
             raise FlynnError(host.gateway_error)
         runtime = host.runtime
@@ -78,3 +103,26 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         )
         stop.wait()
     return 0
+
+
+def cmd_quit(ctx: Context, args: argparse.Namespace) -> int:
+    """Ask the running Flynn to quit, and wait until it has (its lock is free)."""
+    from flynn_desktop.runtime.instance import ControlClient, InstanceLock
+
+    lock = InstanceLock(ctx.paths)
+    if lock.try_acquire():
+        lock.release()
+        print("flynn: Flynn is not running.", file=sys.stderr)
+        return 0
+    if not ControlClient(ctx.paths).quit():
+        raise InstanceError(
+            "The running Flynn can't be asked to quit (it is a one-off command).", "Wait for it to finish."
+        )
+    deadline = time.monotonic() + 120  # answers are saved and the gateway drains (up to 5 s)
+    while time.monotonic() < deadline:
+        if lock.try_acquire():
+            lock.release()
+            print("flynn: Flynn has quit.", file=sys.stderr)
+            return 0
+        time.sleep(0.1)
+    raise InstanceError("Flynn was asked to quit but is still running after 2 minutes.", "See `flynn logs`.")

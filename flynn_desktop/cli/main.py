@@ -22,6 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config", metavar="PATH", help="config file (default: $FLYNN_CONFIG, then the config folder)"
     )
+    p.add_argument(
+        "--background",
+        action="store_true",
+        help="start in the tray with no window (what start-at-login runs)",
+    )
     sub = p.add_subparsers(dest="command")
     for group in (app, chat, sessions, memory, backup, setup):
         group.add_parser(sub)

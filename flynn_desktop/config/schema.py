@@ -416,6 +416,18 @@ class AutomationConfig(Section):
     maintenance: MaintenanceConfig = MaintenanceConfig()
 
 
+class TrayConfig(Section):
+    enabled: bool = Field(
+        True, description="show Flynn's icon in the system tray (where the desktop has one)"
+    )
+    close_to_tray: bool = Field(
+        True, description="closing the window keeps Flynn (and its gateway) running in the tray"
+    )
+    notifications: bool = Field(
+        True, description="tell from the tray what happened while the window was hidden"
+    )
+
+
 class Config(Section):
     models: ModelsConfig = ModelsConfig()
     agents: AgentsConfig = AgentsConfig()
@@ -426,6 +438,7 @@ class Config(Section):
     gateway: GatewayConfig = GatewayConfig()
     automation: AutomationConfig = AutomationConfig()
     logging: LoggingConfig = LoggingConfig()
+    tray: TrayConfig = TrayConfig()
 
     @property
     def agent(self) -> AgentConfig:

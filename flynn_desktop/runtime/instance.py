@@ -51,6 +51,7 @@ class ControlServer:
     def __init__(self, runtime: Runtime, on_show: Callable[[], bool] | None = None) -> None:
         self.runtime = runtime
         self.on_show = on_show
+        self.on_quit: Callable[[], bool] | None = None  # `flynn quit`: the host's way to end
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task[Any]] = set()
 
@@ -60,6 +61,10 @@ class ControlServer:
             path.unlink()  # we hold the instance lock, so any socket here is stale
         self._server = await asyncio.start_unix_server(self._handle, path=str(path))
         os.chmod(path, 0o600)
+
+    @property
+    def started(self) -> bool:
+        return self._server is not None
 
     async def close(self) -> None:
         if self._server is not None:
@@ -94,6 +99,9 @@ class ControlServer:
                 elif op == "show":
                     shown = self.on_show() if self.on_show else False
                     await send({"result": {"shown": shown}})
+                elif op == "quit":
+                    quitting = self.on_quit() if self.on_quit else False
+                    await send({"result": {"quitting": quitting, "pid": os.getpid()}})
                 elif op == "ask":
                     async for ev in ask_events(self.runtime, req.get("params"), caller):
                         await send(ev)
@@ -159,6 +167,10 @@ class ControlClient:
 
     def show(self) -> bool:
         return bool(self.request({"op": "show"}).get("shown"))
+
+    def quit(self) -> bool:
+        """Ask the running Flynn to quit (answers in flight are saved, the gateway drains)."""
+        return bool(self.request({"op": "quit"}).get("quitting"))
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         return self.request({"op": "call", "method": method, "params": params})

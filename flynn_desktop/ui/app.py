@@ -5,15 +5,18 @@ this returns."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSocketNotifier
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from flynn_desktop.paths import icon_file
 from flynn_desktop.ui.bridge import RuntimeBridge
 from flynn_desktop.ui.face import RuntimeFace
 from flynn_desktop.ui.main_window import MainWindow
@@ -22,29 +25,52 @@ from flynn_desktop.ui.main_window import MainWindow
 def run_gui(
     runtime: RuntimeFace,
     state_file: Path,
-    set_show_handler: Callable[[Callable[[], bool]], None],
+    set_handlers: Callable[[Callable[[], bool], Callable[[], bool]], None],
     gateway_token: Callable[[], str] | None = None,
+    shell: Callable[[QApplication, RuntimeBridge, MainWindow], object] | None = None,
+    background: bool = False,
 ) -> int:
-    """Run the window until it closes. `set_show_handler` connects "show the window" requests from a
-    second `flynn` to this window; `gateway_token` gives the token for "Copy token"."""
+    """Run the window until Flynn quits. `set_handlers(show, quit)` connects a second `flynn`'s "show
+    the window" and `flynn quit` to this one; `gateway_token` gives the token for "Copy token";
+    `shell` (the tray agent) wraps the window; with `background` the window starts hidden."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Flynn")
-    app.setWindowIcon(QIcon.fromTheme("dialog-information"))
+    app.setDesktopFileName("flynn-desktop")
+    app.setWindowIcon(QIcon(str(icon_file())))
     bridge = RuntimeBridge(runtime)
     try:
         window = MainWindow(bridge, state_file)
         window.add_gateway_panel(gateway_token)
-        window.show()
-        set_show_handler(bridge.request_show)
-        # SIGTERM / Ctrl+C close the window the normal way (state saved, answers kept). Python runs
-        # signal handlers only when it gets control, so a timer gives it control a few times a second.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: window.close())
-        wake = QTimer()
-        wake.timeout.connect(lambda: None)
-        wake.start(200)
+        kept = shell(app, bridge, window) if shell is not None else None
+        if not background:
+            window.show()
+        bridge.quit_requested.connect(window.quit_app)
+        set_handlers(bridge.request_show, bridge.request_quit)
+        # SIGTERM / Ctrl+C quit the normal way (state saved, answers kept). Python runs a signal's
+        # handler only when it gets control: the wake-up fd wakes Qt's loop (no polling timer).
+        notifier = _wake_on_signals(window.quit_app)
         bridge.call(runtime.models.load())  # load now, with progress, rather than at the first question
-        return app.exec()
+        code = app.exec()
+        del kept, notifier
+        return code
     finally:
         bridge.close()
+
+
+def _wake_on_signals(quit_app: Callable[[], None]) -> QSocketNotifier:
+    read, write = socket.socketpair()
+    read.setblocking(False)
+    write.setblocking(False)
+    signal.set_wakeup_fd(write.fileno())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: quit_app())
+    notifier = QSocketNotifier(read.fileno(), QSocketNotifier.Type.Read)
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            read.recv(64)  # the handlers ran as Python got control for this slot
+
+    notifier.activated.connect(drain)
+    notifier._sockets = (read, write)  # type: ignore[attr-defined]  # kept open as long as it lives
+    return notifier

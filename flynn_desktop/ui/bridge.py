@@ -28,6 +28,7 @@ Item = tuple[Callable[[Any], None], Any]
 class RuntimeBridge(QObject):
     event_received = Signal(object)  # a core.events.Event, emitted on the GUI thread only
     show_requested = Signal()
+    quit_requested = Signal()
     _wake = Signal()
 
     def __init__(self, runtime: RuntimeFace) -> None:
@@ -63,6 +64,10 @@ class RuntimeBridge(QObject):
 
     def request_show(self) -> bool:  # loop thread (control socket)
         self._post(lambda _v: self.show_requested.emit(), None)
+        return True
+
+    def request_quit(self) -> bool:  # loop thread (control socket: `flynn quit`)
+        self._post(lambda _v: self.quit_requested.emit(), None)
         return True
 
     def call(

@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -72,6 +73,11 @@ class MainWindow(QMainWindow):
         self._loads = 0  # session loads in flight
         self.started_runs: set[str] = set()  # runs whose RunStarted this window saw
         self.setWindowTitle("Flynn")
+        # Set by the tray: what closing the window does ("hide", "quit", or "stay" when the user
+        # cancelled). None: closing the window ends Flynn, as without a tray.
+        self.close_hook: Callable[[], str] | None = None
+        self.quitting = False
+        self.on_quit: Callable[[], None] = QApplication.quit
         self._build()
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
@@ -165,7 +171,7 @@ class MainWindow(QMainWindow):
 
         self.backup_menu = BackupMenu(self.bridge, self, self._after_restore)
         self.menuBar().addMenu(self.backup_menu)
-        quit_action = self.backup_menu.addAction("Quit", self.close)
+        quit_action = self.backup_menu.addAction("Quit Flynn", self.quit_app)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
 
         new_action = QAction("New chat", self)
@@ -187,7 +193,23 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, e: QCloseEvent) -> None:
         self.save_state()
+        if self.close_hook is not None and not self.quitting:
+            what = self.close_hook()  # the tray decides: hide (Flynn stays), quit, or stay open
+            if what == "quit":
+                self.quit_app()
+            else:
+                e.ignore()
+                if what == "hide":
+                    self.hide()
+                return
         super().closeEvent(e)
+
+    def quit_app(self) -> None:
+        """Quit Flynn (Ctrl+Q, the tray, `flynn quit`): the window's state saved, then the app ends;
+        the host saves answers in flight and drains the gateway."""
+        self.quitting = True
+        self.save_state()
+        self.on_quit()
 
     def bring_to_front(self) -> None:
         self.showNormal()

@@ -1,7 +1,8 @@
 """Servers on 127.0.0.1 that speak the real wire formats of OpenAI chat completions (SSE), Anthropic
 Messages (SSE) and Ollama /api/chat (NDJSON), with faults to inject: an HTTP error status with headers,
-a request that never gets an answer, a stream that drops after some chunks or ends cleanly without its
-end mark, and a 200 whose body is not the wire format at all."""
+a request that never gets an answer, a stream that drops after some chunks, stalls after some (an answer
+still in flight) or ends cleanly without its end mark, and a 200 whose body is not the wire format at
+all."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Fault:
     hang: bool = False  # never answer
     drop_after: int | None = None  # send this many text chunks, then cut the connection
     end_after: int | None = None  # send this many text chunks, then end the body cleanly, with no end mark
+    stall_after: int | None = None  # send this many text chunks, then nothing more (an answer in flight)
     raw: str | None = None  # answer 200 with this body instead (an HTML page, broken JSON)
     raw_type: str = "text/html"
 
@@ -128,6 +130,9 @@ class FakeServer:
                 return False
             if fault.end_after is not None and i >= fault.end_after + self._preamble():
                 break  # a proper end of the body, but the answer's own end mark never came
+            if fault.stall_after is not None and i >= fault.stall_after + self._preamble():
+                await asyncio.sleep(3600)  # still answering, as far as the client can tell
+                return False
             data = piece.encode()
             w.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             await w.drain()
