@@ -13,14 +13,17 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flynn_desktop.config import Config
 from flynn_desktop.core.events import GatewayState
 from flynn_desktop.errors import FlynnError
-from flynn_desktop.gateway.server import GatewayServer
 from flynn_desktop.paths import Paths
 from flynn_desktop.runtime import Runtime
 from flynn_desktop.runtime.instance import ControlServer, InstanceLock
+
+if TYPE_CHECKING:  # imported when the gateway starts: the window shows before FastAPI is loaded
+    from flynn_desktop.gateway.server import GatewayServer
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +53,27 @@ class Host:
         self.runtime.emit(GatewayState("paused", detail="paused from the tray"))
 
     async def resume_gateway(self) -> None:
+        from flynn_desktop.gateway.server import GatewayServer
+
         gateway = self.gateway or GatewayServer(self.runtime)
         if gateway.port:  # the same port again, even when gateway.port is 0
             gateway.cfg = gateway.cfg.model_copy(update={"port": gateway.port})
         await gateway.start()
         self.gateway = gateway
 
+    def start_services(self) -> None:
+        """The gateway, then automation (whose first heartbeat sees the gateway's real state): for a
+        window, once it is shown (from any thread)."""
+        self.start_gateway()
+        self.runtime.start_automation()
+
     def start_gateway(self) -> None:
         """Start the gateway if gateway.enabled. If it can't start, Flynn works on and says why."""
         if not self.runtime.config.gateway.enabled:
             self.runtime.emit(GatewayState("off", detail="gateway.enabled is false"))
             return
+        from flynn_desktop.gateway.server import GatewayServer
+
         gateway = GatewayServer(self.runtime)
         try:
             self.runtime.submit(gateway.start()).result()

@@ -41,7 +41,8 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
     from flynn_desktop.runtime.instance import ControlClient
 
     background = bool(getattr(args, "background", False))
-    with hosted(ctx.config, ctx.paths, gateway=True, control=False, automation=True) as host:
+    # The gateway and automation start once the window is shown (run_gui's `started`).
+    with hosted(ctx.config, ctx.paths, control=False) as host:
         if host is None:
             if background:  # started at login while Flynn already runs: nothing to do
                 print("flynn: Flynn is already running.", file=sys.stderr)
@@ -65,6 +66,7 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
             tokens.get,
             shell=lambda app, bridge, window: TrayAgent(app, bridge, window, desktop),
             background=background,
+            started=host.start_services,
         )
 
 

@@ -7,8 +7,6 @@ import hashlib
 import logging
 from collections.abc import Callable
 
-import numpy as np
-
 from flynn_desktop.errors import StorageError
 from flynn_desktop.memory.index import MemoryIndex
 
@@ -30,13 +28,22 @@ class CachedEmbedder:
         missing = sorted({h: i for i, h in enumerate(hashes) if h not in cached}.items(), key=lambda x: x[1])
         if missing:
             vectors = self.inner([texts[i] for _h, i in missing])
-            fresh = [
-                (h, np.asarray(v, dtype=np.float32).tobytes())
-                for (h, _i), v in zip(missing, vectors, strict=True)
-            ]
+            fresh = [(h, _to_bytes(v)) for (h, _i), v in zip(missing, vectors, strict=True)]
             try:
                 self.index.cache_vectors(self.model_id, fresh)
             except StorageError as e:  # a cache that can't grow (a full disk) only costs speed
                 log.info("embedding cache not written: %s", e.message)
             cached.update(fresh)
-        return [np.frombuffer(cached[h], dtype=np.float32).astype(float).tolist() for h in hashes]
+        return [_from_bytes(cached[h]) for h in hashes]
+
+
+def _to_bytes(vector: list[float]) -> bytes:
+    import numpy as np  # on first use: starting Flynn need not load numpy
+
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _from_bytes(data: bytes) -> list[float]:
+    import numpy as np
+
+    return list(np.frombuffer(data, dtype=np.float32).astype(float).tolist())

@@ -9,7 +9,6 @@ from flynn_desktop.config import Config
 from flynn_desktop.config.schema import ProvidersConfig
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.providers.factory import build_provider
-from flynn_desktop.providers.remote import RemoteProvider
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -29,6 +28,8 @@ async def probe(name: str, providers: ProvidersConfig, cache_dir: Path) -> tuple
         provider = build_provider(name, providers, cache_dir)
     except FlynnError as e:
         return False, False, e.message
+    from flynn_desktop.providers.remote import RemoteProvider  # httpx: only when a probe runs
+
     try:
         if not isinstance(provider, RemoteProvider):  # the local model: resolving it checks the file
             from flynn_desktop.providers.llama_cpp import LlamaCppProvider

@@ -9,10 +9,11 @@ import contextlib
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSocketNotifier
+from PySide6.QtCore import QSocketNotifier, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -29,10 +30,12 @@ def run_gui(
     gateway_token: Callable[[], str] | None = None,
     shell: Callable[[QApplication, RuntimeBridge, MainWindow], object] | None = None,
     background: bool = False,
+    started: Callable[[], None] | None = None,
 ) -> int:
     """Run the window until Flynn quits. `set_handlers(show, quit)` connects a second `flynn`'s "show
     the window" and `flynn quit` to this one; `gateway_token` gives the token for "Copy token";
-    `shell` (the tray agent) wraps the window; with `background` the window starts hidden."""
+    `shell` (the tray agent) wraps the window; with `background` the window starts hidden. `started`
+    (the gateway, automation) runs on a worker thread once the window is up."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Flynn")
@@ -50,7 +53,12 @@ def run_gui(
         # SIGTERM / Ctrl+C quit the normal way (state saved, answers kept). Python runs a signal's
         # handler only when it gets control: the wake-up fd wakes Qt's loop (no polling timer).
         notifier = _wake_on_signals(window.quit_app)
-        bridge.call(runtime.models.load())  # load now, with progress, rather than at the first question
+        if started is not None:  # after the first paint: the window shows before FastAPI is even imported
+            QTimer.singleShot(
+                0, lambda: threading.Thread(target=started, name="flynn-start", daemon=True).start()
+            )
+        if not background:  # load now, with progress, rather than at the first question; in the tray,
+            bridge.call(runtime.models.load())  # at the first question (small while it waits)
         code = app.exec()
         del kept, notifier
         return code

@@ -1,0 +1,140 @@
+"""The desktop: from `flynn` to the window shown, beside `flynn --background` to the tray icon shown;
+idle RSS in the tray (before the model loads) and with the window; CPU seconds over idle seconds.
+
+    .venv/bin/python benchmarks/desktop.py [--runs 3] [--idle 60]
+
+Needs an X display with a tray host: it starts Xvfb (:DISPLAY) and trayer itself when DISPLAY is unset.
+Each run uses a fresh FLYNN_HOME; the window's first map and the icon's embedding are read from the X
+server (xdotool, xwininfo), as a user would see them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FLYNN = str(ROOT / ".venv" / "bin" / "flynn")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def x(*cmd: str) -> str:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+
+
+def window_mapped() -> bool:
+    for wid in x("xdotool", "search", "--onlyvisible", "--classname", "flynn").split():
+        geo = x("xwininfo", "-id", wid)
+        m = re.search(r"Width: (\d+)", geo)
+        if m and int(m.group(1)) > 300 and "IsViewable" in geo:
+            return True
+    return False
+
+
+def icon_embedded() -> bool:
+    lines = x("xwininfo", "-root", "-tree").splitlines()
+    for i, line in enumerate(lines):
+        if '("panel" "trayer")' in line:
+            depth = len(line) - len(line.lstrip())
+            for child in lines[i + 1 :]:
+                if len(child) - len(child.lstrip()) <= depth:
+                    break
+                if '("flynn" "Flynn")' in child:
+                    return True
+    return False
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime, all threads
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start(args: list[str], ready, home: Path) -> tuple[subprocess.Popen[bytes], float]:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "FLYNN_HOME": str(home)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([FLYNN, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not ready():
+        if proc.poll() is not None:
+            raise SystemExit(f"flynn {' '.join(args)} exited early")
+        time.sleep(0.005)
+    return proc, time.perf_counter() - t0
+
+
+def stop(proc: subprocess.Popen[bytes], home: Path) -> None:
+    subprocess.run(
+        [FLYNN, "quit"], env={**os.environ, "FLYNN_HOME": str(home)}, capture_output=True, timeout=120
+    )
+    proc.wait(60)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--idle", type=float, default=60.0)
+    args = ap.parse_args()
+    helpers: list[subprocess.Popen[bytes]] = []
+    if not os.environ.get("DISPLAY"):
+        os.environ["DISPLAY"] = ":93"
+        helpers.append(subprocess.Popen(["Xvfb", ":93", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"]))
+        time.sleep(1)
+    helpers.append(
+        subprocess.Popen(
+            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32"]
+        )
+    )
+    time.sleep(1)
+    try:
+        shown, tray = [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            for i in range(args.runs):
+                home = Path(tmp) / f"w{i}"
+                proc, took = start([], window_mapped, home)
+                shown.append(took)
+                stop(proc, home)
+                home = Path(tmp) / f"t{i}"
+                proc, took = start(["--background"], icon_embedded, home)
+                tray.append(took)
+                stop(proc, home)
+            w, t = statistics.median(shown), statistics.median(tray)
+            print(
+                f"from `flynn` to the window shown:             {w:.2f} s (median of {args.runs}; target < 1 s)"
+            )
+            print(f"from `flynn --background` to the icon shown:  {t:.2f} s;  window / tray: {w / t:.2f}x")
+
+            for label, argv, ready in (
+                ("in the tray, model not loaded", ["--background"], icon_embedded),
+                ("with the window, model loaded", [], window_mapped),
+            ):
+                home = Path(tmp) / label.split()[0]
+                proc, _took = start(argv, ready, home)
+                time.sleep(5)  # start-up's own work (the first heartbeat, the model's load) settles
+                c0, rss = cpu_seconds(proc.pid), rss_mb(proc.pid)
+                time.sleep(args.idle)
+                used = cpu_seconds(proc.pid) - c0
+                print(
+                    f"idle {label}: RSS {rss:.0f} MB; CPU {used:.2f} s over {args.idle:.0f} s"
+                    + ("  (target < 0.5 s)" if "tray" in label else "")
+                )
+                stop(proc, home)
+    finally:
+        for h in reversed(helpers):
+            h.terminate()
+            h.wait(30)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
