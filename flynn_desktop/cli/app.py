@@ -67,6 +67,7 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
             shell=lambda app, bridge, window: TrayAgent(app, bridge, window, desktop),
             background=background,
             started=host.start_services,
+            config_path=ctx.config_path,
         )
 
 

@@ -428,6 +428,10 @@ class TrayConfig(Section):
     )
 
 
+class WindowConfig(Section):
+    theme: Literal["system", "light", "dark"] = Field("system", description="the window's colours")
+
+
 class Config(Section):
     models: ModelsConfig = ModelsConfig()
     agents: AgentsConfig = AgentsConfig()
@@ -439,6 +443,7 @@ class Config(Section):
     automation: AutomationConfig = AutomationConfig()
     logging: LoggingConfig = LoggingConfig()
     tray: TrayConfig = TrayConfig()
+    window: WindowConfig = WindowConfig()
 
     @property
     def agent(self) -> AgentConfig:

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QSystemTrayIcon
 
+from flynn_desktop import autostart
 from flynn_desktop.core.events import (
     RUN_END_EVENTS,
     Event,
@@ -27,7 +28,6 @@ from flynn_desktop.core.events import (
     RunStarted,
 )
 from flynn_desktop.paths import icon_file
-from flynn_desktop.tray import autostart
 from flynn_desktop.ui.bridge import RuntimeBridge
 from flynn_desktop.ui.main_window import MainWindow
 

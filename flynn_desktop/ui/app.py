@@ -21,6 +21,7 @@ from flynn_desktop.paths import icon_file
 from flynn_desktop.ui.bridge import RuntimeBridge
 from flynn_desktop.ui.face import RuntimeFace
 from flynn_desktop.ui.main_window import MainWindow
+from flynn_desktop.ui.theme import apply_theme
 
 
 def run_gui(
@@ -31,6 +32,7 @@ def run_gui(
     shell: Callable[[QApplication, RuntimeBridge, MainWindow], object] | None = None,
     background: bool = False,
     started: Callable[[], None] | None = None,
+    config_path: Path | None = None,
 ) -> int:
     """Run the window until Flynn quits. `set_handlers(show, quit)` connects a second `flynn`'s "show
     the window" and `flynn quit` to this one; `gateway_token` gives the token for "Copy token";
@@ -41,9 +43,12 @@ def run_gui(
     app.setApplicationName("Flynn")
     app.setDesktopFileName("flynn-desktop")
     app.setWindowIcon(QIcon(str(icon_file())))
+    apply_theme(app, runtime.config.window.theme)
     bridge = RuntimeBridge(runtime)
     try:
         window = MainWindow(bridge, state_file)
+        if config_path is not None:
+            window.config_path = config_path
         window.add_gateway_panel(gateway_token)
         kept = shell(app, bridge, window) if shell is not None else None
         if not background:

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.close_hook: Callable[[], str] | None = None
         self.quitting = False
         self.on_quit: Callable[[], None] = QApplication.quit
+        self.config_path = state_file.with_name("config.yaml")  # run_gui sets the one Flynn was started with
         self._build()
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
@@ -173,6 +174,20 @@ class MainWindow(QMainWindow):
         self.menuBar().addMenu(self.backup_menu)
         quit_action = self.backup_menu.addAction("Quit Flynn", self.quit_app)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+
+        prefs = self.backup_menu.addAction("Preferences…", self.open_preferences)
+        prefs.setShortcut(QKeySequence.StandardKey.Preferences)  # Ctrl+, on Linux and Windows
+        prefs.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.backup_menu.insertAction(self.backup_menu.backup_action, prefs)
+        find = QAction("Search sessions", self)
+        find.setShortcut(QKeySequence("Ctrl+K"))
+        find.triggered.connect(self.search.setFocus)
+        find.triggered.connect(self.search.selectAll)
+        self.addAction(find)
+        stop = QAction("Stop the answer", self)
+        stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        stop.triggered.connect(lambda: self.stop() if self.stop_button.isEnabled() else None)
+        self.addAction(stop)
 
         new_action = QAction("New chat", self)
         new_action.setShortcut(QKeySequence.StandardKey.New)
@@ -340,6 +355,18 @@ class MainWindow(QMainWindow):
                 self.new_chat()
 
         self.bridge.call(self.runtime.sessions.list(), show, self._show_error)
+
+    def open_preferences(self) -> None:
+        from flynn_desktop.ui.preferences import PreferencesDialog
+        from flynn_desktop.ui.theme import apply_theme
+
+        app = QApplication.instance()
+        assert isinstance(app, QApplication)
+        tiers = [self.runtime.config.models.router.tiers[t] for t in self.runtime.config.models.router.tiers]
+        self.preferences = PreferencesDialog(
+            self.runtime.config, self.config_path, tiers, lambda theme: apply_theme(app, theme), self
+        )
+        self.preferences.show()
 
     def open_trash(self) -> None:
         from flynn_desktop.ui.trash_view import TrashDialog

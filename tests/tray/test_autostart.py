@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from flynn_desktop import __version__
-from flynn_desktop.tray import autostart
+from flynn_desktop import autostart
 
 
 @pytest.fixture

@@ -202,7 +202,12 @@ def test_pin_delete_and_restore_from_recently_deleted(qtbot, open_window) -> Non
 def test_backup_now_and_restore_from_the_flynn_menu(qtbot, open_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
     w = open_window(FakeProvider())
     menu = w.backup_menu
-    assert [a.text() for a in menu.actions() if a.text()][:3] == ["Backup now…", "Restore…", "No backup yet"]
+    assert [a.text() for a in menu.actions() if a.text()][:4] == [
+        "Preferences…",
+        "Backup now…",
+        "Restore…",
+        "No backup yet",
+    ]
     type_and_enter(qtbot, w, "A chat to keep")
     qtbot.waitUntil(lambda: w.answer_done() and w.session_list.count() == 1, timeout=30000)
     kept = w.session_id
