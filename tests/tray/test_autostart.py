@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flynn_desktop import __version__
-from flynn_desktop import autostart
+from flynn_desktop import __version__, autostart
 
 
 @pytest.fixture
