@@ -363,9 +363,12 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         assert isinstance(app, QApplication)
         tiers = [self.runtime.config.models.router.tiers[t] for t in self.runtime.config.models.router.tiers]
-        self.preferences = PreferencesDialog(
-            self.runtime.config, self.config_path, tiers, lambda theme: apply_theme(app, theme), self
-        )
+
+        def retheme(theme: str) -> None:
+            apply_theme(app, theme)
+            self._render()  # the conversation's own colours (code blocks) follow
+
+        self.preferences = PreferencesDialog(self.runtime.config, self.config_path, tiers, retheme, self)
         self.preferences.show()
 
     def open_trash(self) -> None:
@@ -515,7 +518,10 @@ class MainWindow(QMainWindow):
         at_bottom = bar.value() >= bar.maximum() - 4
         c = self.conversation
         if c.messages:
-            self.chat_view.setHtml(conversation_html(c.messages, c.streaming_id, self._summaries_unfolded))
+            dark = self.palette().window().color().lightness() < 128  # the theme's colours for code
+            self.chat_view.setHtml(
+                conversation_html(c.messages, c.streaming_id, self._summaries_unfolded, dark)
+            )
         else:
             self.chat_view.setHtml(
                 "<p style='color:#777'>Ask anything. Your model runs on this computer.</p>"

@@ -11,15 +11,31 @@ from flynn_desktop.core.messages import MessageStatus, Role, StoredMessage
 
 STYLE = """
 <style>
-  .you { color: #1a4d8f; font-weight: bold; }
-  .flynn { color: #2d6a2d; font-weight: bold; }
-  .badge { color: #777; font-size: small; }
-  .note { color: #a05a00; font-style: italic; }
-  .err { color: #b00020; }
-  pre { background-color: #f3f3f3; font-family: monospace; padding: 6px; }
-  code { background-color: #f3f3f3; font-family: monospace; }
+  .you { color: %(you)s; font-weight: bold; }
+  .flynn { color: %(flynn)s; font-weight: bold; }
+  .badge { color: %(badge)s; font-size: small; }
+  .note { color: %(note)s; font-style: italic; }
+  .err { color: %(err)s; }
+  pre { background-color: %(code)s; font-family: monospace; padding: 6px; }
+  code { background-color: %(code)s; font-family: monospace; }
 </style>
 """
+LIGHT = {
+    "you": "#1a4d8f",
+    "flynn": "#2d6a2d",
+    "badge": "#777",
+    "note": "#a05a00",
+    "err": "#b00020",
+    "code": "#f3f3f3",
+}
+DARK = {
+    "you": "#7aa7ff",
+    "flynn": "#7fd17f",
+    "badge": "#9a9a9a",
+    "note": "#f0a050",
+    "err": "#ff6b6b",
+    "code": "#35373c",
+}
 
 
 def _md() -> markdown.Markdown:
@@ -83,9 +99,9 @@ def message_html(m: StoredMessage) -> str:
 
 
 def conversation_html(
-    messages: list[StoredMessage], streaming_id: int | None = None, unfolded: bool = False
+    messages: list[StoredMessage], streaming_id: int | None = None, unfolded: bool = False, dark: bool = False
 ) -> str:
-    parts = [STYLE]
+    parts = [STYLE % (DARK if dark else LIGHT)]
     for m in reading_order(messages):
         if m.role == Role.SUMMARY:
             parts.append(summary_html(m, unfolded) + "<hr>")

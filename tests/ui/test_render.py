@@ -49,3 +49,11 @@ def test_user_text_is_escaped_and_badges_and_states_show() -> None:
 def test_the_streaming_answer_is_not_marked_partial() -> None:
     html = conversation_html([msg(2, Role.ASSISTANT, "Stream", MessageStatus.PARTIAL)], streaming_id=2)
     assert "partial answer" not in html
+
+
+def test_code_blocks_take_the_themes_colours() -> None:
+    from flynn_desktop.ui.render import DARK, LIGHT
+
+    m = [msg(1, Role.ASSISTANT, "```\nprint(1)\n```")]
+    assert LIGHT["code"] in conversation_html(m) and DARK["code"] not in conversation_html(m)
+    assert DARK["code"] in conversation_html(m, dark=True)
