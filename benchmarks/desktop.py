@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -21,34 +20,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import xscreen  # noqa: E402
+
 FLYNN = str(ROOT / ".venv" / "bin" / "flynn")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def x(*cmd: str) -> str:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
-
-
 def window_mapped() -> bool:
-    for wid in x("xdotool", "search", "--onlyvisible", "--classname", "flynn").split():
-        geo = x("xwininfo", "-id", wid)
-        m = re.search(r"Width: (\d+)", geo)
-        if m and int(m.group(1)) > 300 and "IsViewable" in geo:
-            return True
-    return False
+    return xscreen.window_mapped(os.environ["DISPLAY"])
 
 
 def icon_embedded() -> bool:
-    lines = x("xwininfo", "-root", "-tree").splitlines()
-    for i, line in enumerate(lines):
-        if '("panel" "trayer")' in line:
-            depth = len(line) - len(line.lstrip())
-            for child in lines[i + 1 :]:
-                if len(child) - len(child.lstrip()) <= depth:
-                    break
-                if '("flynn" "Flynn")' in child:
-                    return True
-    return False
+    return xscreen.icon_embedded(os.environ["DISPLAY"])
 
 
 def cpu_seconds(pid: int) -> float:

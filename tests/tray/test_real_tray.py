@@ -6,7 +6,6 @@ the answer saved as partial."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 from flynn_desktop.sessions import SQLSessionStore
 from tests.conftest import FLYNN
 from tests.helpers.fake_servers import FakeServer, Fault
+from tests.helpers.xscreen import icon_embedded, window_mapped
 
 DISPLAY = os.environ.get("FLYNN_TEST_DISPLAY")
 pytestmark = [
@@ -37,45 +37,6 @@ def until(predicate, what: str, proc: subprocess.Popen[str] | None = None) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"never got to {what}")
         time.sleep(0.1)
-
-
-def x_tree() -> str:
-    return subprocess.run(
-        ["xwininfo", "-display", str(DISPLAY), "-root", "-tree"], capture_output=True, text=True, timeout=30
-    ).stdout
-
-
-def icon_embedded() -> bool:
-    """A window of Flynn's inside the tray host's panel."""
-    lines = x_tree().splitlines()
-    for i, line in enumerate(lines):
-        if '("panel" "trayer")' in line:
-            depth = len(line) - len(line.lstrip())
-            for child in lines[i + 1 :]:
-                if len(child) - len(child.lstrip()) <= depth:
-                    break
-                if '("flynn" "Flynn")' in child:
-                    return True
-    return False
-
-
-def window_mapped() -> bool:
-    """Flynn's main window mapped on the screen (the tray icon's window is small)."""
-    found = subprocess.run(
-        ["xdotool", "search", "--onlyvisible", "--classname", "flynn"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DISPLAY": str(DISPLAY)},
-        timeout=30,
-    ).stdout.split()
-    for wid in found:
-        geo = subprocess.run(
-            ["xwininfo", "-display", str(DISPLAY), "-id", wid], capture_output=True, text=True, timeout=30
-        ).stdout
-        width = re.search(r"Width: (\d+)", geo)
-        if width and int(width.group(1)) > 300 and "IsViewable" in geo:
-            return True
-    return False
 
 
 def free_port() -> int:
@@ -104,13 +65,13 @@ def test_background_tray_show_and_quit_with_an_answer_in_flight(clean_env, paths
     flynn = subprocess.Popen([FLYNN, "--config", str(cfg), "--background"], env=env, text=True)
     try:
         until(paths.instance_socket.exists, "its control socket", flynn)
-        until(icon_embedded, "its icon in the tray", flynn)
-        assert not window_mapped()  # --background: the tray only
+        until(lambda: icon_embedded(str(DISPLAY)), "its icon in the tray", flynn)
+        assert not window_mapped(str(DISPLAY))  # --background: the tray only
         second = subprocess.run(
             [FLYNN, "--config", str(cfg)], env=env, capture_output=True, text=True, timeout=120
         )
         assert second.returncode == 0 and "its window is shown" in second.stderr
-        until(window_mapped, "the window shown", flynn)
+        until(lambda: window_mapped(str(DISPLAY)), "the window shown", flynn)
 
         token = (paths.data_dir / "gateway.token").read_text().strip()
         got: list[str] = []
