@@ -4,8 +4,8 @@ the CLI commands that find no running Flynn).
 Start: the instance lock -> the Runtime (stores, loop thread) -> the control socket -> the gateway ->
 automation (pruner, heartbeat; for a Flynn that stays) -> the face. The window starts its gateway and
 automation itself, right after its first paint (`Host.start_services`), so it shows sooner. Stop: the
-reverse, each step even when an earlier one failed. A process that can't take the lock hosts nothing: another Flynn
-holds the stores, and the caller talks to it over its socket.
+reverse, each step even when an earlier one failed. A process that can't take the lock hosts nothing:
+another Flynn holds the stores, and the caller talks to it over its socket.
 """
 
 from __future__ import annotations
