@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -52,7 +52,14 @@ from flynn_desktop.errors import FlynnError
 from flynn_desktop.ui.backup_menu import BackupMenu
 from flynn_desktop.ui.bridge import RuntimeBridge
 from flynn_desktop.ui.conversation import Conversation
-from flynn_desktop.ui.render import PIN_LINK, SUMMARY_LINK, conversation_html
+from flynn_desktop.ui.render import (
+    COPY_CODE_LINK,
+    COPY_LINK,
+    PIN_LINK,
+    SUMMARY_LINK,
+    code_blocks,
+    conversation_html,
+)
 from flynn_desktop.ui.widgets import MessageInput, ModelIndicator
 
 RENDER_INTERVAL_MS = 50
@@ -549,8 +556,25 @@ class MainWindow(QMainWindow):
                 self._render_in_place()
 
             self.bridge.call(self.runtime.sessions.pin_message(message_id, pinned), shown, self._show_error)
+        elif url.toString().startswith((COPY_LINK, COPY_CODE_LINK)):
+            self.copy_from_link(url.toString())
         else:
             QDesktopServices.openUrl(url)
+
+    def copy_from_link(self, link: str) -> None:
+        """A message's copy link (its text) or a code block's (that block's code)."""
+        code = link.startswith(COPY_CODE_LINK)
+        ident, _, block = link.removeprefix(COPY_CODE_LINK if code else COPY_LINK).partition(":")
+        found = [m for m in self.conversation.messages if str(m.id) == ident]
+        if not found:
+            return
+        text = found[0].content
+        if code:
+            blocks = code_blocks(text)
+            text = blocks[int(block)] if block.isdigit() and int(block) < len(blocks) else ""
+        if text:
+            QGuiApplication.clipboard().setText(text)
+            self.statusBar().showMessage("Code copied." if code else "Message copied.", 3000)
 
     def _show_error(self, e: FlynnError) -> None:
         self.statusBar().showMessage(str(e), 15000)

@@ -256,3 +256,24 @@ def test_health_at_start_says_nothing_and_a_recovery_is_told(qtbot, open_window)
     assert "Only 12 MB free" in w.statusBar().currentMessage()
     w._on_event(HealthChanged((ok,)))
     assert w.statusBar().currentMessage() == "All checks pass again."
+
+
+def test_copy_a_message_and_a_code_block(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QApplication
+
+    from flynn_desktop.ui.render import COPY_CODE_LINK, COPY_LINK
+
+    w = open_window(FakeProvider(replies=("Try this:\n\n", "```python\n", "print('hi')\n", "```\n")))
+    type_and_enter(qtbot, w, "Show me code")
+    qtbot.waitUntil(lambda: w.answer_done() and "print" in w.transcript(), timeout=30000)
+    answer = w.last_answer()
+    assert answer is not None and "copy code" in w.transcript()
+    w.copy_from_link(f"{COPY_CODE_LINK}{answer.id}:0")
+    assert (
+        QApplication.clipboard().text() == "print('hi')" and "Code copied" in w.statusBar().currentMessage()
+    )
+    w.copy_from_link(f"{COPY_LINK}{answer.id}")
+    assert (
+        QApplication.clipboard().text().startswith("Try this:")
+        and "```python" in QApplication.clipboard().text()
+    )

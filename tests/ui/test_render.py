@@ -17,7 +17,33 @@ def msg(
 def test_markdown_and_code_blocks() -> None:
     out = markdown_html("Some **bold** text.\n\n```python\nprint('<hi>')\n```\n")
     assert "<strong>bold</strong>" in out
-    assert "<pre><code" in out and "&lt;hi&gt;" in out and "<hi>" not in out
+    assert '<div class="codehilite"' in out and "&lt;hi&gt;" in out and "<hi>" not in out
+    assert '<span style="color: #007020">print</span>' in out  # highlighted by Pygments, inline colours
+
+
+def test_copy_links_and_the_answers_speed() -> None:
+    from datetime import timedelta
+
+    from flynn_desktop.ui.render import COPY_CODE_LINK, COPY_LINK, code_blocks
+
+    text = "Two blocks:\n\n```python\nx = 1\n```\n\n~~~\nplain <b>\n~~~\n"
+    answer = StoredMessage(
+        7,
+        "s",
+        Role.ASSISTANT,
+        text,
+        MessageStatus.COMPLETE,
+        NOW,
+        NOW + timedelta(seconds=2),
+        provider="local",
+        model="m",
+        tokens_out=80,
+    )
+    html = conversation_html([answer])
+    assert f'href="{COPY_LINK}7"' in html
+    assert f'href="{COPY_CODE_LINK}7:0"' in html and f'href="{COPY_CODE_LINK}7:1"' in html
+    assert code_blocks(text) == ["x = 1", "plain <b>"]
+    assert "local:m · this computer" in html and "80 tokens · 40 tokens/s" in html
 
 
 def test_raw_html_from_a_model_is_shown_as_text() -> None:
