@@ -13,29 +13,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
 import time
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
+from flynn_desktop.checksums import sha256_file
 from flynn_desktop.errors import FlynnError
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 PREFIX = "flynn-backup-"
 SUFFIX = ".zip"
-_CHUNK = 1 << 20
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sqlite_copy(source: sqlite3.Connection, dest: Path) -> None:
@@ -67,7 +58,7 @@ def pack(staging: Path, out: Path, manifest: Mapping[str, Any]) -> int:
     size) first. Written beside `out` and renamed, so a full disk leaves no half archive. Returns
     the archive's size."""
     files = {
-        p.relative_to(staging).as_posix(): {"sha256": sha256(p), "size": p.stat().st_size}
+        p.relative_to(staging).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
         for p in sorted(staging.rglob("*"))
         if p.is_file()
     }
@@ -112,11 +103,9 @@ def read_manifest(path: Path, schema: Mapping[str, int]) -> dict[str, Any]:
                 raise _refuse(path, "its files don't match its manifest (missing or extra files)")
             for name, meta in files.items():
                 _safe(path, name)
-                h = hashlib.sha256()
                 with z.open(name) as f:
-                    while chunk := f.read(_CHUNK):
-                        h.update(chunk)
-                if h.hexdigest() != meta["sha256"]:
+                    digest = hashlib.file_digest(cast(zipfile.ZipExtFile, f), "sha256").hexdigest()
+                if digest != meta["sha256"]:
                     raise _refuse(path, f"{name} is damaged (its checksum does not match)")
     except FlynnError:
         raise
@@ -150,12 +139,3 @@ def keep_last(folder: Path, keep: int) -> list[Path]:
     for old in made[keep:]:
         old.unlink(missing_ok=True)
     return made[keep:]
-
-
-def latest(folder: Path) -> Path | None:
-    made = sorted(folder.glob(f"{PREFIX}*{SUFFIX}"), key=lambda p: p.stat().st_mtime)
-    return made[-1] if made else None
-
-
-def copy_folder(src: Path, dest: Path) -> None:
-    shutil.copytree(src, dest, dirs_exist_ok=True)

@@ -7,13 +7,13 @@ the two stores are kept in step across a crash.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from flynn_desktop.backup import copy_folder
 from flynn_desktop.core.events import Progress
 from flynn_desktop.core.interfaces import ProgressCallback
 from flynn_desktop.core.memory import (
@@ -88,7 +88,7 @@ class MemoryService:
             self.index.snapshot(dest / "memory.db")
             local = self._chroma[0]
             if local is not None and local.is_dir():
-                copy_folder(local, dest / "chroma")
+                shutil.copytree(local, dest / "chroma", dirs_exist_ok=True)
             return {"memories": self.index.count()}
 
     # adding ------------------------------------------------------------------------------------------
