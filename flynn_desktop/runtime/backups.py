@@ -81,15 +81,13 @@ class Backups:
     # making ---------------------------------------------------------------------------------------
     async def make(self, out: Path | None = None, include_secrets: bool = False) -> BackupMade:
         """One archive at `out` (a file, or a folder to put it in; default: the backups folder)."""
-        target = out or self.folder
-        if target.is_dir() or out is None:
-            target = target / archive_name()
-        if target.suffix != ".zip":
-            target = target.with_name(target.name + ".zip")
-        if out is None or out.is_dir():  # two in one second: the second gets its own name
+        if out is None or out.is_dir():
+            target = (out or self.folder) / archive_name()
             n, stem = 2, target.stem
-            while target.exists():
+            while target.exists():  # two in one second: the second gets its own name
                 target, n = target.with_name(f"{stem}-{n}.zip"), n + 1
+        else:
+            target = out if out.suffix == ".zip" else out.with_name(out.name + ".zip")
         async with self._busy:
             made = await asyncio.to_thread(self._make, target.resolve(), include_secrets)
         self.emit(Progress("backup", 1.0, target.name))

@@ -51,7 +51,7 @@ class Runtime:
         self._subscribers: list[Subscriber] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._tasks: list[asyncio.Task[None]] = []  # the pruner and the heartbeat
+        self._tasks: list[asyncio.Task[None]] = []  # automation: pruner, heartbeat, backup, maintenance
         self.models = Models(config, paths, self.emit, lambda: self.loop, providers)
         self.sessions = Sessions(
             config,
@@ -102,9 +102,10 @@ class Runtime:
         started.wait()
 
     def start_automation(self) -> None:
-        """automation.sessionPruner (prune sessions) and automation.heartbeat (the health checks):
-        each runs now, then every interval, in a task that sleeps between runs. For a Flynn that
-        stays (the host starts it); a one-shot command has no need of it."""
+        """automation.sessionPruner (prune sessions), .heartbeat (the health checks), .backup (a
+        backup when one is due) and .maintenance (upkeep when idle): each runs now, then every
+        interval, in a task that sleeps between runs. For a Flynn that stays (the host starts it); a
+        one-shot command has no need of it."""
         self.submit(self._start_automation()).result()
 
     async def _start_automation(self) -> None:
