@@ -141,6 +141,15 @@ def _cost(records: Sequence[UsageRecord], name: str, prices: Prices) -> float | 
     return None if any(r.remote for r in records) else 0.0  # local: free; an unpriced cloud: unknown
 
 
+def _total_cost(records: Sequence[UsageRecord], prices: Prices) -> float | None:
+    """The cost of records of any models: unknown when one of them is an unpriced cloud model."""
+    by_model: dict[str, list[UsageRecord]] = {}
+    for r in records:
+        by_model.setdefault(f"{r.provider}:{r.model}", []).append(r)
+    costs = [_cost(rs, name, prices) for name, rs in by_model.items()]
+    return None if None in costs else sum(c for c in costs if c is not None)
+
+
 def peak_concurrent(timed: Sequence[Timed]) -> int:
     """The most answers in flight at once: each ran from (recorded - latency) to recorded."""
     edges: list[tuple[float, int]] = []
@@ -193,9 +202,7 @@ def summarize(timed: Sequence[Timed], prices: Prices) -> list[UsageRow]:
         by_model.setdefault(f"{r.provider}:{r.model}", []).append((at, r))
     rows = [_row(name, ts, _cost([r for _a, r in ts], name, prices)) for name, ts in sorted(by_model.items())]
     if len(rows) > 1:
-        costs = [row.cost for row in rows]
-        total = None if None in costs else sum(c for c in costs if c is not None)
-        rows.append(_row(ALL, timed, total))
+        rows.append(_row(ALL, timed, _total_cost([r for _at, r in timed], prices)))
     return rows
 
 
@@ -207,10 +214,6 @@ def daily(timed: Sequence[Timed], prices: Prices) -> list[DayUsage]:
     out = []
     for day, rs in sorted(by_day.items()):
         ok = [r for r in rs if r.ok]
-        by_model: dict[str, list[UsageRecord]] = {}
-        for r in rs:
-            by_model.setdefault(f"{r.provider}:{r.model}", []).append(r)
-        costs = [_cost(v, name, prices) for name, v in by_model.items()]
-        cost = None if None in costs else sum(c for c in costs if c is not None)
+        cost = _total_cost(rs, prices)
         out.append(DayUsage(day, len(ok), sum(r.tokens_in for r in ok), sum(r.tokens_out for r in ok), cost))
     return out
