@@ -57,7 +57,6 @@ PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
 )
 
-_TABLES = ("sessions", "messages", "usage")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -462,10 +461,7 @@ class SQLSessionStore:
         """Give back the space of deleted sessions, refresh statistics, check the file."""
         if self.url:
             return self._maintain_server()
-        raw = self.engine.raw_connection()
-        try:
-            db = raw.driver_connection
-            assert isinstance(db, sqlite3.Connection)
+        with self._sqlite() as db:
             mode = db.isolation_level
             db.isolation_level = None  # VACUUM can't run in a transaction
             try:
@@ -474,16 +470,26 @@ class SQLSessionStore:
                 raise storage_error("the session store", self.path, e) from e
             finally:
                 db.isolation_level = mode
+
+    @contextmanager
+    def _sqlite(self) -> Iterator[sqlite3.Connection]:
+        """The file's own sqlite3 connection (one of the pool's), for what SQLAlchemy has no word for:
+        VACUUM, the online backup API."""
+        raw = self.engine.raw_connection()
+        try:
+            db = raw.driver_connection
+            assert isinstance(db, sqlite3.Connection)
+            yield db
         finally:
             raw.close()
 
     def _maintain_server(self) -> Upkeep:
         """PostgreSQL: VACUUM (ANALYZE) the three tables; the sizes are the tables' with indexes."""
-        tables = ", ".join(_TABLES)
-        size = text("SELECT " + " + ".join(f"pg_total_relation_size('{t}')" for t in _TABLES))
+        names = [t.name for t in copies.tables()]
+        size = text("SELECT " + " + ".join(f"pg_total_relation_size('{t}')" for t in names))
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             before = int(conn.execute(size).scalar() or 0)
-            conn.execute(text(f"VACUUM (ANALYZE) {tables}"))
+            conn.execute(text(f"VACUUM (ANALYZE) {', '.join(names)}"))
             after = int(conn.execute(size).scalar() or 0)
         return Upkeep("sessions (PostgreSQL)", before, after, "ok", False)
 
@@ -494,13 +500,8 @@ class SQLSessionStore:
         messages it holds."""
         if self.url:
             return copies.rows_out(self.engine, dest)
-        raw = self.engine.raw_connection()
-        try:
-            db = raw.driver_connection
-            assert isinstance(db, sqlite3.Connection)
+        with self._sqlite() as db:
             sqlite_copy(db, dest)
-        finally:
-            raw.close()
         copy = sqlite3.connect(dest)
         try:
             count = {t: int(copy.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in copies.COUNTED}
@@ -517,14 +518,9 @@ class SQLSessionStore:
         if self.url:
             copies.rows_in(self.engine, source)
             return
-        raw = self.engine.raw_connection()
-        try:
-            db = raw.driver_connection
-            assert isinstance(db, sqlite3.Connection)
+        with self._sqlite() as db:
             db.commit()
             sqlite_into(source, db)
-        finally:
-            raw.close()
         self.engine.dispose()  # pooled connections start afresh on the new content
         self._migrate()
 
