@@ -92,7 +92,6 @@ class TrayAgent(QObject):
         self, app: QApplication, bridge: RuntimeBridge, window: MainWindow, desktop: Desktop
     ) -> None:
         super().__init__()
-        self.app = app
         self.bridge = bridge
         self.window = window
         self.desktop = desktop
@@ -126,7 +125,6 @@ class TrayAgent(QObject):
         window.close_hook = self.on_window_close
         app.setQuitOnLastWindowClosed(False)  # a hidden window is not the end of Flynn
         bridge.event_received.connect(self.on_event)
-        bridge.quit_requested.connect(self.window.quit_app)
         self._refresh()
         if self.config.enabled and self.available:
             self.tray.show()

@@ -53,7 +53,6 @@ def run_gui(
         kept = shell(app, bridge, window) if shell is not None else None
         if not background:
             window.show()
-        bridge.quit_requested.connect(window.quit_app)
         set_handlers(bridge.request_show, bridge.request_quit)
         # SIGTERM / Ctrl+C quit the normal way (state saved, answers kept). Python runs a signal's
         # handler only when it gets control: the wake-up fd wakes Qt's loop (no polling timer).

@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self._render_timer.timeout.connect(self._render)
         bridge.event_received.connect(self._on_event)
         bridge.show_requested.connect(self.bring_to_front)
+        bridge.quit_requested.connect(self.quit_app)  # `flynn quit`
         self._restore_state()
         self._render()
         self.refresh_sessions()
@@ -369,7 +370,7 @@ class MainWindow(QMainWindow):
 
         app = QApplication.instance()
         assert isinstance(app, QApplication)
-        tiers = [self.runtime.config.models.router.tiers[t] for t in self.runtime.config.models.router.tiers]
+        tiers = list(self.runtime.config.models.router.tiers.values())
 
         def retheme(theme: str) -> None:
             apply_theme(app, theme)
