@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flynn_desktop.cli.context import Context, backend
-from flynn_desktop.cli.output import progress_line
+from flynn_desktop.cli.output import result_with_progress
 
 
 def add_parser(sub: Any) -> None:
@@ -26,14 +26,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _run(ctx: Context, method: str, params: dict[str, Any]) -> Any:
-    result: Any = None
     with backend(ctx) as b:
-        for msg in b.call_events(method, params):
-            if "result" in msg:
-                result = msg["result"]
-            elif msg.get("event") == "progress":
-                progress_line(msg)
-    return result
+        return result_with_progress(b.call_events(method, params))
 
 
 def cmd_backup(ctx: Context, args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flynn_desktop.cli.context import Context, backend
-from flynn_desktop.cli.output import progress_line
+from flynn_desktop.cli.output import result_with_progress
 
 
 def add_parser(sub: Any) -> None:
@@ -107,12 +107,7 @@ def cmd_memory(ctx: Context, args: argparse.Namespace) -> int:
                 print(f"{k}: {v}")
         elif cmd in ("import", "reindex"):
             params = {"path": str(Path(args.path).expanduser().resolve())} if cmd == "import" else {}
-            result: Any = None
-            for msg in b.call_events(f"memory.{cmd}", params):
-                if "result" in msg:
-                    result = msg["result"]
-                elif msg.get("event") == "progress":
-                    progress_line(msg)
+            result = result_with_progress(b.call_events(f"memory.{cmd}", params))
             if cmd == "reindex":
                 print(f"flynn: indexed {result} memories", file=sys.stderr)
                 return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -16,3 +17,14 @@ def progress_line(ev: dict[str, Any]) -> None:
     bar = "#" * int(frac * 20)
     end = "\n" if frac >= 1 else ""
     print(f"\rflynn: {ev['task']:<12} [{bar:<20}] {frac * 100:5.1f}%", end=end, file=sys.stderr, flush=True)
+
+
+def result_with_progress(messages: Iterable[dict[str, Any]]) -> Any:
+    """A long call's result (`call_events`), its progress printed as it comes."""
+    result: Any = None
+    for msg in messages:
+        if "result" in msg:
+            result = msg["result"]
+        elif msg.get("event") == "progress":
+            progress_line(msg)
+    return result
