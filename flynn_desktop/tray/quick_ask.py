@@ -82,9 +82,5 @@ class QuickAsk(QDialog):
     def open_in_window(self) -> None:
         if self.session_id:
             self.window_.open_session(self.session_id)
-            self.window_.bring_to_front()
-            self.refresh_list()
+            self.window_.bring_to_front()  # the list already has it: its creation was an event
         self.hide()
-
-    def refresh_list(self) -> None:
-        self.window_.refresh_sessions()
