@@ -91,6 +91,8 @@ class Answer:
         self.tool_calls: list[ToolCall] = []
         self.status = MessageStatus.PARTIAL
         self.error: FlynnError | None = None
+        self._t0 = time.monotonic()
+        self._first: float | None = None  # when the first token came
 
     @property
     def text(self) -> str:
@@ -104,6 +106,7 @@ class Answer:
         cancel: CancelToken,
     ) -> AsyncGenerator[StreamItem, None]:
         mid = self.message_id or 0
+        self._t0 = time.monotonic()
         try:
             async for item in provider.stream(messages, params, cancel):
                 if isinstance(item, Served):
@@ -120,6 +123,8 @@ class Answer:
                 elif isinstance(item, ToolCall):  # for the client to run; kept in the saved text
                     self.tool_calls.append(item)
                 else:
+                    if self._first is None:
+                        self._first = time.monotonic()
                     self.pieces.append(item)
                     if self.writer is not None:
                         self.writer.add(item)
@@ -142,6 +147,10 @@ class Answer:
         if self.writer is not None:
             self.writer.cancel()
         u = self.usage or Usage(self.prompt_tokens, len(self.pieces), False)
+        first_ms = gen_ms = None
+        if self._first is not None:  # how long the first token took, and the rest
+            first_ms = round(1000 * (self._first - self._t0), 1)
+            gen_ms = round(1000 * (time.monotonic() - self._first), 1)
         if self.message_id:
             try:
                 calls = "".join(f"\n\n→ asked to run {c.name}({c.arguments})" for c in self.tool_calls)
@@ -153,6 +162,8 @@ class Answer:
                     tokens_in=u.tokens_in,
                     tokens_out=u.tokens_out,
                     error=str(error) if error else None,
+                    first_token_ms=first_ms,
+                    generation_ms=gen_ms,
                 )
             except FlynnError as e:  # e.g. the disk is full: the user must still hear how it ended
                 log.warning("could not save the answer: %s", e.message)
@@ -163,7 +174,16 @@ class Answer:
             self.emit(RunError(self.run_id, self.session_id, mid, error.code, str(error)))
         elif status == MessageStatus.COMPLETE:
             self.emit(
-                RunFinished(self.run_id, self.session_id, mid, u.tokens_in, u.tokens_out, u.finish_reason)
+                RunFinished(
+                    self.run_id,
+                    self.session_id,
+                    mid,
+                    u.tokens_in,
+                    u.tokens_out,
+                    u.finish_reason,
+                    first_ms,
+                    gen_ms,
+                )
             )
         else:
             self.emit(RunCancelled(self.run_id, self.session_id, mid))

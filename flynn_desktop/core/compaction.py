@@ -85,10 +85,13 @@ def importance(message: ChatMessage) -> float:
 
 
 def conversation_of(stored: Sequence[StoredMessage], threshold: float = 0.8) -> Conversation:
-    """A saved conversation, with its newest summary. Failed and empty answers are left out."""
+    """A saved conversation, with its newest summary. Failed and empty answers are left out, and so
+    are messages an edit or a regenerate replaced."""
     summary = next((m for m in reversed(stored) if m.role == Role.SUMMARY and m.content), None)
     covers = (summary.covers or 0) if summary is not None else 0
-    kept = [m for m in stored if m.role != Role.SUMMARY and m.content and m.status != "error"]
+    kept = [
+        m for m in stored if m.role != Role.SUMMARY and m.content and m.status != "error" and not m.superseded
+    ]
     covered = sum(m.id <= covers for m in kept)
     return Conversation(
         [m.as_chat() for m in kept],

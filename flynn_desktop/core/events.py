@@ -79,6 +79,8 @@ class RunFinished(Event):
     tokens_in: int
     tokens_out: int
     finish_reason: str
+    first_token_ms: float | None = None  # from the answer's start to its first token
+    generation_ms: float | None = None  # from its first token to its last
 
 
 @dataclass(frozen=True)

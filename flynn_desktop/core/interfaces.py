@@ -225,7 +225,14 @@ class SessionStore(UsageStore, Protocol):
         tokens_out: int | None = None,
         error: str | None = None,
         served: Served | None = None,
+        first_token_ms: float | None = None,
+        generation_ms: float | None = None,
     ) -> None: ...
+
+    def supersede(self, session_id: str, from_message_id: int) -> list[int]:
+        """Mark a message and every later one of its session as replaced by an edit or a regenerate:
+        kept, never sent to a model again. Returns their ids."""
+        ...
 
     def messages(self, session_id: str) -> list[StoredMessage]: ...
 

@@ -94,6 +94,9 @@ class StoredMessage:
     citations: tuple[Citation, ...] = ()  # the memories its prompt held
     covers: int | None = None  # a summary: the id of the last message it folds in
     pinned: bool = False  # the user pinned it: a summary never replaces it
+    superseded: bool = False  # replaced by an edit or a regenerate: kept, shown folded, never sent
+    first_token_ms: float | None = None  # an answer: from its start to its first token
+    generation_ms: float | None = None  # an answer: from its first token to its last
 
     def as_chat(self) -> ChatMessage:
         return ChatMessage(self.role, self.content)

@@ -202,7 +202,10 @@ class Connection:
             if key:
                 self.idempotent[key] = ack
             return ack
-        return await call(self.runtime, method, p, self.caller, websocket=True)
+        result = await call(self.runtime, method, p, self.caller, websocket=True)
+        if method == "chat.resend":  # its run's events come to this connection, as chat.send's
+            self.runs[result["runId"]] = result["sessionId"]
+        return result
 
 
 async def serve_ws(

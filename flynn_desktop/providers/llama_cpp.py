@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -138,6 +139,10 @@ class LlamaCppProvider(ProviderBase):
                 n_ctx=self._n_ctx,
                 n_threads=self._threads,
                 n_threads_batch=self._threads,
+                # A new seed each load: llama-cpp-python's default is one fixed seed, so the first
+                # answers after every start repeat word for word and a regenerate changes nothing.
+                # agents.default.sampling.seed still fixes it per answer.
+                seed=random.SystemRandom().randrange(1, 1 << 31),
                 verbose=False,
             )
         except Exception as e:  # llama-cpp-python raises ValueError/RuntimeError with llama.cpp's reason

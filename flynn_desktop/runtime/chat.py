@@ -27,7 +27,7 @@ from flynn_desktop.core.messages import (
     StreamItem,
 )
 from flynn_desktop.core.routing import classification_prompt, classify, parse_kind
-from flynn_desktop.errors import FlynnError, QueueFullError, QueueTimeoutError
+from flynn_desktop.errors import FlynnError, NotFoundError, QueueFullError, QueueTimeoutError
 from flynn_desktop.providers.router import RoutedProvider
 from flynn_desktop.runtime.models import Models
 
@@ -141,6 +141,37 @@ class Chat:
         run.task = asyncio.create_task(turn())
         run.task.add_done_callback(lambda _t: self._finish_run(run))
         return run.run_id, session.id
+
+    async def resend(
+        self,
+        session_id: str,
+        message_id: int,
+        text: str | None = None,
+        model: str | None = None,
+        source: str = "app",
+    ) -> tuple[str, str, list[int]]:
+        """Ask a saved question again: edited (`text`) or as it was (regenerate). `message_id` is the
+        question, or an answer (then its question). The question and everything after it are kept but
+        marked replaced, so the model never sees them again; the new turn follows them. Returns
+        (run_id, session_id, the replaced messages' ids)."""
+        if any(r.session_id == session_id for r in self._runs.values()):
+            raise FlynnError(
+                "This chat is still answering.", "Stop the answer (Esc) or wait for it, then try again."
+            )
+        current = [m for m in self.store.messages(session_id) if not m.superseded]
+        at = next((i for i, m in enumerate(current) if m.id == message_id), None)
+        questions = [m for m in current[: (at if at is not None else -1) + 1] if m.role == Role.USER]
+        if at is None or not questions:
+            raise NotFoundError(
+                f"Message {message_id} is not a current message of this chat.", "Reload the chat."
+            )
+        question = questions[-1]
+        text = question.content if text is None else text
+        if not text.strip():
+            raise FlynnError("The message is empty.", "Type a question first.")
+        replaced = self.store.supersede(session_id, question.id)
+        run_id, session_id = await self.send(text, session_id, model, source)
+        return run_id, session_id, replaced
 
     async def ask(
         self, text: str, session_id: str | None = None, model: str | None = None, source: str = "app"

@@ -32,6 +32,7 @@ from flynn_desktop.core.memory import (
 from flynn_desktop.core.messages import Citation, Role, Upkeep
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.memory.chunking import ChunkSettings
+from flynn_desktop.memory.documents import UnreadableDocument, read_document
 from flynn_desktop.memory.store import MemoryService
 from flynn_desktop.paths import Paths
 from flynn_desktop.runtime.models import Models
@@ -237,6 +238,14 @@ class RuntimeMemory:
         report = await self._run(lambda: self.service().import_path(Path(path), self._progress))
         self.emit(MemoryChanged(None, "imported"))
         return report
+
+    async def read_document(self, path: str | Path) -> str:
+        """A file's text, as memory reads it (text of any kind, or a PDF): for asking about a file."""
+        path = Path(path)
+        try:
+            return await asyncio.to_thread(read_document, path)
+        except UnreadableDocument as e:
+            raise FlynnError(f"{path.name} {e}.", "Flynn can read text files and PDFs.") from e
 
     async def reindex(self) -> int:
         n = await self._run(lambda: self.service().reindex(self._progress))

@@ -82,6 +82,12 @@ class SessionParams(Params):
     sessionId: str = Field(min_length=1, max_length=MAX_ID)
 
 
+class ResendParams(SessionParams):
+    messageId: int = Field(ge=1)
+    text: str | None = Field(None, max_length=MAX_TEXT)  # None: the question as it was (regenerate)
+    model: str | None = Field(None, max_length=MAX_ID)
+
+
 class QueryParams(Params):
     query: str | None = Field(None, max_length=10_000)
 
@@ -201,6 +207,14 @@ async def call(runtime: Runtime, name: str, raw: Any, caller: Caller, websocket:
 async def _send(rt: Runtime, p: SendParams, c: Caller) -> dict[str, str]:
     run_id, session_id = await rt.chat.send(p.text, p.sessionId, p.model, source=c.source)
     return {"runId": run_id, "sessionId": session_id}
+
+
+@operation("chat.resend", ResendParams, websocket=True)
+async def _resend(rt: Runtime, p: ResendParams, c: Caller) -> dict[str, Any]:
+    run_id, session_id, replaced = await rt.chat.resend(
+        p.sessionId, p.messageId, p.text, p.model, source=c.source
+    )
+    return {"runId": run_id, "sessionId": session_id, "superseded": replaced}
 
 
 @operation("chat.abort", RunParams, websocket=True)

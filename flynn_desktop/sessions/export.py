@@ -27,6 +27,8 @@ def to_markdown(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
         who = _LABEL.get(m.role.value, m.role.value)
         if m.role.value == "assistant" and m.model:
             who += f" ({m.provider}:{m.model})"
+        if m.superseded:
+            who += ", an earlier version (replaced by an edit or a regenerate)"
         out.append(f"## {who}")
         out.append("")
         out.append(f"> {m.content}" if m.role == Role.SUMMARY else m.content or "")
@@ -64,6 +66,9 @@ def to_json(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
                 "tokens_out": m.tokens_out,
                 "error": m.error,
                 "remote": m.remote,
+                "superseded": m.superseded,
+                "first_token_ms": m.first_token_ms,
+                "generation_ms": m.generation_ms,
                 "citations": [
                     {"number": c.number, "memory_id": c.memory_id, "text": c.text, "source": c.source}
                     for c in m.citations

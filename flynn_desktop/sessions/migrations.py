@@ -44,6 +44,9 @@ STEPS: dict[int, Step] = {
     8: _add_column("sessions", "pinned", "BOOLEAN NOT NULL DEFAULT FALSE"),  # never pruned
     9: _add_column("sessions", "deleted_at", "TIMESTAMP"),  # in the trash
     10: _add_column("usage", "error", "VARCHAR"),  # why an answer failed (timeouts counted apart)
+    11: _add_column("messages", "superseded", "BOOLEAN NOT NULL DEFAULT FALSE"),  # edited, regenerated
+    12: _add_column("messages", "first_token_ms", "FLOAT"),  # an answer's first-token time
+    13: _add_column("messages", "generation_ms", "FLOAT"),  # and how long its tokens took
 }
 SCHEMA_VERSION = max(STEPS)
 

@@ -39,7 +39,7 @@ from flynn_desktop.core.messages import (
     Upkeep,
     UsageRecord,
 )
-from flynn_desktop.errors import NotFoundError, StorageError, storage_error
+from flynn_desktop.errors import InvalidParamsError, NotFoundError, StorageError, storage_error
 from flynn_desktop.paths import private_file
 from flynn_desktop.sessions import copies
 from flynn_desktop.sessions.migrations import migrate
@@ -393,6 +393,8 @@ class SQLSessionStore:
         tokens_out: int | None = None,
         error: str | None = None,
         served: Served | None = None,
+        first_token_ms: float | None = None,
+        generation_ms: float | None = None,
     ) -> None:
         values: dict[str, Any] = {"updated_at": utcnow()}
         if served is not None:
@@ -402,6 +404,8 @@ class SQLSessionStore:
             ("tokens_in", tokens_in),
             ("tokens_out", tokens_out),
             ("error", error),
+            ("first_token_ms", first_token_ms),
+            ("generation_ms", generation_ms),
         ):
             if value is not None:
                 values[key] = value
@@ -410,6 +414,38 @@ class SQLSessionStore:
         table = copies.table(MessageRow)
         with self.engine.begin() as conn:
             conn.execute(table.update().where(table.c.id == message_id).values(**values))
+
+    @_storage_errors
+    def supersede(self, session_id: str, from_message_id: int) -> list[int]:
+        """Mark a message and every later one of its session as replaced (an edited question and what
+        followed it, or a regenerated answer): kept and shown, never sent to a model again. Refused
+        for a message a summary already folds in (the summary holds its words). Returns their ids."""
+        with self._session() as s:
+            row = self._row(s, session_id)
+            rows = s.exec(
+                select(MessageRow).where(
+                    MessageRow.session_id == row.id,
+                    col(MessageRow.id) >= from_message_id,
+                    col(MessageRow.superseded).is_(False),
+                )
+            ).all()
+            if not any(r.id == from_message_id and r.role != Role.SUMMARY.value for r in rows):
+                raise NotFoundError(
+                    f"Message {from_message_id} is not a current message of this chat.",
+                    "Reload the chat and try again.",
+                )
+            summaries = [r for r in rows if r.role == Role.SUMMARY.value]
+            if any((r.covers or 0) >= from_message_id for r in summaries):
+                raise InvalidParamsError(
+                    "That message is already folded into the conversation's summary.",
+                    "Edit or regenerate a later message, or start a new chat.",
+                )
+            replaced = [r for r in rows if r.role != Role.SUMMARY.value]
+            for r in replaced:
+                r.superseded = True
+                s.add(r)
+            s.commit()
+            return [r.id for r in replaced if r.id is not None]
 
     def messages(self, session_id: str) -> list[StoredMessage]:
         with self._session() as s:
@@ -556,6 +592,9 @@ class SQLSessionStore:
             citations=tuple(Citation(**c) for c in json.loads(r.citations)) if r.citations else (),
             covers=r.covers,
             pinned=r.pinned,
+            superseded=r.superseded,
+            first_token_ms=r.first_token_ms,
+            generation_ms=r.generation_ms,
         )
 
 

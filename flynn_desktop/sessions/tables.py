@@ -57,5 +57,9 @@ class MessageRow(SQLModel, table=True):
     citations: str | None = None  # JSON: the memories the answer's prompt held
     pinned: bool = False  # the user pinned it: kept word for word when the conversation is compacted
     covers: int | None = None  # a summary (role "summary"): the id of the last message it folds in
+    # Replaced by an edit or a regenerate: kept and shown folded, never sent to a model again.
+    superseded: bool = False
+    first_token_ms: float | None = None  # an answer: from its start to its first token
+    generation_ms: float | None = None  # an answer: from its first token to its last
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

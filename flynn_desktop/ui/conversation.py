@@ -82,13 +82,27 @@ class Conversation:
         assert ev.message_id is not None
         if isinstance(ev, RunFinished):
             self.change(
-                ev.message_id, status=MessageStatus.COMPLETE, tokens_in=ev.tokens_in, tokens_out=ev.tokens_out
+                ev.message_id,
+                status=MessageStatus.COMPLETE,
+                tokens_in=ev.tokens_in,
+                tokens_out=ev.tokens_out,
+                first_token_ms=ev.first_token_ms,
+                generation_ms=ev.generation_ms,
             )
         elif isinstance(ev, RunCancelled):
             self.change(ev.message_id, status=MessageStatus.PARTIAL)
         else:
             self.change(ev.message_id, status=MessageStatus.ERROR, error=ev.message)
         return True
+
+    def supersede(self, message_ids: list[int]) -> None:
+        """Messages an edit or a regenerate replaced: kept in view, folded."""
+        for message_id in message_ids:
+            self.change(message_id, superseded=True)
+
+    def current_text(self, message_id: int) -> str | None:
+        """A message's text, if it is in view."""
+        return next((m.content for m in self.messages if m.id == message_id), None)
 
     def change(self, message_id: int, **changes: Any) -> None:
         self.change_with(message_id, lambda m: dataclasses.replace(m, **changes))

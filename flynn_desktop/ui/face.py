@@ -24,6 +24,15 @@ class ChatRoom(Protocol):
         self, text: str, session_id: str | None = None, model: str | None = None, source: str = "app"
     ) -> tuple[str, str]: ...
 
+    async def resend(
+        self,
+        session_id: str,
+        message_id: int,
+        text: str | None = None,
+        model: str | None = None,
+        source: str = "app",
+    ) -> tuple[str, str, list[int]]: ...
+
     async def cancel(self, run_id: str | None = None) -> bool: ...
 
 
@@ -106,6 +115,8 @@ class MemoryRoom(Protocol):
     async def forget_folder(self, path: str) -> int: ...
 
     async def import_path(self, path: Any) -> ImportReport: ...
+
+    async def read_document(self, path: Any) -> str: ...
 
     async def summarize_session(self, session_id: str) -> Memory: ...
 

@@ -52,13 +52,20 @@ from flynn_desktop.errors import FlynnError
 from flynn_desktop.ui.backup_menu import BackupMenu
 from flynn_desktop.ui.bridge import RuntimeBridge
 from flynn_desktop.ui.conversation import Conversation
+from flynn_desktop.ui.file_drop import FileDrop
 from flynn_desktop.ui.render import (
     COPY_CODE_LINK,
     COPY_LINK,
+    EARLIER_LINK,
+    EDIT_LINK,
+    EXAMPLE_LINK,
+    EXAMPLES,
     PIN_LINK,
+    REGENERATE_LINK,
     SUMMARY_LINK,
     code_blocks,
     conversation_html,
+    examples_html,
 )
 from flynn_desktop.ui.widgets import MessageInput, ModelIndicator
 
@@ -150,10 +157,22 @@ class MainWindow(QMainWindow):
         self.chat_view.setOpenLinks(False)  # links open in the browser; Flynn's own fold summaries
         self.chat_view.anchorClicked.connect(self._on_link)
         self._summaries_unfolded = False
+        self._earlier_shown: set[int] = set()  # replaced messages unfolded, by their group's first id
         self._unhealthy = False  # a health check failed last time
+        self.editing: int | None = None  # the question being edited, to resend on Send
+        self.edit_bar = QWidget()
+        self.edit_bar.setObjectName("editBar")
+        eb = QHBoxLayout(self.edit_bar)
+        eb.setContentsMargins(0, 0, 0, 0)
+        eb.addWidget(QLabel("Editing your question: Send asks it again; the earlier version is kept."), 1)
+        cancel_edit = QPushButton("Cancel edit")
+        cancel_edit.clicked.connect(self.cancel_edit)
+        eb.addWidget(cancel_edit)
+        self.edit_bar.setVisible(False)
         self.input = MessageInput()
         self.input.submitted.connect(self.send)
         self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("sendButton")
         self.send_button.clicked.connect(lambda: self.send(self.input.toPlainText()))
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
@@ -165,7 +184,9 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.stop_button)
         row.addLayout(buttons)
         rv.addWidget(self.chat_view, 1)
+        rv.addWidget(self.edit_bar)
         rv.addLayout(row)
+        self.file_drop = FileDrop(self, self.bridge, self.input, self.statusBar().showMessage)
 
         self.splitter = QSplitter()
         self.splitter.addWidget(left)
@@ -192,9 +213,9 @@ class MainWindow(QMainWindow):
         find.triggered.connect(self.search.setFocus)
         find.triggered.connect(self.search.selectAll)
         self.addAction(find)
-        stop = QAction("Stop the answer", self)
+        stop = QAction("Stop the answer", self)  # or, with none, leave an edit
         stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        stop.triggered.connect(lambda: self.stop() if self.stop_button.isEnabled() else None)
+        stop.triggered.connect(lambda: self.stop() if self.stop_button.isEnabled() else self.cancel_edit())
         self.addAction(stop)
 
         new_action = QAction("New chat", self)
@@ -263,6 +284,9 @@ class MainWindow(QMainWindow):
             self.open_session(item.data(Qt.ItemDataRole.UserRole))
 
     def open_session(self, session_id: str) -> None:
+        if session_id != self.session_id:
+            self.cancel_edit()
+            self._earlier_shown.clear()
         self.session_id = session_id
         self._loads += 1
         self.bridge.call(self.runtime.sessions.get(session_id), self._show_session, self._load_failed)
@@ -321,6 +345,7 @@ class MainWindow(QMainWindow):
         self.memory_dialog.show()
 
     def new_chat(self) -> None:
+        self.cancel_edit()
         self.session_id = None
         self.conversation.clear()
         self._show_model(None)
@@ -423,6 +448,9 @@ class MainWindow(QMainWindow):
     def send(self, text: str) -> None:
         if not text.strip() or self._active_run() is not None:
             return
+        if self.editing is not None and self.session_id is not None:
+            self.resend(self.editing, text)
+            return
         self.input.clear()
         # A new chat takes the model picked before its first message, and keeps it.
         model = self.picked_model() if self.session_id is None else None
@@ -439,6 +467,41 @@ class MainWindow(QMainWindow):
             if run_id in self.started_runs:  # else RunStarted will bring the question and the answer
                 self.open_session(session_id)
         self._update_buttons()
+
+    def edit(self, message_id: int) -> None:
+        """Put a question in the message box to edit; Send asks it again, the earlier version kept."""
+        text = self.conversation.current_text(message_id)
+        if text is None or self._active_run() is not None:
+            return
+        self.editing = message_id
+        self.input.setPlainText(text)
+        self.input.setFocus()
+        self.input.moveCursor(self.input.textCursor().MoveOperation.End)
+        self.edit_bar.setVisible(True)
+
+    def cancel_edit(self) -> None:
+        if self.editing is not None:
+            self.input.clear()
+        self.editing = None
+        self.edit_bar.setVisible(False)
+
+    def resend(self, message_id: int, text: str | None = None) -> None:
+        """Ask a question again: edited (text), or as it was (regenerate an answer)."""
+        if self.session_id is None or self._active_run() is not None:
+            return
+        if text is not None:
+            self.input.clear()
+        self.editing = None
+        self.edit_bar.setVisible(False)
+        call = self.runtime.chat.resend(self.session_id, message_id, text)
+        self.bridge.call(call, self._resent, self._show_error)
+
+    def _resent(self, result: tuple[str, str, list[int]]) -> None:
+        run_id, session_id, replaced = result
+        if session_id == self.session_id:
+            self.conversation.supersede(replaced)
+            self._render()
+        self._sent((run_id, session_id))
 
     def stop(self) -> None:
         run_id = self._active_run()
@@ -525,15 +588,14 @@ class MainWindow(QMainWindow):
         bar = self.chat_view.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 4
         c = self.conversation
+        dark = self.palette().window().color().lightness() < 128  # the theme's colours for code
         if c.messages:
-            dark = self.palette().window().color().lightness() < 128  # the theme's colours for code
+            shown = frozenset(self._earlier_shown)
             self.chat_view.setHtml(
-                conversation_html(c.messages, c.streaming_id, self._summaries_unfolded, dark)
+                conversation_html(c.messages, c.streaming_id, self._summaries_unfolded, dark, shown)
             )
         else:
-            self.chat_view.setHtml(
-                "<p style='color:#777'>Ask anything. Your model runs on this computer.</p>"
-            )
+            self.chat_view.setHtml(examples_html(dark))
         if at_bottom:
             bar.setValue(bar.maximum())
 
@@ -559,6 +621,15 @@ class MainWindow(QMainWindow):
             self.bridge.call(self.runtime.sessions.pin_message(message_id, pinned), shown, self._show_error)
         elif url.toString().startswith((COPY_LINK, COPY_CODE_LINK)):
             self.copy_from_link(url.toString())
+        elif url.toString().startswith(EDIT_LINK):
+            self.edit(int(url.toString()[len(EDIT_LINK) :]))
+        elif url.toString().startswith(REGENERATE_LINK):
+            self.resend(int(url.toString()[len(REGENERATE_LINK) :]))
+        elif url.toString().startswith(EARLIER_LINK):
+            self._earlier_shown ^= {int(url.toString()[len(EARLIER_LINK) :])}
+            self._render_in_place()
+        elif url.toString().startswith(EXAMPLE_LINK):
+            self.send(EXAMPLES[int(url.toString()[len(EXAMPLE_LINK) :])])
         else:
             QDesktopServices.openUrl(url)
 

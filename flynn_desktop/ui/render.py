@@ -17,8 +17,10 @@ STYLE = """
   .badge { color: %(badge)s; font-size: small; }
   .note { color: %(note)s; font-style: italic; }
   .err { color: %(err)s; }
-  pre { background-color: %(code)s; font-family: monospace; padding: 6px; }
+  .old { color: %(badge)s; }
+  pre { background-color: %(code)s; font-family: monospace; padding: 6px; white-space: pre-wrap; }
   code { background-color: %(code)s; font-family: monospace; }
+  a { color: %(link)s; text-decoration: none; }
 </style>
 """
 LIGHT = {
@@ -27,7 +29,11 @@ LIGHT = {
     "badge": "#777",
     "note": "#a05a00",
     "err": "#b00020",
-    "code": "#f3f3f3",
+    "code": "#ececec",
+    "link": "#2a62b8",
+    "question": "#e8f0fb",  # a question's block
+    "answer": "#f6f6f4",  # an answer's block
+    "earlier": "#fbfbfb",  # a replaced message, unfolded
 }
 DARK = {
     "you": "#7aa7ff",
@@ -35,7 +41,11 @@ DARK = {
     "badge": "#9a9a9a",
     "note": "#f0a050",
     "err": "#ff6b6b",
-    "code": "#35373c",
+    "code": "#1f2023",
+    "link": "#8fb4ff",
+    "question": "#2c3646",
+    "answer": "#303236",
+    "earlier": "#27282b",
 }
 
 
@@ -71,6 +81,18 @@ SUMMARY_LINK = "flynn:summaries"  # the window opens and folds summaries when th
 PIN_LINK = "flynn:pin:"  # + a message id: the window pins or unpins it
 COPY_LINK = "flynn:copy:"  # + a message id: the window copies its text
 COPY_CODE_LINK = "flynn:copy-code:"  # + message id:block number: the window copies that code block
+EDIT_LINK = "flynn:edit:"  # + a question's id: the window puts it in the input to edit and resend
+REGENERATE_LINK = "flynn:regenerate:"  # + an answer's id: the window asks its question again
+EARLIER_LINK = "flynn:earlier:"  # + the first id of replaced messages: the window shows or hides them
+EXAMPLE_LINK = "flynn:example:"  # + an index into EXAMPLES: the window asks it
+
+# What an empty chat offers to ask: one for each thing people come for, memory included.
+EXAMPLES = (
+    "Explain what a Python generator is, with a short example.",
+    "Write a friendly email asking to move tomorrow's meeting to Friday.",
+    "Give me five ideas for a quick, healthy dinner.",
+    "Remember that I prefer short answers.",
+)
 
 
 def pin_html(m: StoredMessage) -> str:
@@ -105,22 +127,36 @@ def _with_copy_links(body: str, message_id: int) -> str:
 
 
 def stats_html(m: StoredMessage) -> str:
-    """Under a finished answer: its length and speed (from its first save to its last)."""
+    """Under a finished answer: its length, how long the first token took, and the speed after it
+    (from the first save to the last for answers saved before Flynn measured them)."""
     if m.status != MessageStatus.COMPLETE or not m.tokens_out:
         return ""
-    seconds = (m.updated_at - m.created_at).total_seconds()
-    speed = f" · {m.tokens_out / seconds:.0f} tokens/s" if seconds > 0.05 else ""
-    return f'<p class="badge">{m.tokens_out} tokens{speed}</p>'
+    parts = [f"{m.tokens_out} tokens"]
+    if m.first_token_ms is not None:
+        parts.append(f"first token {m.first_token_ms / 1000:.2f} s")
+    seconds = (
+        m.generation_ms / 1000
+        if m.generation_ms is not None
+        else (m.updated_at - m.created_at).total_seconds()
+    )
+    if seconds > 0.05:
+        parts.append(f"{m.tokens_out / seconds:.0f} tokens/s")
+    return f'<p class="badge">{" · ".join(parts)}</p>'
 
 
-def message_html(m: StoredMessage, dark: bool = False) -> str:
+def _action(href: str, label: str) -> str:
+    return f' <a class="badge" href="{href}">{label}</a>'
+
+
+def message_html(m: StoredMessage, dark: bool = False, actions: str = "") -> str:
+    """One message; `actions` are links the window adds (edit, regenerate) for current messages."""
     if m.role == Role.USER:
-        head = f'<p><span class="you">You</span>{copy_html(m)}{pin_html(m)}</p>'
+        head = f'<p><span class="you">You</span>{copy_html(m)}{pin_html(m)}{actions}</p>'
         body = f"<p>{html.escape(m.content).replace(chr(10), '<br>')}</p>"
         return head + body
     where = " · left this computer" if m.remote else " · this computer"
     badge = f' <span class="badge">{html.escape(f"{m.provider}:{m.model}")}{where}</span>' if m.model else ""
-    head = f'<p><span class="flynn">Flynn</span>{badge}{copy_html(m)}{pin_html(m)}</p>'
+    head = f'<p><span class="flynn">Flynn</span>{badge}{copy_html(m)}{pin_html(m)}{actions}</p>'
     body = _with_copy_links(markdown_html(m.content, dark), m.id) if m.content else ""
     if m.status == MessageStatus.PARTIAL and not body:
         body = '<p class="note">…</p>'
@@ -137,16 +173,77 @@ def message_html(m: StoredMessage, dark: bool = False) -> str:
     return head + body + stats_html(m) + note
 
 
+def _block(inner: str, colour: str) -> str:
+    """A message as a block of its own: Qt's rich text draws a table cell's background and padding."""
+    return (
+        f'<table width="100%" cellspacing="0" cellpadding="10" bgcolor="{colour}" '
+        f'style="margin-bottom: 8px"><tr><td>{inner}</td></tr></table>'
+    )
+
+
+def _earlier_html(group: list[StoredMessage], shown: bool, dark: bool, colours: dict[str, str]) -> str:
+    """Messages an edit or a regenerate replaced: one folded line, or the messages greyed."""
+    n = len(group)
+    arrow, action = ("▾", "hide") if shown else ("▸", "show")
+    head = (
+        f'<p class="badge">{arrow} Earlier version: {n} message{"s" if n != 1 else ""} '
+        f'replaced by an edit or a regenerate <a href="{EARLIER_LINK}{group[0].id}">{action}</a></p>'
+    )
+    if not shown:
+        return head
+    return head + "".join(
+        _block(f'<div class="old">{message_html(m, dark)}</div>', colours["earlier"]) for m in group
+    )
+
+
+def examples_html(dark: bool = False) -> str:
+    """An empty chat: what Flynn is, and a few questions to start with."""
+    colours = DARK if dark else LIGHT
+    links = "".join(
+        f'<p><a href="{EXAMPLE_LINK}{i}">{html.escape(text)}</a></p>' for i, text in enumerate(EXAMPLES)
+    )
+    inner = f'<p class="badge">Ask anything. Your model runs on this computer. Try:</p>{links}'
+    return STYLE % colours + _block(inner, colours["answer"])
+
+
 def conversation_html(
-    messages: list[StoredMessage], streaming_id: int | None = None, unfolded: bool = False, dark: bool = False
+    messages: list[StoredMessage],
+    streaming_id: int | None = None,
+    unfolded: bool = False,
+    dark: bool = False,
+    earlier_shown: frozenset[int] = frozenset(),
 ) -> str:
-    parts = [STYLE % (DARK if dark else LIGHT)]
-    for m in reading_order(messages):
-        if m.role == Role.SUMMARY:
-            parts.append(summary_html(m, unfolded) + "<hr>")
+    """The conversation: a block per message, the summaries and replaced messages folded, edit on the
+    questions and regenerate on the last answer once nothing streams."""
+    colours = DARK if dark else LIGHT
+    parts = [STYLE % colours]
+    ordered = reading_order(messages)
+    current = [m for m in ordered if not m.superseded and m.role != Role.SUMMARY]
+    last = current[-1] if current else None
+    earlier: list[StoredMessage] = []
+
+    def fold() -> None:
+        if earlier:
+            parts.append(_earlier_html(earlier, earlier[0].id in earlier_shown, dark, colours))
+            earlier.clear()
+
+    for m in ordered:
+        if m.superseded:
+            earlier.append(m)
             continue
-        parts.append(message_html(m, dark))
+        fold()
+        if m.role == Role.SUMMARY:
+            parts.append(summary_html(m, unfolded))
+            continue
+        actions = ""
+        if streaming_id is None and m.id > 0:
+            if m.role == Role.USER:
+                actions = _action(f"{EDIT_LINK}{m.id}", "edit")
+            elif m is last and m.role == Role.ASSISTANT:
+                actions = _action(f"{REGENERATE_LINK}{m.id}", "regenerate")
+        inner = message_html(m, dark, actions)
         if m.status == MessageStatus.PARTIAL and m.id != streaming_id:
-            parts.append('<p class="note">(partial answer: stopped before the end)</p>')
-        parts.append("<hr>")
+            inner += '<p class="note">(partial answer: stopped before the end)</p>'
+        parts.append(_block(inner, colours["question" if m.role == Role.USER else "answer"]))
+    fold()
     return "".join(parts)

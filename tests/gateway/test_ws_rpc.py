@@ -121,6 +121,41 @@ def test_abort_keeps_the_partial_answer(live: Live) -> None:
     run(live, scenario)
 
 
+def test_resend_edits_a_question_and_keeps_the_earlier_version(live: Live) -> None:
+    assert live.fake is not None
+    fake = live.fake
+
+    async def scenario(rpc: Rpc) -> None:
+        await rpc.call("connect", token=live.token)
+        first = (await rpc.call("chat.send", text="What is two plus two?"))["result"]
+        final = await rpc.until_event("chat.final", first["runId"])
+        assert final["params"]["first_token_ms"] >= 0 and final["params"]["generation_ms"] >= 0
+        sid = first["sessionId"]
+        question = (await rpc.call("chat.history", sessionId=sid))["result"][0]
+        edited = await rpc.call("chat.resend", sessionId=sid, messageId=question["id"], text="And 3 + 3?")
+        ack = edited["result"]
+        assert ack["sessionId"] == sid and len(ack["superseded"]) == 2
+        await rpc.until_event("chat.final", ack["runId"])  # this connection gets the run's events
+        assert [(m.role.value, m.content) for m in fake.prompts[-1][1:]] == [("user", "And 3 + 3?")]
+        history = (await rpc.call("chat.history", sessionId=sid))["result"]
+        assert [(m["content"], m["superseded"]) for m in history] == [
+            ("What is two plus two?", True),
+            ("Hello from the fake.", True),
+            ("And 3 + 3?", False),
+            ("Hello from the fake.", False),
+        ]
+        assert history[-1]["first_token_ms"] is not None
+        regen = (await rpc.call("chat.resend", sessionId=sid, messageId=history[-1]["id"]))["result"]
+        await rpc.until_event("chat.final", regen["runId"])  # an answer's id asks its question again
+        assert fake.prompts[-1][-1].content == "And 3 + 3?" and len(fake.prompts[-1]) == 2
+        gone = await rpc.call("chat.resend", sessionId=sid, messageId=question["id"])
+        assert gone["error"]["data"]["code"] == "NOT_FOUND"  # replaced already
+        bad = await rpc.call("chat.resend", sessionId=sid, messageId="one")
+        assert bad["error"]["code"] == -32602
+
+    run(live, scenario)
+
+
 @pytest.mark.parametrize(
     ("frame", "code"),
     [

@@ -183,19 +183,38 @@ class FakeSessionStore:
         tokens_out: int | None = None,
         error: str | None = None,
         served: Served | None = None,
+        first_token_ms: float | None = None,
+        generation_ms: float | None = None,
     ) -> None:
         self._write()
         m = self.rows[message_id]
         changes = {
             k: v
             for k, v in dict(
-                content=content, status=status, tokens_in=tokens_in, tokens_out=tokens_out, error=error
+                content=content,
+                status=status,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                error=error,
+                first_token_ms=first_token_ms,
+                generation_ms=generation_ms,
             ).items()
             if v is not None
         }
         if served is not None:
             changes.update(provider=served.provider, model=served.model, remote=not served.local)
         self.rows[message_id] = dataclasses.replace(m, **changes, updated_at=_now())
+
+    def supersede(self, session_id: str, from_message_id: int) -> list[int]:
+        self._write()
+        ids = [
+            m.id
+            for m in self.messages(session_id)
+            if m.id >= from_message_id and not m.superseded and m.role != Role.SUMMARY
+        ]
+        for i in ids:
+            self.rows[i] = dataclasses.replace(self.rows[i], superseded=True)
+        return ids
 
     def messages(self, session_id: str) -> list[StoredMessage]:
         return sorted((m for m in self.rows.values() if m.session_id == session_id), key=lambda m: m.id)

@@ -306,3 +306,41 @@ def test_a_snapshot_restores_in_place_into_either_kind(
     later = target.append_message(a.id, Role.USER, "after the restore")  # ids go on past the copy's
     assert later.id > max(m[0] for m in before[1])
     target.close()
+
+
+def test_supersede_keeps_replaced_messages_and_the_history_leaves_them_out(store: SQLSessionStore) -> None:
+    from flynn_desktop.core.compaction import conversation_of
+    from flynn_desktop.errors import InvalidParamsError
+
+    s = store.create_session("Edits")
+    q1 = store.append_message(s.id, Role.USER, "First question")
+    a1 = store.append_message(s.id, Role.ASSISTANT, "First answer")
+    q2 = store.append_message(s.id, Role.USER, "Second question")
+    a2 = store.append_message(s.id, Role.ASSISTANT, "Second answer")
+    store.update_message(a2.id, first_token_ms=412.5, generation_ms=1500.0)
+    assert store.supersede(s.id, q2.id) == [q2.id, a2.id]
+    msgs = store.messages(s.id)
+    assert [m.superseded for m in msgs] == [False, False, True, True]  # kept, marked
+    assert msgs[-1].first_token_ms == 412.5 and msgs[-1].generation_ms == 1500.0
+    assert [m.content for m in conversation_of(msgs).messages] == ["First question", "First answer"]
+    with pytest.raises(NotFoundError):
+        store.supersede(s.id, q2.id)  # already replaced
+    # A summary folds the first exchange in: its question can no longer be replaced, a later one can.
+    store.append_message(s.id, Role.SUMMARY, "They asked a first question.", covers=a1.id)
+    with pytest.raises(InvalidParamsError, match="summary"):
+        store.supersede(s.id, q1.id)
+    q3 = store.append_message(s.id, Role.USER, "Third question")
+    assert store.supersede(s.id, q3.id) == [q3.id]  # the summary itself stays
+    assert [m.role for m in store.messages(s.id) if not m.superseded] == [
+        Role.USER,
+        Role.ASSISTANT,
+        Role.SUMMARY,
+    ]
+    exported = json.loads(to_json(store.get_session(s.id), store.messages(s.id)))
+    assert [m["superseded"] for m in exported["messages"] if m["role"] != "summary"] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
