@@ -24,10 +24,11 @@ memory:
 @pytest.fixture
 def keep_style():  # type: ignore[no-untyped-def]
     app = QApplication.instance()
-    style, palette = app.style().name(), app.palette()  # type: ignore[union-attr]
+    style, palette, sheet = app.style().name(), app.palette(), app.styleSheet()  # type: ignore[union-attr]
     yield
     app.setStyle(style)  # type: ignore[union-attr]
     app.setPalette(palette)  # type: ignore[union-attr]
+    app.setStyleSheet(sheet)  # type: ignore[union-attr]
 
 
 def test_preferences_round_trip_a_commented_file(
@@ -56,6 +57,8 @@ def test_preferences_round_trip_a_commented_file(
     assert config.window.theme == "dark" and config.gateway.port != 18999
     assert d.restart_needed == ["the gateway's port"] and "Restart Flynn to apply" in d.note.text()
     assert QApplication.instance().palette().window().color().lightness() < 100  # type: ignore[union-attr]
+    sheet = QApplication.instance().styleSheet()  # type: ignore[union-attr]
+    assert "QListWidget#sessionList" in sheet and "palette(highlight)" in sheet  # resources/styles
     assert (tmp_path / "xdg" / "autostart" / "flynn-desktop.desktop").is_file()
     d.close()
 
