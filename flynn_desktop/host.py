@@ -87,18 +87,24 @@ class Host:
 
 @contextmanager
 def hosted(
-    config: Config, paths: Paths, gateway: bool = False, control: bool = True, automation: bool = False
+    config: Config,
+    paths: Paths,
+    gateway: bool = False,
+    control: bool = True,
+    automation: bool = False,
+    defer_store: bool = False,
 ) -> Iterator[Host | None]:
     """Host the Runtime in this process, or yield None when another Flynn already does. A Flynn that
     stays (the window, `flynn serve`) runs `automation` (the pruner, the heartbeat) once its gateway
-    is up; a one-shot command does not pay for it."""
+    is up; a one-shot command does not pay for it. With `defer_store` (the window) the caller opens
+    the session store (`runtime.open_store()`) once the window is shown."""
     lock = InstanceLock(paths)
     if not lock.try_acquire():
         yield None
         return
     try:
         runtime = Runtime(config, paths)
-        runtime.start()
+        runtime.start(defer_store)
         host = Host(runtime, ControlServer(runtime))
         try:
             if control:

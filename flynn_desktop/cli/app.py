@@ -41,8 +41,9 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
     from flynn_desktop.runtime.instance import ControlClient
 
     background = bool(getattr(args, "background", False))
-    # The gateway and automation start once the window is shown (run_gui's `started`).
-    with hosted(ctx.config, ctx.paths, control=False) as host:
+    # The session store opens once the window is shown (run_gui's `open_store`), the gateway and
+    # automation after it (`started`).
+    with hosted(ctx.config, ctx.paths, control=False, defer_store=True) as host:
         if host is None:
             if background:  # started at login while Flynn already runs: nothing to do
                 print("flynn: Flynn is already running.", file=sys.stderr)
@@ -68,6 +69,7 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
             background=background,
             started=host.start_services,
             config_path=ctx.config_path,
+            open_store=host.runtime.open_store,
         )
 
 

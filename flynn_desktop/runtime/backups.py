@@ -29,12 +29,18 @@ from flynn_desktop.errors import FlynnError, storage_error
 from flynn_desktop.paths import Paths
 from flynn_desktop.runtime.chat import Chat
 from flynn_desktop.runtime.memory import RuntimeMemory
-from flynn_desktop.sessions.migrations import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 Emit = Callable[[Event], None]
 MEMORY_SCHEMA = 1  # memory.db's tables (memory/index.py); raise it when they change
-SCHEMA = {"sessions": SCHEMA_VERSION, "memory": MEMORY_SCHEMA}
+
+
+def schema() -> dict[str, int]:
+    """The stores' schema versions an archive records (SQLAlchemy is imported only when needed: the
+    window shows before it is)."""
+    from flynn_desktop.sessions.migrations import SCHEMA_VERSION
+
+    return {"sessions": SCHEMA_VERSION, "memory": MEMORY_SCHEMA}
 
 
 class Backups:
@@ -114,7 +120,7 @@ class Backups:
             manifest = {
                 "flynn": __version__,
                 "createdAt": at.isoformat(),
-                "schema": SCHEMA,
+                "schema": schema(),
                 "counts": counts,
                 "vectors": vectors,
                 "secrets": include_secrets,
@@ -164,7 +170,7 @@ class Backups:
         """Replace sessions and memory (and config.yaml with `with_config`) with an archive's. The
         archive is checked whole first; nothing changes when it is refused."""
         archive = archive.expanduser().resolve()
-        manifest = await asyncio.to_thread(read_manifest, archive, SCHEMA)
+        manifest = await asyncio.to_thread(read_manifest, archive, schema())
         if with_config and not manifest.get("config"):
             raise FlynnError(f"{archive.name} holds no config.", "Restore it without --with-config.")
         async with self._busy:

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -136,17 +137,33 @@ class ControlClient:
         self.path = paths.instance_socket
         self.timeout = timeout
 
+    def _connect(self) -> socket.socket:
+        """Connect to the control socket. A Flynn that is starting holds the stores a moment before
+        it opens the socket (the window opens it once shown): that is waited for, up to the timeout."""
+        deadline = time.monotonic() + (self.timeout or 10.0)
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(str(self.path))
+                return sock
+            except (FileNotFoundError, ConnectionRefusedError) as e:
+                sock.close()
+                if time.monotonic() > deadline:
+                    raise self._no_answer(e) from e
+                time.sleep(0.05)
+            except OSError as e:
+                sock.close()
+                raise self._no_answer(e) from e
+
+    def _no_answer(self, e: OSError) -> InstanceError:
+        return InstanceError(
+            f"Another Flynn holds the stores but its control socket {self.path} does not answer ({e}).",
+            "Wait for it to finish starting, or quit it and try again.",
+        )
+
     def _lines(self, request: dict[str, Any], timeout: float | None) -> Iterator[dict[str, Any]]:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(str(self.path))
-        except OSError as e:
-            sock.close()
-            raise InstanceError(
-                f"Another Flynn holds the stores but its control socket {self.path} does not answer ({e}).",
-                "Wait for it to finish starting, or quit it and try again.",
-            ) from e
+        sock = self._connect()
         sock.settimeout(timeout)
         with sock, sock.makefile("rwb") as f:
             f.write((json.dumps(request) + "\n").encode())

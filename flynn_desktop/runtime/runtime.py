@@ -30,7 +30,6 @@ from flynn_desktop.runtime.memory import RuntimeMemory
 from flynn_desktop.runtime.metrics import Metrics
 from flynn_desktop.runtime.models import Models
 from flynn_desktop.runtime.sessions import Sessions
-from flynn_desktop.sessions import SQLSessionStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +50,7 @@ class Runtime:
         self._subscribers: list[Subscriber] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._store_opened = threading.Event()  # the loop waits for it (start's defer_store)
         self._tasks: list[asyncio.Task[None]] = []  # automation: pruner, heartbeat, backup, maintenance
         self.models = Models(config, paths, self.emit, lambda: self.loop, providers)
         self.sessions = Sessions(
@@ -81,18 +81,22 @@ class Runtime:
         await self.chat.stop_session(session_id)
 
     # life cycle ------------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Open the stores and start the loop thread. Raises FlynnError if the store can't open."""
+    def start(self, defer_store: bool = False) -> None:
+        """Open the stores and start the loop thread. Raises FlynnError if the store can't open.
+
+        With `defer_store` (the window, so it shows before SQLAlchemy is even imported) the caller
+        opens the store with `open_store()` soon after; until then the loop holds the calls it gets,
+        which then run in order."""
         self.paths.ensure()
-        if self._store is None:
-            self._store = SQLSessionStore(self.paths.sessions_db, self.config.sessions.url)
-        self.subscribe(UsageRecorder(self._store, also=self.metrics.observe))
-        self.chat.start(self._store)
+        self._store_opened.clear()
+        if not defer_store:
+            self.open_store()
         started = threading.Event()
 
         def run() -> None:
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
+            self._loop.call_soon(self._store_opened.wait)  # first: nothing runs before the store opens
             started.set()
             self._loop.run_forever()
             self._loop.close()
@@ -100,6 +104,19 @@ class Runtime:
         self._thread = threading.Thread(target=run, name="flynn-runtime", daemon=True)
         self._thread.start()
         started.wait()
+
+    def open_store(self) -> None:
+        """Open the session store (start() does, unless it was deferred). Raises FlynnError if it
+        can't; the loop goes on either way (the calls it held then find no store)."""
+        try:
+            if self._store is None:
+                from flynn_desktop.sessions import SQLSessionStore
+
+                self._store = SQLSessionStore(self.paths.sessions_db, self.config.sessions.url)
+            self.subscribe(UsageRecorder(self._store, also=self.metrics.observe))
+            self.chat.start(self._store)
+        finally:
+            self._store_opened.set()
 
     def start_automation(self) -> None:
         """automation.sessionPruner (prune sessions), .heartbeat (the health checks), .backup (a
@@ -149,6 +166,7 @@ class Runtime:
         """Cancel what is running (saving it as partial), close providers, then the store."""
         if self._loop is None or self._thread is None:
             return
+        self._store_opened.set()  # a window that quit before it opened the store: let the loop go
         try:
             self.submit(self._shutdown()).result(timeout=60)
         except Exception:
@@ -166,6 +184,12 @@ class Runtime:
         await self.chat.shutdown()
         await self.memory.drain()
         await self.models.close()
+        # What a face asked for and no longer waits for (a model still loading when the window quit)
+        # ends here, rather than being destroyed pending with the loop.
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

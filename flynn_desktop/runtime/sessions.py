@@ -15,7 +15,6 @@ from flynn_desktop.core.events import Event, SessionsChanged
 from flynn_desktop.core.interfaces import SessionStore
 from flynn_desktop.core.messages import SessionInfo, StoredMessage, Upkeep, UsageRecord
 from flynn_desktop.core.usage import DayUsage, UsageRow, daily, summarize
-from flynn_desktop.sessions import to_json, to_markdown
 
 Emit = Callable[[Event], None]
 log = logging.getLogger(__name__)
@@ -121,6 +120,8 @@ class Sessions:
 
     async def export(self, session_id: str, fmt: str = "markdown") -> str:
         info, messages = await self.get(session_id)
+        from flynn_desktop.sessions import to_json, to_markdown  # SQLAlchemy: not before the window
+
         return to_json(info, messages) if fmt == "json" else to_markdown(info, messages)
 
     async def usage(self, days: float | None = None) -> builtins.list[UsageRow]:

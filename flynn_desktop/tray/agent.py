@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QGuiApplication, QIcon
-from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from flynn_desktop import autostart
 from flynn_desktop.core.events import (
@@ -30,6 +30,7 @@ from flynn_desktop.core.events import (
 from flynn_desktop.paths import icon_file
 from flynn_desktop.ui.bridge import RuntimeBridge
 from flynn_desktop.ui.main_window import MainWindow
+from flynn_desktop.ui.widgets import choose
 
 log = logging.getLogger(__name__)
 STATES = ("ready", "answering", "loading", "error", "paused")
@@ -233,22 +234,16 @@ class TrayAgent(QObject):
 
     def ask_without_tray(self) -> str:
         """No tray on this desktop: ask, rather than stop (or hide) silently."""
-        box = QMessageBox(self.window)
-        box.setWindowTitle("Close Flynn?")
-        box.setText(
+        what = choose(
+            self.window,
+            "Close Flynn?",
             "This desktop has no system tray, so Flynn can't wait there.\n\n"
             "Keep running keeps the gateway serving your editor with no window: run `flynn` to get the "
-            "window back, `flynn quit` to end it."
+            "window back, `flynn quit` to end it.",
+            [("quit", "Quit Flynn"), ("hide", "Keep running")],
         )
-        quit_button = box.addButton("Quit Flynn", QMessageBox.ButtonRole.AcceptRole)
-        keep = box.addButton("Keep running", QMessageBox.ButtonRole.ActionRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        if box.clickedButton() is quit_button:
-            return "quit"
-        if box.clickedButton() is keep:
+        if what == "hide":
             log.info(
                 "the window is closed; Flynn runs on without it (`flynn` shows it, `flynn quit` ends it)"
             )
-            return "hide"
-        return "stay"
+        return what or "stay"

@@ -6,6 +6,7 @@ this returns."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import socket
 import sys
@@ -15,13 +16,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QSocketNotifier, QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
+from flynn_desktop.errors import FlynnError
 from flynn_desktop.paths import icon_file
 from flynn_desktop.ui.bridge import RuntimeBridge
 from flynn_desktop.ui.face import RuntimeFace
 from flynn_desktop.ui.main_window import MainWindow
 from flynn_desktop.ui.theme import apply_theme
+
+log = logging.getLogger(__name__)
 
 
 def run_gui(
@@ -33,11 +37,13 @@ def run_gui(
     background: bool = False,
     started: Callable[[], None] | None = None,
     config_path: Path | None = None,
+    open_store: Callable[[], None] | None = None,
 ) -> int:
     """Run the window until Flynn quits. `set_handlers(show, quit)` connects a second `flynn`'s "show
     the window" and `flynn quit` to this one; `gateway_token` gives the token for "Copy token";
-    `shell` (the tray agent) wraps the window; with `background` the window starts hidden. `started`
-    (the gateway, automation) runs on a worker thread once the window is up."""
+    `shell` (the tray agent) wraps the window; with `background` the window starts hidden. Once the
+    window is up: `open_store` opens the session store (a failure is shown, and Flynn ends with
+    its exit code), then `started` (the gateway, automation) runs on a worker thread."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Flynn")
@@ -53,16 +59,28 @@ def run_gui(
         kept = shell(app, bridge, window) if shell is not None else None
         if not background:
             window.show()
-        set_handlers(bridge.request_show, bridge.request_quit)
         # SIGTERM / Ctrl+C quit the normal way (state saved, answers kept). Python runs a signal's
         # handler only when it gets control: the wake-up fd wakes Qt's loop (no polling timer).
         notifier = _wake_on_signals(window.quit_app)
-        if started is not None:  # after the first paint: the window shows before FastAPI is even imported
-            QTimer.singleShot(
-                0, lambda: threading.Thread(target=started, name="flynn-start", daemon=True).start()
-            )
-        if not background:  # load now, with progress, rather than at the first question; in the tray,
-            bridge.call(runtime.models.load())  # at the first question (small while it waits)
+
+        def after_first_paint() -> None:
+            app.processEvents()  # the window painted, before the store's SQLAlchemy is imported
+            try:
+                if open_store is not None:
+                    open_store()
+            except FlynnError as e:
+                log.error("%s", e)
+                print(f"flynn: {e}", file=sys.stderr)
+                QMessageBox.critical(None if background else window, "Flynn can't start", str(e))
+                app.exit(e.exit_code)
+                return
+            set_handlers(bridge.request_show, bridge.request_quit)
+            if started is not None:  # the gateway: FastAPI is imported after the window shows
+                threading.Thread(target=started, name="flynn-start", daemon=True).start()
+            if not background:  # load now, with progress, rather than at the first question; in the
+                bridge.call(runtime.models.load())  # tray, at the first question (small while it waits)
+
+        QTimer.singleShot(0, after_first_paint)
         code = app.exec()
         del kept, notifier
         return code

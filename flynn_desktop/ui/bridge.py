@@ -79,6 +79,8 @@ class RuntimeBridge(QObject):
         fut = self.runtime.submit(coro)
 
         def done(f: Future[Any]) -> None:
+            if f.cancelled():  # Flynn is quitting: nothing waits for it any more
+                return
             err = f.exception()
             if err is None:
                 if on_done:

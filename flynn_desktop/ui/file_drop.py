@@ -9,10 +9,11 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QMimeData, QObject
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QMessageBox, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.ui.bridge import RuntimeBridge
+from flynn_desktop.ui.widgets import choose
 
 MAX_CHARS = 8000  # of a file's text put in a question: a small local model's context holds about this
 
@@ -78,19 +79,14 @@ class FileDrop(QObject):
         names = ", ".join(p.name for p in files[:3]) + (
             f" and {len(files) - 3} more" if len(files) > 3 else ""
         )
-        box = QMessageBox(self.parent_widget)
-        box.setWindowTitle("A file for Flynn")
-        box.setText(f"What should Flynn do with {names}?")
-        box.setInformativeText(
+        return choose(
+            self.parent_widget,
+            "A file for Flynn",
+            f"What should Flynn do with {names}?",
+            [("remember", "Remember it"), ("ask", "Ask about it")],
             "Remember it: Flynn keeps it in memory and uses it in later answers (Memory… lists it).\n"
-            "Ask about it: its text goes into your message; type your question after it."
+            "Ask about it: its text goes into your message; type your question after it.",
         )
-        remember = box.addButton("Remember it", QMessageBox.ButtonRole.AcceptRole)
-        ask = box.addButton("Ask about it", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        clicked = box.clickedButton()
-        return "remember" if clicked is remember else "ask" if clicked is ask else ""
 
     def remember(self, files: list[Path]) -> None:
         for path in files:

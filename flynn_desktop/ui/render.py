@@ -69,7 +69,8 @@ _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTA
 def markdown_html(text: str, dark: bool = False) -> str:
     md = _MD[dark]
     md.reset()
-    return md.convert(text)
+    # A code block's last newline would show in Qt as an empty, shaded line.
+    return md.convert(text).replace("\n</code></pre>", "</code></pre>")
 
 
 def code_blocks(text: str) -> list[str]:
@@ -97,7 +98,7 @@ EXAMPLES = (
 
 def pin_html(m: StoredMessage) -> str:
     """A message's pin: pinned ones stay word for word when the conversation is summarised."""
-    if m.id <= 0 or m.status == MessageStatus.PARTIAL:
+    if m.id <= 0 or m.status == MessageStatus.PARTIAL or m.superseded:
         return ""
     label = "📌 pinned (unpin)" if m.pinned else "pin"
     return f' <a class="badge" href="{PIN_LINK}{m.id}">{label}</a>'

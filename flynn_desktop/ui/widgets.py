@@ -1,10 +1,10 @@
-"""Small widgets: the message input and the model indicator."""
+"""Small widgets: the message input, the model indicator, and a question with buttons."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPlainTextEdit, QProgressBar, QWidget
 
 
 class MessageInput(QPlainTextEdit):
@@ -56,3 +56,23 @@ class ModelIndicator(QWidget):
         self.bar.setVisible(fraction < 1)
         self.bar.setFormat(f"{'verifying' if task == 'model.verify' else 'loading'} %p%")
         self.bar.setValue(int(fraction * 100))
+
+
+def choose(
+    parent: QWidget | None, title: str, text: str, choices: list[tuple[str, str]], detail: str = ""
+) -> str:
+    """Ask with a button per choice (key, label) and Cancel; the key of the one clicked, "" for Cancel."""
+    box = QMessageBox(parent)
+    box.setWindowTitle(title)
+    box.setText(text)
+    if detail:
+        box.setInformativeText(detail)
+    buttons = {
+        box.addButton(
+            label, QMessageBox.ButtonRole.AcceptRole if i == 0 else QMessageBox.ButtonRole.ActionRole
+        ): key
+        for i, (key, label) in enumerate(choices)
+    }
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return next((key for button, key in buttons.items() if button is box.clickedButton()), "")

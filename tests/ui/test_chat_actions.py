@@ -172,3 +172,25 @@ def test_a_dropped_file_is_asked_about_or_remembered(qtbot, open_window, tmp_pat
     drop(w, w.input.viewport(), binary)
     qtbot.waitUntil(lambda: "photo.png is not a text file" in w.statusBar().currentMessage(), timeout=30000)
     assert w.input.toPlainText() == ""
+
+
+def test_the_drop_question_offers_remember_ask_and_cancel(qtbot, open_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    w = open_window(FakeProvider())
+    seen: list[list[str]] = []
+
+    def press(label: str) -> None:
+        def go() -> None:
+            box = QApplication.activeModalWidget()
+            assert isinstance(box, QMessageBox)
+            seen.append([b.text() for b in box.buttons()])
+            next(b for b in box.buttons() if b.text() == label).click()
+
+        QTimer.singleShot(0, go)
+
+    for label, key in (("Ask about it", "ask"), ("Remember it", "remember"), ("Cancel", "")):
+        press(label)
+        assert w.file_drop._ask_user([tmp_path / "a.md"]) == key
+    assert all({"Remember it", "Ask about it", "Cancel"} <= set(labels) for labels in seen)

@@ -62,3 +62,39 @@ def test_the_window_opens_hands_over_and_answers(clean_env, paths, tmp_path) -> 
     assert rc == 0
     assert (paths.config_dir / "window.ini").exists()  # it saved its size and place on the way out
     assert not paths.instance_socket.exists()
+
+
+def test_a_damaged_session_store_is_shown_after_the_window_and_flynn_ends(clean_env, paths, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The store opens once the window is up (it shows sooner); when it can't, a dialog says why and
+    what to do, the terminal too, and Flynn ends with the error's exit code, the file untouched."""
+    env = dict(clean_env, DISPLAY=str(DISPLAY))
+    paths.ensure()
+    damaged = b"not a database " * 300
+    paths.sessions_db.write_bytes(damaged)
+    gui = subprocess.Popen([FLYNN], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+
+        def dialog() -> bool:
+            found = subprocess.run(
+                ["xdotool", "search", "--name", "Flynn can't start"], env=env, capture_output=True, text=True
+            )
+            return found.returncode == 0 and bool(found.stdout.strip())
+
+        wait_for(dialog, "the dialog that says the store is damaged", gui)
+        window = subprocess.run(["xdotool", "search", "--name", "^Flynn$"], env=env, capture_output=True)
+        assert window.stdout.strip()  # the window showed first
+        # No window manager under Xvfb: focus the dialog directly, then press Enter (its OK button).
+        subprocess.run(
+            ["xdotool", "search", "--name", "Flynn can't start", "windowfocus", "--sync", "key", "Return"],
+            env=env,
+            check=False,
+        )
+        rc = gui.wait(120)
+    finally:
+        if gui.poll() is None:
+            gui.kill()
+    assert rc != 0
+    assert gui.stderr is not None
+    err = gui.stderr.read()
+    assert "is damaged: file is not a database" in err and "restore it from a backup" in err
+    assert paths.sessions_db.read_bytes() == damaged
