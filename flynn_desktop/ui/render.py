@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
-
-import markdown
+from typing import TYPE_CHECKING
 
 from flynn_desktop.core.compaction import reading_order
 from flynn_desktop.core.messages import MessageStatus, Role, StoredMessage
+
+if TYPE_CHECKING:
+    import markdown
 
 STYLE = """
 <style>
@@ -49,9 +52,12 @@ DARK = {
 }
 
 
+@functools.cache
 def _md(style: str) -> markdown.Markdown:
     """Markdown with fenced code highlighted by Pygments as inline colours (Qt's rich text has no
     stylesheet classes for them); a block without a language is not guessed at."""
+    import markdown  # with Pygments, at the first answer shown: not before the window
+
     highlight = {"noclasses": True, "pygments_style": style, "guess_lang": False}
     md = markdown.Markdown(
         extensions=["fenced_code", "codehilite", "tables", "sane_lists"],
@@ -62,12 +68,11 @@ def _md(style: str) -> markdown.Markdown:
     return md
 
 
-_MD = {False: _md("friendly"), True: _md("monokai")}
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
 def markdown_html(text: str, dark: bool = False) -> str:
-    md = _MD[dark]
+    md = _md("monokai" if dark else "friendly")
     md.reset()
     # A code block's last newline would show in Qt as an empty, shaded line.
     return md.convert(text).replace("\n</code></pre>", "</code></pre>")
