@@ -224,6 +224,10 @@ class PromptConfig(Section):
 class ExecutorConfig(Section):
     default_timeout_ms: int = Field(30000, ge=1, le=DAY_S * 1000)
     max_output_bytes: int = Field(51200, ge=1, le=1 << 30)
+    max_steps: int = Field(8, ge=1, le=100, description="model passes with tools in one answer")
+    max_parallel: int = Field(4, ge=1, le=64, description="calls of one step run at once")
+    # How long a call waits for the user's answer (Allow / Deny) before it is denied.
+    approval_timeout_ms: int = Field(300_000, ge=1, le=DAY_S * 1000)
 
 
 class ToolCacheConfig(Section):
@@ -233,11 +237,42 @@ class ToolCacheConfig(Section):
     exclude_patterns: list[str] = []
 
 
-class ToolsConfig(Section):
-    """The seed's tool keys, for the tools still being built (see the README)."""
+class ToolFilesConfig(Section):
+    """read_file, list_dir and search_files work inside these folders only (none: the tools are off)."""
 
+    roots: list[str] = []
+
+
+class ToolSwitch(Section):
+    enabled: bool = False
+
+
+class RunCommandConfig(ToolSwitch):
+    """run_command: always asks, runs in its own process group with these limits, in a scratch folder."""
+
+    cpu_seconds: int = Field(30, ge=1, le=DAY_S)
+    memory_mb: int = Field(512, ge=16, le=1 << 20)
+    file_size_mb: int = Field(64, ge=1, le=1 << 20)
+
+
+ToolDecision = Literal["allow", "ask", "deny"]
+
+
+class ToolsConfig(Section):
+    """Flynn's own tools (the window, `flynn ask`, the WebSocket's chat.send) and who may run them:
+    deny wins, then allow, then ask, else `default`. Patterns are globs on tool names
+    (`mcp__github__*`)."""
+
+    enabled: bool = True
+    allow: list[str] = ["current_time", "memory_search"]
+    ask: list[str] = []
+    deny: list[str] = []
+    default: ToolDecision = "ask"
     executor: ExecutorConfig = ExecutorConfig()
     cache: ToolCacheConfig = ToolCacheConfig()
+    files: ToolFilesConfig = ToolFilesConfig()
+    fetch_url: ToolSwitch = ToolSwitch()
+    run_command: RunCommandConfig = RunCommandConfig()
     sandbox: dict[str, object] = {}
 
 

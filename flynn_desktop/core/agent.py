@@ -1,8 +1,6 @@
-"""The agent pipeline for one message: memory, the prompt (built and fitted), the answer streamed, saved.
-
-Nothing here knows Qt, SQL or llama.cpp: the store and the provider come in through core.interfaces,
-and everything the user should see leaves as events.
-"""
+"""The agent pipeline for one message: memory, the prompt (built and fitted), the answer streamed (with
+Flynn's own tools, core.tools), saved. Nothing here knows Qt, SQL or llama.cpp: the store and the
+provider come in through core.interfaces, and everything the user should see leaves as events."""
 
 from __future__ import annotations
 
@@ -36,6 +34,7 @@ from flynn_desktop.core.messages import (
     StreamItem,
 )
 from flynn_desktop.core.prompt import Prompt, fit_prompt, system_message
+from flynn_desktop.core.tools import ToolContext, ToolRunner
 from flynn_desktop.errors import FlynnError
 
 log = logging.getLogger(__name__)
@@ -99,6 +98,7 @@ class TurnRequest:
     recall: bool = True  # put the memories relevant to the message in the prompt
     learn: bool = True  # keep "remember that ..." notes, and look for facts after the answer
     save: bool = True  # (stateless requests) keep the exchange as a session
+    approvals: str = "ask"  # Flynn's own tools: who answers a call that asks (core.tools.ToolContext)
 
     @property
     def text(self) -> str:
@@ -155,9 +155,11 @@ class Agent:
         self.summaries = SummaryCache()  # of clients' own histories
         self.compactions = 0  # made since start (benchmarks and tests count them)
 
-    async def run_turn(self, req: TurnRequest, provider: Provider, cancel: CancelToken) -> TurnResult:
-        """A turn of a saved conversation, to its end. Never raises a FlynnError: it is saved beside
-        the question and told as RunError."""
+    async def run_turn(
+        self, req: TurnRequest, provider: Provider, cancel: CancelToken, tools: ToolRunner | None = None
+    ) -> TurnResult:
+        """A saved conversation's turn, to its end, with Flynn's own `tools` if given. Never raises a
+        FlynnError: it is saved beside the question and told as RunError."""
         assert req.session_id is not None
         session_id, message_id = req.session_id, None
         try:
@@ -170,8 +172,9 @@ class Agent:
             err = FlynnError(f"The answer failed: {type(e).__name__}: {e}", "See the log for details.")
             return self._fail(req.run_id, session_id, message_id, err, provider)
         answer = self.answer(req.run_id, session_id, message_id, begun.prompt.tokens)
+        ctx = ToolContext(req.run_id, session_id, message_id or 0, req.source, req.approvals)
         with contextlib.suppress(FlynnError):  # saved and reported by the answer itself
-            async for _item in answer.stream(provider, begun.prompt.messages, req.params, cancel):
+            async for _item in answer.stream(provider, begun.prompt.messages, req.params, cancel, tools, ctx):
                 pass
         self._after(req, begun, answer.status)
         if answer.status == MessageStatus.COMPLETE and not cancel.cancelled:

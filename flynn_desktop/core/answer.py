@@ -4,6 +4,8 @@ ended with exactly one of RunFinished, RunCancelled or RunError."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
@@ -14,11 +16,15 @@ from flynn_desktop.core.messages import (
     ChatMessage,
     GenerationParams,
     MessageStatus,
+    Role,
     Served,
     StreamItem,
     ToolCall,
+    ToolStep,
     Usage,
+    steps_json,
 )
+from flynn_desktop.core.tools import ToolContext, ToolRunner
 from flynn_desktop.errors import FlynnError
 
 log = logging.getLogger(__name__)
@@ -34,6 +40,7 @@ class PartialWriter:
         self.interval = interval
         self.parts: list[str] = []
         self.served: Served | None = None  # which model answers: saved with the next flush
+        self.steps: str | None = None  # the tool steps so far (JSON): saved with the next flush
         self._saved = 0  # how many parts are on disk
         self._last = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
@@ -52,10 +59,12 @@ class PartialWriter:
 
     def flush(self) -> None:
         self.cancel()
-        if self._saved != len(self.parts) or self.served is not None:
-            self.store.update_message(self.message_id, content=self.text, served=self.served)
+        if self._saved != len(self.parts) or self.served is not None or self.steps is not None:
+            self.store.update_message(
+                self.message_id, content=self.text, served=self.served, tool_steps=self.steps
+            )
             self._saved = len(self.parts)
-            self.served = None
+            self.served = self.steps = None
         self._last = time.monotonic()
 
     def cancel(self) -> None:
@@ -93,6 +102,8 @@ class Answer:
         self.error: FlynnError | None = None
         self._t0 = time.monotonic()
         self._first: float | None = None  # when the first token came
+        self.steps: list[ToolStep] = []  # Flynn's own tool calls in this answer
+        self._gap = False  # the next text follows a tool step
 
     @property
     def text(self) -> str:
@@ -104,32 +115,38 @@ class Answer:
         messages: Sequence[ChatMessage],
         params: GenerationParams,
         cancel: CancelToken,
+        tools: ToolRunner | None = None,
+        ctx: ToolContext | None = None,
     ) -> AsyncGenerator[StreamItem, None]:
-        mid = self.message_id or 0
+        """The model's answer. With `tools` (Flynn's own), each pass that ends in tool calls has them
+        run and sent back, and the model goes on, up to tools.max_steps passes with tools offered and
+        one last pass without them. Without, tool calls are the client's to run (kept in the text)."""
         self._t0 = time.monotonic()
+        sent = list(messages)
         try:
-            async for item in provider.stream(messages, params, cancel):
-                if isinstance(item, Served):
-                    if self.writer is not None:  # saved with the first flush: no write before the first token
-                        self.writer.served = item
-                    label = f"{item.provider}:{item.model}"
-                    self.emit(
-                        RunRouted(
-                            self.run_id, self.session_id, mid, label, item.local, item.notes, item.failed
-                        )
-                    )
-                elif isinstance(item, Usage):
-                    self.usage = item
-                elif isinstance(item, ToolCall):  # for the client to run; kept in the saved text
-                    self.tool_calls.append(item)
-                else:
-                    if self._first is None:
-                        self._first = time.monotonic()
-                    self.pieces.append(item)
-                    if self.writer is not None:
-                        self.writer.add(item)
-                    self.emit(Delta(self.run_id, self.session_id, mid, item))
-                yield item
+            for step in itertools.count():
+                offered = tools is not None and step < tools.max_steps
+                asked = dataclasses.replace(
+                    params, tools=tuple(t.as_openai() for t in tools.specs()) if offered and tools else ()
+                )
+                if tools is None:
+                    asked = params
+                calls_before, text_before = len(self.tool_calls), len(self.pieces)
+                self._gap = step > 0
+                async for item in self._pass(provider, sent, asked, cancel, offered):
+                    yield item
+                calls = self.tool_calls[calls_before:]
+                if tools is None or ctx is None or not calls or cancel.cancelled:
+                    break
+                del self.tool_calls[calls_before:]  # Flynn runs these: not left in the text for a client
+                steps = await tools.run(calls, ctx, cancel)
+                self.steps.extend(steps)
+                said = "".join(self.pieces[text_before:])
+                sent.append(ChatMessage(Role.ASSISTANT, said, tool_calls=tuple(calls)))
+                sent.extend(ChatMessage(Role.TOOL, s.result, tool_call_id=s.id) for s in steps)
+                if self.writer is not None:
+                    self.writer.steps = steps_json(self.steps)
+                    self.writer.flush()
         except FlynnError as e:
             self._end(MessageStatus.ERROR, e)
             raise
@@ -142,6 +159,53 @@ class Answer:
             self._end(MessageStatus.PARTIAL)
             raise
         self._end(MessageStatus.PARTIAL if cancel.cancelled else MessageStatus.COMPLETE)
+
+    async def _pass(
+        self,
+        provider: Provider,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        cancel: CancelToken,
+        offered: bool,
+    ) -> AsyncGenerator[StreamItem, None]:
+        """One pass of the model over the conversation so far."""
+        mid = self.message_id or 0
+        async for item in provider.stream(messages, params, cancel):
+            if isinstance(item, Served):
+                if self.writer is not None:  # saved with the first flush: no write before the first token
+                    self.writer.served = item
+                label = f"{item.provider}:{item.model}"
+                dropped = offered and item.tools_dropped
+                self.emit(
+                    RunRouted(
+                        self.run_id, self.session_id, mid, label, item.local, item.notes, item.failed, dropped
+                    )
+                )
+            elif isinstance(item, Usage):
+                u = self.usage
+                self.usage = (
+                    item
+                    if u is None
+                    else Usage(  # the passes of a tool loop add up
+                        u.tokens_in + item.tokens_in,
+                        u.tokens_out + item.tokens_out,
+                        u.exact and item.exact,
+                        item.finish_reason,
+                    )
+                )
+            elif isinstance(item, ToolCall):  # for the client to run (kept in the text), or for Flynn
+                self.tool_calls.append(item)
+            else:
+                if self._first is None:
+                    self._first = time.monotonic()
+                if self._gap and self.pieces:  # text after a tool step: a paragraph of its own
+                    item = "\n\n" + item
+                self._gap = False
+                self.pieces.append(item)
+                if self.writer is not None:
+                    self.writer.add(item)
+                self.emit(Delta(self.run_id, self.session_id, mid, item))
+            yield item
 
     def _end(self, status: MessageStatus, error: FlynnError | None = None) -> None:
         if self.writer is not None:
@@ -164,6 +228,7 @@ class Answer:
                     error=str(error) if error else None,
                     first_token_ms=first_ms,
                     generation_ms=gen_ms,
+                    tool_steps=steps_json(self.steps) if self.steps else None,
                 )
             except FlynnError as e:  # e.g. the disk is full: the user must still hear how it ended
                 log.warning("could not save the answer: %s", e.message)

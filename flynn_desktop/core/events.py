@@ -59,6 +59,7 @@ class RunRouted(Event):
     local: bool
     notes: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
+    tools_dropped: bool = False  # Flynn's tools were offered, and this model takes none
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,52 @@ class RunCancelled(Event):
     run_id: str
     session_id: str
     message_id: int
+
+
+@dataclass(frozen=True)
+class ToolStarted(Event):
+    """One of Flynn's own tools starts, in an answer (core.tools)."""
+
+    kind: ClassVar[str] = "tool.started"
+    run_id: str
+    session_id: str
+    message_id: int
+    call_id: str
+    name: str
+    arguments: str  # JSON text
+    source: str  # "flynn" or "mcp:<server>"
+
+
+@dataclass(frozen=True)
+class ToolFinished(Event):
+    """A tool call ended, ran or not: `approved` says who let it run, or why it did not."""
+
+    kind: ClassVar[str] = "tool.finished"
+    run_id: str
+    session_id: str
+    message_id: int
+    call_id: str
+    name: str
+    ok: bool
+    result: str
+    duration_ms: float
+    approved: str
+
+
+@dataclass(frozen=True)
+class ToolApproval(Event):
+    """A call waits for the user: the face that started the answer asks (Allow once, Always allow,
+    Deny) and answers with the tools room's approve()."""
+
+    kind: ClassVar[str] = "tool.approval"
+    run_id: str
+    session_id: str
+    message_id: int
+    call_id: str
+    name: str
+    arguments: str
+    source: str
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,3 +192,4 @@ class HealthChanged(Event):
 
 
 RUN_END_EVENTS = (RunFinished, RunError, RunCancelled)
+TOOL_EVENTS = (ToolStarted, ToolFinished, ToolApproval)

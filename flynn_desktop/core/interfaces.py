@@ -227,6 +227,7 @@ class SessionStore(UsageStore, Protocol):
         served: Served | None = None,
         first_token_ms: float | None = None,
         generation_ms: float | None = None,
+        tool_steps: str | None = None,
     ) -> None: ...
 
     def supersede(self, session_id: str, from_message_id: int) -> list[int]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -42,6 +43,32 @@ class ToolCall:
     def as_ollama(self) -> dict[str, Any]:
         """Ollama's shape: the arguments as an object, no id."""
         return {"function": {"name": self.name, "arguments": json.loads(self.arguments or "{}")}}
+
+
+@dataclass(frozen=True)
+class ToolStep:
+    """One of Flynn's own tool calls in an answer (core.tools), as saved with it, shown under it and
+    exported."""
+
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model sent it
+    source: str  # "flynn" or "mcp:<server>"
+    ok: bool
+    result: str  # the tool's output (cut to tools.executor.maxOutputBytes), or why it failed
+    duration_ms: float
+    approved: str  # who let it run (policy, you, --yes), or why it did not run
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def steps_json(steps: Sequence[ToolStep]) -> str:
+    return json.dumps([s.as_dict() for s in steps], ensure_ascii=False)
+
+
+def steps_from_json(text: str | None) -> tuple[ToolStep, ...]:
+    return tuple(ToolStep(**d) for d in json.loads(text)) if text else ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +124,7 @@ class StoredMessage:
     superseded: bool = False  # replaced by an edit or a regenerate: kept, shown folded, never sent
     first_token_ms: float | None = None  # an answer: from its start to its first token
     generation_ms: float | None = None  # an answer: from its first token to its last
+    tool_steps: tuple[ToolStep, ...] = ()  # an answer: Flynn's own tool calls in it
 
     def as_chat(self) -> ChatMessage:
         return ChatMessage(self.role, self.content)

@@ -30,6 +30,7 @@ from flynn_desktop.core.routing import classification_prompt, classify, parse_ki
 from flynn_desktop.errors import FlynnError, NotFoundError, QueueFullError, QueueTimeoutError
 from flynn_desktop.providers.router import RoutedProvider
 from flynn_desktop.runtime.models import Models
+from flynn_desktop.runtime.tools import Tools
 
 Emit = Callable[[Event], None]
 log = logging.getLogger(__name__)
@@ -56,11 +57,14 @@ def new_run_id() -> str:
 
 
 class Chat:
-    def __init__(self, config: Config, models: Models, emit: Emit, memory: TurnMemory) -> None:
+    def __init__(
+        self, config: Config, models: Models, emit: Emit, memory: TurnMemory, tools: Tools | None = None
+    ) -> None:
         self.config = config
         self.models = models
         self.emit = emit
         self.memory = memory
+        self.tools = tools  # Flynn's own, for saved conversations' turns
         self._runs: dict[str, _Run] = {}
         self._lanes: dict[str, _Lane] = {}
         self._agent: Agent | None = None
@@ -106,11 +110,19 @@ class Chat:
 
     # saved conversations -----------------------------------------------------------------------------
     async def send(
-        self, text: str, session_id: str | None = None, model: str | None = None, source: str = "app"
+        self,
+        text: str,
+        session_id: str | None = None,
+        model: str | None = None,
+        source: str = "app",
+        approvals: str = "ask",
     ) -> tuple[str, str]:
         """Start a turn; return (run_id, session_id) at once. The answer arrives as events.
 
-        With no session_id, a new session is created, tagged with `source` (app, cli, ...).
+        With no session_id, a new session is created, tagged with `source` (app, cli, ...). Flynn's
+        own tools are offered to a model that takes tools; a call the policy asks about is asked of
+        the face that started the turn (`approvals` "ask"), allowed ("yes": `flynn ask --yes`) or
+        denied ("no": no one to ask).
         """
         if not text.strip():
             raise FlynnError("The message is empty.", "Type a question first.")
@@ -124,7 +136,12 @@ class Chat:
         provider = None if auto else self.models.route(model)  # a wrong name fails here, at once
         lane = self._enter_lane(session.id)
         request = TurnRequest(
-            run.run_id, (ChatMessage(Role.USER, text),), self._params(), session.id, source=source
+            run.run_id,
+            (ChatMessage(Role.USER, text),),
+            self._params(),
+            session.id,
+            source=source,
+            approvals=approvals,
         )
         request = self._memory_use(request, learn=True)
         self._runs[run.run_id] = run
@@ -133,7 +150,7 @@ class Chat:
             try:
                 async with self._turn(lane):
                     chosen = provider or await self._auto_route(text)
-                    return await self.agent.run_turn(request, chosen, run.cancel)
+                    return await self.agent.run_turn(request, chosen, run.cancel, self.tools)
             except QueueTimeoutError as e:
                 self.emit(RunError(run.run_id, run.session_id, None, e.code, str(e)))
                 return TurnResult(run.session_id, None, "", MessageStatus.ERROR, e)
@@ -188,6 +205,8 @@ class Chat:
         runs = list(self._runs.values()) if run_id is None else [r for r in [self._runs.get(run_id)] if r]
         for r in runs:
             r.cancel.cancel()
+            if self.tools is not None:  # a call waiting for the user's answer is denied
+                self.tools.abandon(r.run_id)
         return bool(runs)
 
     async def stop_session(self, session_id: str) -> None:
@@ -204,6 +223,8 @@ class Chat:
         """Cancel every run (each is saved as partial) and wait for them."""
         for run in list(self._runs.values()):
             run.cancel.cancel()
+        if self.tools is not None:
+            self.tools.abandon()
         tasks = [r.task for r in self._runs.values() if r.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)

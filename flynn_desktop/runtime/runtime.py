@@ -30,6 +30,7 @@ from flynn_desktop.runtime.memory import RuntimeMemory
 from flynn_desktop.runtime.metrics import Metrics
 from flynn_desktop.runtime.models import Models
 from flynn_desktop.runtime.sessions import Sessions
+from flynn_desktop.runtime.tools import Tools
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,7 +62,8 @@ class Runtime:
             lambda ids: self.memory.forget_sessions(ids),
         )
         self.memory = RuntimeMemory(config, paths, self.emit, lambda: self.loop, self.models, self.sessions)
-        self.chat = Chat(config, self.models, self.emit, self.memory)
+        self.tools = Tools(config, self.emit, self.memory)
+        self.chat = Chat(config, self.models, self.emit, self.memory, self.tools)
         self.health = Health(config, paths, self.emit, self.models, self.memory, lambda: self.gateway_state)
         self.backups = Backups(
             config, paths, self.emit, lambda: self.store, lambda: self.loop, self.chat, self.memory

@@ -47,6 +47,7 @@ STEPS: dict[int, Step] = {
     11: _add_column("messages", "superseded", "BOOLEAN NOT NULL DEFAULT FALSE"),  # edited, regenerated
     12: _add_column("messages", "first_token_ms", "FLOAT"),  # an answer's first-token time
     13: _add_column("messages", "generation_ms", "FLOAT"),  # and how long its tokens took
+    14: _add_column("messages", "tool_steps", "VARCHAR"),  # Flynn's own tool calls in an answer
 }
 SCHEMA_VERSION = max(STEPS)
 

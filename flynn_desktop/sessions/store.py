@@ -38,6 +38,7 @@ from flynn_desktop.core.messages import (
     StoredMessage,
     Upkeep,
     UsageRecord,
+    steps_from_json,
 )
 from flynn_desktop.errors import InvalidParamsError, NotFoundError, StorageError, storage_error
 from flynn_desktop.paths import private_file
@@ -395,6 +396,7 @@ class SQLSessionStore:
         served: Served | None = None,
         first_token_ms: float | None = None,
         generation_ms: float | None = None,
+        tool_steps: str | None = None,
     ) -> None:
         values: dict[str, Any] = {"updated_at": utcnow()}
         if served is not None:
@@ -406,6 +408,7 @@ class SQLSessionStore:
             ("error", error),
             ("first_token_ms", first_token_ms),
             ("generation_ms", generation_ms),
+            ("tool_steps", tool_steps),
         ):
             if value is not None:
                 values[key] = value
@@ -595,6 +598,7 @@ class SQLSessionStore:
             superseded=r.superseded,
             first_token_ms=r.first_token_ms,
             generation_ms=r.generation_ms,
+            tool_steps=steps_from_json(r.tool_steps),
         )
 
 

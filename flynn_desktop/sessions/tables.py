@@ -61,5 +61,6 @@ class MessageRow(SQLModel, table=True):
     superseded: bool = False
     first_token_ms: float | None = None  # an answer: from its start to its first token
     generation_ms: float | None = None  # an answer: from its first token to its last
+    tool_steps: str | None = None  # an answer: JSON of Flynn's own tool calls in it (core.tools)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

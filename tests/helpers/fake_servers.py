@@ -43,6 +43,9 @@ class FakeServer:
         self.dialect = dialect
         self.words = words
         self.faults: list[Fault] = []
+        # OpenAI dialect: what the next chat requests answer, one each: a text, or tool calls
+        # [(name, arguments)] streamed as OpenAI streams parallel calls. Empty: the usual answer.
+        self.scripts: list[str | list[tuple[str, dict[str, Any]]]] = []
         self.requests: list[Request] = []
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
@@ -122,7 +125,15 @@ class FakeServer:
         ctype = "application/x-ndjson" if self.dialect == "ollama" else "text/event-stream"
         w.write(f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
         tools = (body or {}).get("tools")
-        pieces = self._tool_stream(model, tools[0]["function"]["name"]) if tools else self._stream(model)
+        if self.scripts and self.dialect == "openai":
+            script = self.scripts.pop(0)
+            pieces = (
+                self._calls(model, script) if isinstance(script, list) else self._stream(model, (script,))
+            )
+        elif tools:
+            pieces = self._tool_stream(model, tools[0]["function"]["name"])
+        else:
+            pieces = self._stream(model)
         for i, piece in enumerate(pieces):
             if fault.drop_after is not None and i >= fault.drop_after + self._preamble():
                 await w.drain()
@@ -271,9 +282,32 @@ class FakeServer:
         yield chunk({}, "tool_calls")
         yield "data: [DONE]\n\n"
 
-    def _stream(self, model: str) -> Iterator[str]:
+    def _calls(self, model: str, calls: list[tuple[str, dict[str, Any]]]) -> Iterator[str]:
+        """Tool calls as OpenAI streams them: each call's id and name, then its arguments in two parts."""
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+            doc = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": model}
+            doc["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
+            return f"data: {json.dumps(doc)}\n\n"
+
+        yield chunk({"role": "assistant", "content": None})
+        for i, (name, args) in enumerate(calls):
+            head = {
+                "index": i,
+                "id": f"call_{i}",
+                "type": "function",
+                "function": {"name": name, "arguments": ""},
+            }
+            yield chunk({"tool_calls": [head]})
+            text = json.dumps(args)
+            for part in (text[: len(text) // 2], text[len(text) // 2 :]):
+                yield chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]})
+        yield chunk({}, "tool_calls")
+        yield "data: [DONE]\n\n"
+
+    def _stream(self, model: str, words: tuple[str, ...] | None = None) -> Iterator[str]:
         if self.dialect == "openai":
-            for word in self.words:
+            for word in words or self.words:
                 chunk = {
                     "id": "c1",
                     "object": "chat.completion.chunk",

@@ -20,6 +20,7 @@ from flynn_desktop.core.messages import (
     StoredMessage,
     Upkeep,
     UsageRecord,
+    steps_from_json,
 )
 from flynn_desktop.errors import NotFoundError, StorageError
 
@@ -185,6 +186,7 @@ class FakeSessionStore:
         served: Served | None = None,
         first_token_ms: float | None = None,
         generation_ms: float | None = None,
+        tool_steps: str | None = None,
     ) -> None:
         self._write()
         m = self.rows[message_id]
@@ -201,6 +203,8 @@ class FakeSessionStore:
             ).items()
             if v is not None
         }
+        if tool_steps is not None:
+            changes["tool_steps"] = steps_from_json(tool_steps)
         if served is not None:
             changes.update(provider=served.provider, model=served.model, remote=not served.local)
         self.rows[message_id] = dataclasses.replace(m, **changes, updated_at=_now())
