@@ -37,6 +37,8 @@ models:
       fast: openai:gpt-test
     fallbackChain: [ollama:llama3, local:smollm2-135m]
     retry: {{maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20}}
+tools:
+  enabled: false  # one request per answer: this is about which model answers
 """
     )
     return path

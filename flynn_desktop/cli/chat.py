@@ -20,7 +20,27 @@ def add_parser(sub: Any) -> None:
         "--model", metavar="PROVIDER:MODEL", help="the model or tier to use (default: the default tier)"
     )
     a.add_argument("-q", "--quiet", action="store_true", help="print the answer only")
+    a.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="let Flynn's tools run where the policy would ask (tools.ask, tools.default); "
+        "denied ones stay denied",
+    )
     a.set_defaults(func=cmd_ask)
+
+
+def ask_about_tool(ev: dict[str, Any]) -> str:
+    """The terminal's y/N for a tool call the policy asks about: once, always or deny."""
+    where = "" if ev.get("source") == "flynn" else f" (from {ev.get('source')})"
+    print(f"\nflynn: the model wants to run {ev['name']}{where} with {ev['arguments']}", file=sys.stderr)
+    try:
+        with open("/dev/tty") as tty:
+            print("Allow it? [y]es once, [a]lways, [N]o: ", end="", file=sys.stderr, flush=True)
+            said = tty.readline().strip().lower()
+    except OSError:
+        said = ""
+    return {"y": "once", "yes": "once", "a": "always", "always": "always"}.get(said, "deny")
 
 
 def cmd_ask(ctx: Context, args: argparse.Namespace) -> int:
@@ -38,10 +58,18 @@ def cmd_ask(ctx: Context, args: argparse.Namespace) -> int:
             session = recent[0]["id"] if recent else None
         status = 1
         out = sys.stdout
-        for ev in b.ask(text, session, args.model):
+        # Asking needs a terminal to answer on; without one (a script, a pipe) asking means denied.
+        approvals = "yes" if args.yes else "ask" if sys.stdin.isatty() and sys.stderr.isatty() else "no"
+        for ev in b.ask(text, session, args.model, approvals):
             kind = ev.get("event")
             if kind == "progress" and not args.quiet:
                 progress_line(ev)
+            elif kind == "tool.approval":
+                b.call("tool.approve", {"callId": ev["call_id"], "decision": ask_about_tool(ev)})
+            elif kind == "tool.finished" and not args.quiet:
+                outcome = "ran" if ev["ok"] else "tried"
+                line = f"\nflynn: {outcome} {ev['name']} ({ev['duration_ms']:.0f} ms, {ev['approved']})"
+                print(line if ev["ok"] else f"{line}: {ev['result'][:200]}", file=sys.stderr)
             elif kind == "started":
                 session = ev["session_id"]
                 if ev.get("trimmed_turns"):

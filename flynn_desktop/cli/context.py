@@ -38,7 +38,9 @@ class Backend(Protocol):
 
     def call(self, method: str, params: dict[str, Any]) -> Any: ...
 
-    def ask(self, text: str, session_id: str | None, model: str | None) -> Iterator[dict[str, Any]]: ...
+    def ask(
+        self, text: str, session_id: str | None, model: str | None, approvals: str = "ask"
+    ) -> Iterator[dict[str, Any]]: ...
 
     def call_events(self, method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]: ...
 
@@ -52,8 +54,10 @@ class LocalBackend:
     def call(self, method: str, params: dict[str, Any]) -> Any:
         return self.runtime.submit(call(self.runtime, method, params, CLI)).result()
 
-    def ask(self, text: str, session_id: str | None, model: str | None) -> Iterator[dict[str, Any]]:
-        params = {"text": text, "sessionId": session_id, "model": model}
+    def ask(
+        self, text: str, session_id: str | None, model: str | None, approvals: str = "ask"
+    ) -> Iterator[dict[str, Any]]:
+        params = {"text": text, "sessionId": session_id, "model": model, "approvals": approvals}
         return self._stream(lambda: ask_events(self.runtime, params, CLI), stoppable=True)
 
     def call_events(self, method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -100,8 +104,10 @@ class RemoteBackend:
     def call(self, method: str, params: dict[str, Any]) -> Any:
         return self.client.call(method, params)
 
-    def ask(self, text: str, session_id: str | None, model: str | None) -> Iterator[dict[str, Any]]:
-        return self.client.ask(text, session_id, model)
+    def ask(
+        self, text: str, session_id: str | None, model: str | None, approvals: str = "ask"
+    ) -> Iterator[dict[str, Any]]:
+        return self.client.ask(text, session_id, model, approvals)
 
     def call_events(self, method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         return self.client.call_events(method, params)

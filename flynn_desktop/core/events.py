@@ -130,6 +130,8 @@ class ToolFinished(Event):
     result: str
     duration_ms: float
     approved: str
+    arguments: str = ""  # JSON text
+    source: str = "flynn"
 
 
 @dataclass(frozen=True)

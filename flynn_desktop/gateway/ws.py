@@ -24,6 +24,9 @@ from flynn_desktop.core.events import (
     RunFinished,
     RunRouted,
     RunStarted,
+    ToolApproval,
+    ToolFinished,
+    ToolStarted,
 )
 from flynn_desktop.errors import FlynnError, InvalidParamsError, NotFoundError
 from flynn_desktop.gateway.auth import token_ok
@@ -48,6 +51,9 @@ EVENTS = [
     "chat.final",
     "chat.error",
     "chat.aborted",
+    "tool.approval",
+    "tool.started",
+    "tool.finished",
     "progress",
     "model.state",
     "memory.changed",
@@ -110,6 +116,9 @@ class Connection:
             RunFinished: "chat.final",
             RunError: "chat.error",
             RunCancelled: "chat.aborted",
+            ToolApproval: "tool.approval",  # answered with tool.approve
+            ToolStarted: "tool.started",
+            ToolFinished: "tool.finished",
         }
         name = names.get(type(ev))
         if name:

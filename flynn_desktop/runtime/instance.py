@@ -192,8 +192,10 @@ class ControlClient:
     def call(self, method: str, params: dict[str, Any]) -> Any:
         return self.request({"op": "call", "method": method, "params": params})
 
-    def ask(self, text: str, session_id: str | None, model: str | None) -> Iterator[dict[str, Any]]:
-        params = {"text": text, "sessionId": session_id, "model": model}
+    def ask(
+        self, text: str, session_id: str | None, model: str | None, approvals: str = "ask"
+    ) -> Iterator[dict[str, Any]]:
+        params = {"text": text, "sessionId": session_id, "model": model, "approvals": approvals}
         yield from self._lines({"op": "ask", "params": params}, None)
 
     def call_events(self, method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -72,6 +72,13 @@ class SendParams(Params):
     text: str = Field(max_length=MAX_TEXT)
     sessionId: str | None = Field(None, max_length=MAX_ID)
     model: str | None = Field(None, max_length=MAX_ID)
+    # Flynn's own tools, when the policy asks: ask this client (tool.approval), allow, or deny
+    approvals: Literal["ask", "yes", "no"] = "ask"
+
+
+class ApproveParams(Params):
+    callId: str = Field(min_length=1, max_length=MAX_ID)
+    decision: Literal["once", "always", "deny"]
 
 
 class RunParams(Params):
@@ -205,8 +212,13 @@ async def call(runtime: Runtime, name: str, raw: Any, caller: Caller, websocket:
 # chat -----------------------------------------------------------------------------------------------
 @operation("chat.send", SendParams, websocket=True)
 async def _send(rt: Runtime, p: SendParams, c: Caller) -> dict[str, str]:
-    run_id, session_id = await rt.chat.send(p.text, p.sessionId, p.model, source=c.source)
+    run_id, session_id = await rt.chat.send(p.text, p.sessionId, p.model, c.source, p.approvals)
     return {"runId": run_id, "sessionId": session_id}
+
+
+@operation("tool.approve", ApproveParams, websocket=True)
+async def _approve(rt: Runtime, p: ApproveParams, c: Caller) -> dict[str, bool]:
+    return {"approved": rt.tools.approve(p.callId, p.decision)}
 
 
 @operation("chat.resend", ResendParams, websocket=True)

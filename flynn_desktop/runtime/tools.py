@@ -155,6 +155,10 @@ class Tools:
             pending[1].set_result(decision)
         return True
 
+    async def answer(self, call_id: str, decision: str) -> bool:
+        """approve(), for a face on another thread (the window, through its bridge)."""
+        return self.approve(call_id, decision)
+
     def abandon(self, run_id: str | None = None) -> None:
         """The answer was stopped: what it still waits to be asked is denied."""
         for rid, answer in list(self._pending.values()):
@@ -206,7 +210,19 @@ class Tools:
     ) -> ToolStep:
         ms = round((time.perf_counter() - began) * 1000, 2)
         self.emit(
-            ToolFinished(ctx.run_id, ctx.session_id, ctx.message_id, key, call.name, ok, text, ms, approved)
+            ToolFinished(
+                ctx.run_id,
+                ctx.session_id,
+                ctx.message_id,
+                key,
+                call.name,
+                ok,
+                text,
+                ms,
+                approved,
+                call.arguments,
+                source,
+            )
         )
         if not ok:
             log.info("tool %s: %s (%s)", call.name, text[:200], approved)

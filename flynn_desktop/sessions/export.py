@@ -31,6 +31,11 @@ def to_markdown(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
             who += ", an earlier version (replaced by an edit or a regenerate)"
         out.append(f"## {who}")
         out.append("")
+        for step in m.tool_steps:
+            outcome = "ran" if step.ok else "did not run" if step.approved.startswith("denied") else "failed"
+            result = step.result[:500].replace("\n", " ")
+            out.append(f"*Tool:* `{step.name}({step.arguments})` {outcome} ({step.approved}): {result}")
+            out.append("")
         out.append(f"> {m.content}" if m.role == Role.SUMMARY else m.content or "")
         if m.citations:
             out.append("")
@@ -69,6 +74,7 @@ def to_json(session: SessionInfo, messages: Sequence[StoredMessage]) -> str:
                 "superseded": m.superseded,
                 "first_token_ms": m.first_token_ms,
                 "generation_ms": m.generation_ms,
+                "tool_steps": [s.as_dict() for s in m.tool_steps],
                 "citations": [
                     {"number": c.number, "memory_id": c.memory_id, "text": c.text, "source": c.source}
                     for c in m.citations

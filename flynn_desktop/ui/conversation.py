@@ -7,8 +7,8 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-from flynn_desktop.core.events import Delta, RunCancelled, RunError, RunFinished, RunStarted
-from flynn_desktop.core.messages import MessageStatus, Role, StoredMessage
+from flynn_desktop.core.events import Delta, RunCancelled, RunError, RunFinished, RunStarted, ToolFinished
+from flynn_desktop.core.messages import MessageStatus, Role, StoredMessage, ToolStep
 
 
 class Conversation:
@@ -93,6 +93,16 @@ class Conversation:
             self.change(ev.message_id, status=MessageStatus.PARTIAL)
         else:
             self.change(ev.message_id, status=MessageStatus.ERROR, error=ev.message)
+        return True
+
+    def tool_step(self, ev: ToolFinished) -> bool:
+        """A tool call of an answer in view ended: shown under it at once. False when not in view."""
+        if not self.has(ev.message_id):
+            return False
+        step = ToolStep(
+            ev.call_id, ev.name, ev.arguments, ev.source, ev.ok, ev.result, ev.duration_ms, ev.approved
+        )
+        self.change_with(ev.message_id, lambda m: dataclasses.replace(m, tool_steps=(*m.tool_steps, step)))
         return True
 
     def supersede(self, message_ids: list[int]) -> None:

@@ -121,6 +121,10 @@ class MemoryRoom(Protocol):
     async def summarize_session(self, session_id: str) -> Memory: ...
 
 
+class ToolsRoom(Protocol):
+    async def answer(self, call_id: str, decision: str) -> bool: ...
+
+
 class BackupsRoom(Protocol):
     @property
     def folder(self) -> Path: ...
@@ -150,6 +154,9 @@ class RuntimeFace(Protocol):
 
     @property
     def backups(self) -> BackupsRoom: ...
+
+    @property
+    def tools(self) -> ToolsRoom: ...
 
     @property
     def gateway_state(self) -> GatewayState: ...

@@ -46,6 +46,8 @@ from flynn_desktop.core.events import (
     RunRouted,
     RunStarted,
     SessionsChanged,
+    ToolApproval,
+    ToolFinished,
 )
 from flynn_desktop.core.messages import SessionInfo, StoredMessage
 from flynn_desktop.errors import FlynnError
@@ -62,6 +64,7 @@ from flynn_desktop.ui.render import (
     EXAMPLES,
     PIN_LINK,
     REGENERATE_LINK,
+    STEPS_LINK,
     SUMMARY_LINK,
     code_blocks,
     conversation_html,
@@ -158,6 +161,11 @@ class MainWindow(QMainWindow):
         self.chat_view.anchorClicked.connect(self._on_link)
         self._summaries_unfolded = False
         self._earlier_shown: set[int] = set()  # replaced messages unfolded, by their group's first id
+        self._steps_shown: set[int] = set()  # answers whose tool steps are unfolded
+        self.my_runs: set[str] = set()  # runs this window started: it answers their tools' questions
+        self._waiting: list[ToolApproval] = []  # questions that came before send()'s reply
+        # How a tool call the policy asks about is answered: once, always or deny (tests replace it).
+        self.ask_tool: Callable[[ToolApproval], str] = self._ask_tool
         self._unhealthy = False  # a health check failed last time
         self.editing: int | None = None  # the question being edited, to resend on Send
         self.edit_bar = QWidget()
@@ -458,6 +466,10 @@ class MainWindow(QMainWindow):
 
     def _sent(self, result: tuple[str, str]) -> None:
         run_id, session_id = result
+        self.my_runs.add(run_id)
+        for ev in [e for e in self._waiting if e.run_id == run_id]:
+            self._waiting.remove(ev)
+            self._approve(ev)
         if run_id not in self.ended_runs:
             self.runs[run_id] = session_id
         if self.session_id is None:  # a new chat: its turn may have started before we knew its id
@@ -502,6 +514,23 @@ class MainWindow(QMainWindow):
             self.conversation.supersede(replaced)
             self._render()
         self._sent((run_id, session_id))
+
+    def _approve(self, ev: ToolApproval) -> None:
+        decision = self.ask_tool(ev)
+        self.bridge.call(self.runtime.tools.answer(ev.call_id, decision), None, self._show_error)
+
+    def _ask_tool(self, ev: ToolApproval) -> str:
+        from flynn_desktop.ui.widgets import choose
+
+        where = "Flynn's own tool" if ev.source == "flynn" else f"a tool of {ev.source}"
+        what = choose(
+            self,
+            "Let Flynn run a tool?",
+            f"The model wants to run {ev.name} ({where}).",
+            [("once", "Allow once"), ("always", "Always allow"), ("deny", "Deny")],
+            f"{ev.description}\n\nArguments: {ev.arguments[:2000]}",
+        )
+        return what or "deny"
 
     def stop(self) -> None:
         run_id = self._active_run()
@@ -558,7 +587,19 @@ class MainWindow(QMainWindow):
                 self.conversation.start(ev)  # the saved question and the new answer, without reloading
                 self._render()
             self._update_buttons()
+        elif isinstance(ev, ToolApproval):
+            if ev.run_id in self.my_runs:
+                self._approve(ev)
+            elif ev.run_id not in self.ended_runs:
+                self._waiting.append(ev)  # perhaps this window's: send()'s reply is on its way
+        elif isinstance(ev, ToolFinished):
+            if ev.session_id == self.session_id and self.conversation.tool_step(ev):
+                self._render()
         elif isinstance(ev, RunRouted):
+            if ev.tools_dropped and ev.session_id == self.session_id:
+                self.statusBar().showMessage(
+                    f"{ev.model} takes no tools, so Flynn's tools were not offered.", 10000
+                )
             self.model_indicator.set_state(ev.model, "answering" + ("" if ev.local else " (cloud)"))
             if ev.session_id == self.session_id:
                 self.conversation.routed(ev.message_id, ev.model, ev.local)
@@ -572,6 +613,8 @@ class MainWindow(QMainWindow):
                 self._render_timer.start()
         elif isinstance(ev, RunFinished | RunCancelled | RunError):
             self.runs.pop(ev.run_id, None)
+            self.my_runs.discard(ev.run_id)
+            self._waiting = [e for e in self._waiting if e.run_id != ev.run_id]
             self.ended_runs.add(ev.run_id)
             if isinstance(ev, RunFinished | RunCancelled):
                 self.model_indicator.set_state(self.runtime.models.default_model, "ready")
@@ -590,9 +633,9 @@ class MainWindow(QMainWindow):
         c = self.conversation
         dark = self.palette().window().color().lightness() < 128  # the theme's colours for code
         if c.messages:
-            shown = frozenset(self._earlier_shown)
+            shown, steps = frozenset(self._earlier_shown), frozenset(self._steps_shown)
             self.chat_view.setHtml(
-                conversation_html(c.messages, c.streaming_id, self._summaries_unfolded, dark, shown)
+                conversation_html(c.messages, c.streaming_id, self._summaries_unfolded, dark, shown, steps)
             )
         else:
             self.chat_view.setHtml(examples_html(dark))
@@ -627,6 +670,9 @@ class MainWindow(QMainWindow):
             self.resend(int(url.toString()[len(REGENERATE_LINK) :]))
         elif url.toString().startswith(EARLIER_LINK):
             self._earlier_shown ^= {int(url.toString()[len(EARLIER_LINK) :])}
+            self._render_in_place()
+        elif url.toString().startswith(STEPS_LINK):
+            self._steps_shown ^= {int(url.toString()[len(STEPS_LINK) :])}
             self._render_in_place()
         elif url.toString().startswith(EXAMPLE_LINK):
             self.send(EXAMPLES[int(url.toString()[len(EXAMPLE_LINK) :])])

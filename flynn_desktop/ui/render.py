@@ -91,6 +91,7 @@ EDIT_LINK = "flynn:edit:"  # + a question's id: the window puts it in the input 
 REGENERATE_LINK = "flynn:regenerate:"  # + an answer's id: the window asks its question again
 EARLIER_LINK = "flynn:earlier:"  # + the first id of replaced messages: the window shows or hides them
 EXAMPLE_LINK = "flynn:example:"  # + an index into EXAMPLES: the window asks it
+STEPS_LINK = "flynn:steps:"  # + an answer's id: the window shows or hides its tool steps
 
 # What an empty chat offers to ask: one for each thing people come for, memory included.
 EXAMPLES = (
@@ -150,11 +151,42 @@ def stats_html(m: StoredMessage) -> str:
     return f'<p class="badge">{" · ".join(parts)}</p>'
 
 
+def steps_html(m: StoredMessage, shown: bool) -> str:
+    """An answer's tool calls: one folded line, or each call with its arguments, outcome and result."""
+    if not m.tool_steps:
+        return ""
+    n = len(m.tool_steps)
+    names = ", ".join(dict.fromkeys(s.name for s in m.tool_steps))
+    arrow, action = ("▾", "hide") if shown else ("▸", "show")
+    head = (
+        f'<p class="badge">{arrow} 🔧 {n} tool call{"s" if n != 1 else ""}: {html.escape(names)} '
+        f'<a href="{STEPS_LINK}{m.id}">{action}</a></p>'
+    )
+    if not shown:
+        return head
+    rows = []
+    for s in m.tool_steps:
+        outcome = (
+            "ran"
+            if s.ok
+            else "failed"
+            if s.approved in ("policy", "you", "you (always)", "--yes")
+            else "not run"
+        )
+        where = "" if s.source == "flynn" else f" · {html.escape(s.source)}"
+        rows.append(
+            f'<p class="badge"><b>{html.escape(s.name)}</b>({html.escape(s.arguments[:300])}) · {outcome} · '
+            f"{s.duration_ms:.0f} ms · {html.escape(s.approved)}{where}</p>"
+            f"<pre>{html.escape(s.result[:1000])}{'…' if len(s.result) > 1000 else ''}</pre>"
+        )
+    return head + "".join(rows)
+
+
 def _action(href: str, label: str) -> str:
     return f' <a class="badge" href="{href}">{label}</a>'
 
 
-def message_html(m: StoredMessage, dark: bool = False, actions: str = "") -> str:
+def message_html(m: StoredMessage, dark: bool = False, actions: str = "", steps_shown: bool = False) -> str:
     """One message; `actions` are links the window adds (edit, regenerate) for current messages."""
     if m.role == Role.USER:
         head = f'<p><span class="you">You</span>{copy_html(m)}{pin_html(m)}{actions}</p>'
@@ -176,7 +208,7 @@ def message_html(m: StoredMessage, dark: bool = False, actions: str = "") -> str
         note += f'<p class="badge">Remembered: {cited}</p>'
     if m.status == MessageStatus.ERROR:
         note += f'<p class="err">{html.escape(m.error or "The answer failed.")}</p>'
-    return head + body + stats_html(m) + note
+    return head + steps_html(m, steps_shown) + body + stats_html(m) + note
 
 
 def _block(inner: str, colour: str) -> str:
@@ -218,6 +250,7 @@ def conversation_html(
     unfolded: bool = False,
     dark: bool = False,
     earlier_shown: frozenset[int] = frozenset(),
+    steps_shown: frozenset[int] = frozenset(),
 ) -> str:
     """The conversation: a block per message, the summaries and replaced messages folded, edit on the
     questions and regenerate on the last answer once nothing streams."""
@@ -247,7 +280,7 @@ def conversation_html(
                 actions = _action(f"{EDIT_LINK}{m.id}", "edit")
             elif m is last and m.role == Role.ASSISTANT:
                 actions = _action(f"{REGENERATE_LINK}{m.id}", "regenerate")
-        inner = message_html(m, dark, actions)
+        inner = message_html(m, dark, actions, m.id in steps_shown)
         if m.status == MessageStatus.PARTIAL and m.id != streaming_id:
             inner += '<p class="note">(partial answer: stopped before the end)</p>'
         parts.append(_block(inner, colours["question" if m.role == Role.USER else "answer"]))

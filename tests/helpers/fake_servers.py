@@ -130,7 +130,7 @@ class FakeServer:
             pieces = (
                 self._calls(model, script) if isinstance(script, list) else self._stream(model, (script,))
             )
-        elif tools:
+        elif tools and not _after_tool_result(body):  # like a model: a call, then text on its result
             pieces = self._tool_stream(model, tools[0]["function"]["name"])
         else:
             pieces = self._stream(model)
@@ -413,3 +413,15 @@ class FakeServer:
                 )
                 + "\n"
             )
+
+
+def _after_tool_result(body: dict[str, Any]) -> bool:
+    """The request's last message is a tool's result (OpenAI and Ollama role "tool", Anthropic's
+    tool_result block)."""
+    messages = body.get("messages") or [{}]
+    last = messages[-1]
+    content = last.get("content")
+    blocks = content if isinstance(content, list) else []
+    return last.get("role") == "tool" or any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks
+    )

@@ -234,3 +234,15 @@ def test_tools_off_offer_nothing(make_runtime, cloud) -> None:  # type: ignore[n
     rt = make_runtime(config=config(cloud, enabled=False))
     ask(rt, "hi")
     assert not cloud.chat_requests()[0].body.get("tools")
+
+
+def test_tool_steps_are_exported(make_runtime, cloud) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    cloud.scripts = [[("current_time", {})], "It is now."]
+    rt = make_runtime(config=config(cloud))
+    result, _ = ask(rt, "time?")
+    md = rt.submit(rt.sessions.export(result.session_id, "markdown")).result()
+    assert "*Tool:* `current_time({})` ran (policy): " in md
+    doc = json.loads(rt.submit(rt.sessions.export(result.session_id, "json")).result())
+    assert doc["messages"][-1]["tool_steps"][0]["name"] == "current_time"

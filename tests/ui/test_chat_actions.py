@@ -194,3 +194,62 @@ def test_the_drop_question_offers_remember_ask_and_cancel(qtbot, open_window, tm
         press(label)
         assert w.file_drop._ask_user([tmp_path / "a.md"]) == key
     assert all({"Remember it", "Ask about it", "Cancel"} <= set(labels) for labels in seen)
+
+
+def test_the_window_asks_before_a_tool_runs_and_shows_the_steps(qtbot, open_window, make_runtime) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from flynn_desktop.config import Config
+    from flynn_desktop.ui.render import STEPS_LINK
+    from tests.helpers.fake_servers import FakeServer
+
+    cloud = FakeServer("openai")
+    try:
+        cfg = Config.model_validate(
+            {
+                "models": {
+                    "providers": {"cloudy": {"baseUrl": cloud.url + "/v1"}},
+                    "router": {"tiers": {"default": "cloudy:gpt-test"}, "retry": {"maxAttempts": 1}},
+                },
+                "memory": {"extraction": {"enabled": False}},
+            }
+        )
+        w = open_window(runtime=make_runtime(config=cfg))
+        asked: list[tuple[str, str]] = []
+
+        def press(label: str) -> None:  # the real dialog, answered as a person would, once it opens
+            timer = QTimer(w)
+            timer.setInterval(20)
+
+            def go() -> None:
+                box = QApplication.activeModalWidget()
+                if not isinstance(box, QMessageBox):
+                    return
+                timer.stop()
+                asked.append((box.windowTitle(), box.text()))
+                next(b for b in box.buttons() if b.text() == label).click()
+
+            timer.timeout.connect(go)
+            timer.start()
+
+        cloud.scripts = [[("memory_add", {"text": "The ferry leaves at 7:40."})], "Noted."]
+        press("Allow once")
+        ask(qtbot, w, "Remember the ferry time")
+        qtbot.waitUntil(lambda: "Noted." in w.transcript(), timeout=30000)
+        assert asked == [("Let Flynn run a tool?", "The model wants to run memory_add (Flynn's own tool).")]
+        assert "1 tool call: memory_add" in w.transcript() and "7:40" not in w.transcript()  # folded
+        answer = w.last_answer()
+        assert answer is not None
+        click(w, f"{STEPS_LINK}{answer.id}")
+        assert "memory_add" in w.transcript() and "Remembered: The ferry leaves at 7:40." in w.transcript()
+        assert "you" in w.transcript()
+
+        cloud.scripts = [[("memory_add", {"text": "Nope."})], "Fine."]
+        w.ask_tool = lambda ev: "deny"
+        ask(qtbot, w, "Remember nope")
+        qtbot.waitUntil(lambda: "Fine." in w.transcript(), timeout=30000)
+        steps = w.bridge.runtime.store.messages(w.session_id)[-1].tool_steps
+        assert [(s.name, s.ok, s.approved) for s in steps] == [("memory_add", False, "denied by you")]
+    finally:
+        cloud.close()

@@ -26,7 +26,8 @@ def cloud_config() -> Iterator[tuple[Config, FakeServer]]:
                     "tiers": {"default": "local:smollm2-135m", "complex": "cloudy:gpt-test"},
                     "retry": {"maxAttempts": 1},
                 },
-            }
+            },
+            "tools": {"enabled": False},  # one request per answer: this is about picking models
         }
     )
     yield cfg, srv
