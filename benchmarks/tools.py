@@ -61,7 +61,11 @@ def main() -> None:
             "noop": (ToolSpec("noop", "does nothing", {"type": "object"}), noop),
             "wait": (ToolSpec("wait", "waits 1 s", {"type": "object"}), wait_1s),
         }
-        tools.available = lambda: table  # type: ignore[method-assign]
+
+        async def only_these() -> dict[str, Any]:
+            return table
+
+        tools.available = only_these  # type: ignore[method-assign]
         ctx = ToolContext("bench", "s", 1, "app")
 
         async def through_flynn() -> float:

@@ -126,11 +126,10 @@ class Answer:
         try:
             for step in itertools.count():
                 offered = tools is not None and step < tools.max_steps
-                asked = dataclasses.replace(
-                    params, tools=tuple(t.as_openai() for t in tools.specs()) if offered and tools else ()
-                )
-                if tools is None:
-                    asked = params
+                asked = params
+                if tools is not None:  # offered, or the last pass: none, so the model answers in text
+                    specs = await tools.specs() if offered else []
+                    asked = dataclasses.replace(params, tools=tuple(t.as_openai() for t in specs))
                 calls_before, text_before = len(self.tool_calls), len(self.pieces)
                 self._gap = step > 0
                 async for item in self._pass(provider, sent, asked, cancel, offered):

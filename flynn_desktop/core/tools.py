@@ -91,7 +91,7 @@ class ToolRunner(Protocol):
     @property
     def max_steps(self) -> int: ...
 
-    def specs(self) -> list[ToolSpec]:
+    async def specs(self) -> list[ToolSpec]:
         """The tools offered to the model now."""
         ...
 

@@ -26,6 +26,7 @@ from flynn_desktop.paths import Paths
 from flynn_desktop.runtime.backups import Backups
 from flynn_desktop.runtime.chat import Chat
 from flynn_desktop.runtime.health import Health
+from flynn_desktop.runtime.mcp import McpHost
 from flynn_desktop.runtime.memory import RuntimeMemory
 from flynn_desktop.runtime.metrics import Metrics
 from flynn_desktop.runtime.models import Models
@@ -62,7 +63,7 @@ class Runtime:
             lambda ids: self.memory.forget_sessions(ids),
         )
         self.memory = RuntimeMemory(config, paths, self.emit, lambda: self.loop, self.models, self.sessions)
-        self.tools = Tools(config, self.emit, self.memory)
+        self.tools = Tools(config, self.emit, self.memory, McpHost(paths.config_dir, paths.log_dir))
         self.chat = Chat(config, self.models, self.emit, self.memory, self.tools)
         self.health = Health(config, paths, self.emit, self.models, self.memory, lambda: self.gateway_state)
         self.backups = Backups(
@@ -186,6 +187,8 @@ class Runtime:
         await self.chat.shutdown()
         await self.memory.drain()
         await self.models.close()
+        if self.tools.mcp is not None:
+            await self.tools.mcp.close()
         # What a face asked for and no longer waits for (a model still loading when the window quit)
         # ends here, rather than being destroyed pending with the loop.
         rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

@@ -34,6 +34,7 @@ from flynn_desktop.core.tools import (
 )
 from flynn_desktop.errors import FlynnError, NotFoundError
 from flynn_desktop.runtime.builtin_tools import Builtins, Tool
+from flynn_desktop.runtime.mcp import McpHost
 from flynn_desktop.runtime.memory import RuntimeMemory
 
 Emit = Callable[[Event], None]
@@ -42,10 +43,11 @@ DECISIONS = ("once", "always", "deny")
 
 
 class Tools:
-    def __init__(self, config: Config, emit: Emit, memory: RuntimeMemory) -> None:
+    def __init__(self, config: Config, emit: Emit, memory: RuntimeMemory, mcp: McpHost | None = None) -> None:
         self.config = config
         self.emit = emit
         self.builtins = Builtins(config, memory)
+        self.mcp = mcp  # the servers of mcp.json: their tools join these
         self.always: set[str] = set()  # "Always allow" answers, until Flynn quits
         self._pending: dict[str, tuple[str, asyncio.Future[str]]] = {}  # call key -> (run id, answer)
         self._cache: dict[tuple[str, str], tuple[float, str]] = {}
@@ -55,12 +57,18 @@ class Tools:
     def max_steps(self) -> int:
         return self.config.tools.executor.max_steps
 
-    def available(self) -> dict[str, Tool]:
-        return self.builtins.tools() if self.config.tools.enabled else {}
+    async def available(self) -> dict[str, Tool]:
+        """The tools that are on: the built-in ones, then the MCP servers' (started when first needed)."""
+        if not self.config.tools.enabled:
+            return {}
+        found = self.builtins.tools()
+        if self.mcp is not None:
+            found.update(await self.mcp.tools())
+        return found
 
-    def specs(self) -> list[ToolSpec]:
+    async def specs(self) -> list[ToolSpec]:
         policy = self.policy()
-        return [spec for spec, _fn in self.available().values() if policy.decide(spec) != "deny"]
+        return [spec for spec, _fn in (await self.available()).values() if policy.decide(spec) != "deny"]
 
     def policy(self) -> ToolPolicy:
         t = self.config.tools
@@ -68,7 +76,7 @@ class Tools:
 
     async def run(self, calls: Sequence[ToolCall], ctx: ToolContext, cancel: CancelToken) -> list[ToolStep]:
         """One step: each call decided (and asked about) in order, then the allowed ones run at once."""
-        tools = self.available()
+        tools = await self.available()
         keys = [uuid.uuid4().hex[:12] for _ in calls]
         allowed: list[tuple[bool, str]] = []
         for key, call in zip(keys, calls, strict=True):
@@ -86,7 +94,7 @@ class Tools:
             began = time.perf_counter()
             if not ok_to_run or found is None:
                 text = (
-                    f"There is no tool named {call.name}."
+                    self._unknown(call.name)
                     if found is None
                     else f"The user's policy did not let {call.name} run ({approved})."
                 )
@@ -103,6 +111,13 @@ class Tools:
         return list(
             await asyncio.gather(*(one(k, c, p) for k, c, p in zip(keys, calls, allowed, strict=True)))
         )
+
+    def _unknown(self, name: str) -> str:
+        """Why there is no such tool: a failed MCP server's, or none at all."""
+        for server in self.mcp.servers.values() if self.mcp is not None else ():
+            if name.startswith(f"mcp__{server.name}__") and server.state in ("failed", "disabled"):
+                return f"The MCP server {server.name} is not running: {server.error or server.state}."
+        return f"There is no tool named {name}."
 
     # asking ------------------------------------------------------------------------------------------
     async def _permission(
