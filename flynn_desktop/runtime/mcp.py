@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flynn_desktop.core.tools import ToolSpec
-from flynn_desktop.errors import ConfigError, FlynnError
+from flynn_desktop.errors import ConfigError, FlynnError, NotFoundError
 
 log = logging.getLogger(__name__)
 Fn = Callable[[dict[str, Any]], Awaitable[str]]
@@ -232,6 +232,30 @@ class McpHost:
             }
             for s in self.servers.values()
         ]
+
+    async def set_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
+        """Turn a server on or off: kept in mcp.json as `"disabled": true` (the key other clients use),
+        so it stays so; a server turned off stops now, one turned on starts when next needed."""
+        self.load()
+        server = self.servers.get(name)
+        if server is None:
+            raise NotFoundError(f"No MCP server named {name!r} in {self.path}.")
+        doc = json.loads(self.path.read_text("utf-8"))
+        entry = doc["mcpServers"][name]
+        if enabled:
+            entry.pop("disabled", None)
+        else:
+            entry["disabled"] = True
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
+        tmp.replace(self.path)
+        server.cfg = entry
+        if enabled:
+            server.state, server.error = "off", ""
+        else:
+            await server.stop()
+            server.state = "disabled"
+        return next(s for s in self.describe() if s["name"] == name)
 
     async def close(self) -> None:
         for server in self.servers.values():

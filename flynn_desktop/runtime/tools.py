@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from flynn_desktop.config import Config
 from flynn_desktop.core.events import Event, ToolApproval, ToolFinished, ToolStarted
@@ -169,6 +170,20 @@ class Tools:
         if not pending[1].done():
             pending[1].set_result(decision)
         return True
+
+    async def mcp_servers(self, start: bool = False) -> list[dict[str, Any]]:
+        """The MCP servers of mcp.json: state, tools, why one failed. With `start`, the servers not
+        started yet are started first (the window's page lists their tools)."""
+        if self.mcp is None:
+            return []
+        if start:
+            await self.mcp.tools()
+        return self.mcp.describe()
+
+    async def set_mcp_server(self, name: str, enabled: bool) -> dict[str, Any]:
+        if self.mcp is None:
+            raise NotFoundError("There is no MCP host here.")
+        return await self.mcp.set_enabled(name, enabled)
 
     async def answer(self, call_id: str, decision: str) -> bool:
         """approve(), for a face on another thread (the window, through its bridge)."""

@@ -124,6 +124,10 @@ class MemoryRoom(Protocol):
 class ToolsRoom(Protocol):
     async def answer(self, call_id: str, decision: str) -> bool: ...
 
+    async def mcp_servers(self, start: bool = False) -> list[dict[str, Any]]: ...
+
+    async def set_mcp_server(self, name: str, enabled: bool) -> dict[str, Any]: ...
+
 
 class BackupsRoom(Protocol):
     @property

@@ -48,6 +48,7 @@ from flynn_desktop.core.events import (
     SessionsChanged,
     ToolApproval,
     ToolFinished,
+    ToolStarted,
 )
 from flynn_desktop.core.messages import SessionInfo, StoredMessage
 from flynn_desktop.errors import FlynnError
@@ -216,6 +217,9 @@ class MainWindow(QMainWindow):
         prefs.setShortcut(QKeySequence.StandardKey.Preferences)  # Ctrl+, on Linux and Windows
         prefs.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         self.backup_menu.insertAction(self.backup_menu.backup_action, prefs)
+        mcp = QAction("MCP servers…", self)
+        mcp.triggered.connect(self.open_mcp)
+        self.backup_menu.insertAction(self.backup_menu.backup_action, mcp)
         find = QAction("Search sessions", self)
         find.setShortcut(QKeySequence("Ctrl+K"))
         find.triggered.connect(self.search.setFocus)
@@ -412,6 +416,12 @@ class MainWindow(QMainWindow):
         self.preferences = PreferencesDialog(self.runtime.config, self.config_path, tiers, retheme, self)
         self.preferences.show()
 
+    def open_mcp(self) -> None:
+        from flynn_desktop.ui.mcp_view import McpDialog
+
+        self.mcp_dialog = McpDialog(self.bridge, self)
+        self.mcp_dialog.show()
+
     def open_trash(self) -> None:
         from flynn_desktop.ui.trash_view import TrashDialog
 
@@ -592,8 +602,12 @@ class MainWindow(QMainWindow):
                 self._approve(ev)
             elif ev.run_id not in self.ended_runs:
                 self._waiting.append(ev)  # perhaps this window's: send()'s reply is on its way
-        elif isinstance(ev, ToolFinished):
-            if ev.session_id == self.session_id and self.conversation.tool_step(ev):
+        elif isinstance(ev, ToolStarted):
+            if ev.session_id == self.session_id:  # a long tool run shows while it runs
+                self.statusBar().showMessage(f"Running {ev.name}…", 0)
+        elif isinstance(ev, ToolFinished) and ev.session_id == self.session_id:
+            self.statusBar().clearMessage()
+            if self.conversation.tool_step(ev):
                 self._render()
         elif isinstance(ev, RunRouted):
             if ev.tools_dropped and ev.session_id == self.session_id:

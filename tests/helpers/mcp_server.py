@@ -39,4 +39,7 @@ if __name__ == "__main__":
     if "PIDFILE" in os.environ:  # the tests check it is gone when Flynn quits
         with open(os.environ["PIDFILE"], "a") as f:
             f.write(f"{os.getpid()}\n")
-    server.run()
+    if len(sys.argv) > 2 and sys.argv[1] == "--http":  # streamable HTTP on 127.0.0.1:PORT/mcp
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run()

@@ -82,3 +82,41 @@ def test_a_broken_mcp_json_is_named_and_flynns_own_tools_go_on(make_runtime, pat
     (paths.config_dir / "mcp.json").write_text(json.dumps({"mcpServers": {"x": {"args": []}}}))
     with pytest.raises(ConfigError, match="needs a command"):
         read_servers(paths.config_dir / "mcp.json")
+
+
+def test_a_streamable_http_server(make_runtime, paths, cloud, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER), "--http", str(port)],
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60  # a hang guard: it listens within a second or two
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the MCP server never listened"
+                time.sleep(0.05)
+        paths.ensure()
+        doc = {
+            "mcpServers": {"web": {"url": f"http://127.0.0.1:{port}/mcp", "headers": {"X-Client": "flynn"}}}
+        }
+        (paths.config_dir / "mcp.json").write_text(json.dumps(doc))
+        cloud.scripts = [[("mcp__web__shout", {"text": "over http"})], "ok"]
+        rt = make_runtime(config=config(cloud, allow=["mcp__web__shout"]))
+        result, _ = ask(rt, "shout over http")
+        [step] = rt.store.messages(result.session_id)[-1].tool_steps
+        assert (step.ok, step.result, step.source, step.approved) == (True, "OVER HTTP!", "mcp:web", "policy")
+        assert rt.tools.mcp.describe()[0]["transport"] == "http"
+    finally:
+        proc.terminate()
+        proc.wait(30)
