@@ -110,12 +110,15 @@ def pin_html(m: StoredMessage) -> str:
     return f' <a class="badge" href="{PIN_LINK}{m.id}">{label}</a>'
 
 
+def fold_line(what: str, href: str, shown: bool) -> str:
+    """The line of something folded (a summary, replaced messages, tool steps), with its show/hide link."""
+    arrow, action = ("▾", "hide") if shown else ("▸", "show")
+    return f'<p class="badge">{arrow} {what} <a href="{href}">{action}</a></p>'
+
+
 def summary_html(m: StoredMessage, unfolded: bool) -> str:
     """A conversation's summary of its earlier turns: one folded line, or the whole text."""
-    arrow, action = ("▾", "hide") if unfolded else ("▸", "show")
-    head = (
-        f'<p class="badge">{arrow} Earlier conversation, summarised <a href="{SUMMARY_LINK}">{action}</a></p>'
-    )
+    head = fold_line("Earlier conversation, summarised", SUMMARY_LINK, unfolded)
     return head + (f'<blockquote class="badge">{html.escape(m.content)}</blockquote>' if unfolded else "")
 
 
@@ -157,10 +160,8 @@ def steps_html(m: StoredMessage, shown: bool) -> str:
         return ""
     n = len(m.tool_steps)
     names = ", ".join(dict.fromkeys(s.name for s in m.tool_steps))
-    arrow, action = ("▾", "hide") if shown else ("▸", "show")
-    head = (
-        f'<p class="badge">{arrow} 🔧 {n} tool call{"s" if n != 1 else ""}: {html.escape(names)} '
-        f'<a href="{STEPS_LINK}{m.id}">{action}</a></p>'
+    head = fold_line(
+        f"🔧 {n} tool call{'s' if n != 1 else ''}: {html.escape(names)}", f"{STEPS_LINK}{m.id}", shown
     )
     if not shown:
         return head
@@ -222,11 +223,8 @@ def _block(inner: str, colour: str) -> str:
 def _earlier_html(group: list[StoredMessage], shown: bool, dark: bool, colours: dict[str, str]) -> str:
     """Messages an edit or a regenerate replaced: one folded line, or the messages greyed."""
     n = len(group)
-    arrow, action = ("▾", "hide") if shown else ("▸", "show")
-    head = (
-        f'<p class="badge">{arrow} Earlier version: {n} message{"s" if n != 1 else ""} '
-        f'replaced by an edit or a regenerate <a href="{EARLIER_LINK}{group[0].id}">{action}</a></p>'
-    )
+    what = f"Earlier version: {n} message{'s' if n != 1 else ''} replaced by an edit or a regenerate"
+    head = fold_line(what, f"{EARLIER_LINK}{group[0].id}", shown)
     if not shown:
         return head
     return head + "".join(
