@@ -3,12 +3,18 @@
 One Llama instance serves everything. It runs on one dedicated worker thread, so requests queue in
 order instead of crashing into each other, and the asyncio loop never blocks on a token. The prompt is
 rendered with the GGUF's own chat template and tokenized by the model's own tokenizer, so token counts
-are exact and the KV cache is reused whenever a prompt starts like the previous one.
+are exact and the KV cache is reused whenever a prompt starts like the previous one. A template that
+takes tools gets them, and the model's calls are read back from its text (tool_text.py).
+
+Longer than 400 lines on purpose: loading (its checks, the formatter), the prompt, and generation (chat,
+fill-in-the-middle, JSON grammars, tool calls) all work on the one Llama from its one thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -22,7 +28,7 @@ from typing import Any
 from flynn_desktop.core.events import Progress
 from flynn_desktop.core.fim import FIM_FORMATS, Marks, fim_prompt
 from flynn_desktop.core.interfaces import CancelToken, ProgressCallback, ProviderBase
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Sampling, Usage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Sampling, ToolCall, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import (
     ContextOverflowError,
@@ -32,6 +38,7 @@ from flynn_desktop.errors import (
     ProviderError,
 )
 from flynn_desktop.providers.model_files import ModelFiles, bundled_manifest
+from flynn_desktop.providers.tool_text import ToolText, tool_call_gbnf, tool_call_schema
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +97,9 @@ class LlamaCppProvider(ProviderBase):
         self._sampling = manifest.sampling if manifest else Sampling()  # the model's recommended values
         self._llm: Any = None
         self._formatter: Any = None
-        self._last_prompt: tuple[tuple[ChatMessage, ...], list[int], Any] | None = None
+        self._last_prompt: tuple[tuple[tuple[ChatMessage, ...], str], list[int], Any] | None = None
         self._grammars: dict[str, Any] = {}
+        self._takes_tools: bool | None = None  # the GGUF's chat template takes tools (known once read)
         self._fim: Marks | None = None  # the model's own fill-in-the-middle tokens, found at load
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._load_lock = asyncio.Lock()
@@ -101,6 +109,24 @@ class LlamaCppProvider(ProviderBase):
     @property
     def context_length(self) -> int:
         return self._n_ctx
+
+    @property
+    def supports_tools(self) -> bool:
+        """A GGUF whose chat template takes tools (it renders a `tools` list), unless a named chatFormat
+        replaces the template. Known from the loaded model, or from a user's GGUF's metadata alone."""
+        if self._takes_tools is None and not self._chat_format:
+            template = None
+            if self._llm is not None:
+                template = self._llm.metadata.get("tokenizer.chat_template") or ""
+            elif self._gguf_path:
+                template = _metadata(Path(self._gguf_path).expanduser()).get("tokenizer.chat_template", "")
+            if template is not None:  # a bundled model not loaded yet: asked again after its load
+                self._takes_tools = "tools" in template
+        return bool(self._takes_tools) and not self._chat_format
+
+    @supports_tools.setter
+    def supports_tools(self, value: bool) -> None:  # the Provider protocol's attribute is settable
+        self._takes_tools = value
 
     @property
     def loaded(self) -> bool:
@@ -162,19 +188,9 @@ class LlamaCppProvider(ProviderBase):
         """A contextLength the model was not trained for, or whose KV cache would not fit in this
         computer's free memory, is refused before llama.cpp tries to allocate it. Only the model's
         metadata is read (its vocabulary, no weights, no context): about 0.1 s."""
-        import llama_cpp
-        from llama_cpp._internals import LlamaModel
-
-        params = llama_cpp.llama_model_default_params()
-        params.vocab_only = True
-        try:
-            meta = LlamaModel(path_model=str(path), params=params, verbose=False)
-        except Exception:  # the full load below says what is wrong with the file
+        md = _metadata(path)
+        if not md:  # the full load says what is wrong with the file
             return
-        try:
-            md = meta.metadata()
-        finally:
-            meta.close()
         arch = md.get("general.architecture", "")
 
         def num(key: str) -> int:
@@ -225,14 +241,17 @@ class LlamaCppProvider(ProviderBase):
         return fn
 
     # prompt ------------------------------------------------------------------------------------------
-    def _tokens(self, messages: Sequence[ChatMessage]) -> tuple[list[int], Any]:
-        """The prompt's tokens. The pipeline counts the prompt it sends, then sends it: the last one
-        is kept, so the chat template is rendered and tokenized once per answer, not twice. (Only the
-        llama thread calls this.)"""
-        key = tuple(messages)
+    def _tokens(
+        self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]] = ()
+    ) -> tuple[list[int], Any]:
+        """The prompt's tokens (with the tools, for a template that takes them). The pipeline counts
+        the prompt it sends, then sends it: the last one is kept, so the chat template is rendered and
+        tokenized once per answer, not twice. (Only the llama thread calls this.)"""
+        key = (tuple(messages), json.dumps(list(tools), sort_keys=True))
         if self._last_prompt is not None and self._last_prompt[0] == key:
             return self._last_prompt[1], self._last_prompt[2]
-        fmt = self._formatter(messages=[m.as_dict() for m in messages])
+        dicts = [_for_template(m) for m in messages]
+        fmt = self._formatter(messages=dicts, tools=list(tools)) if tools else self._formatter(messages=dicts)
         tokens = self._llm.tokenize(fmt.prompt.encode("utf-8"), add_bos=not fmt.added_special, special=True)
         self._last_prompt = (key, tokens, fmt)
         return tokens, fmt
@@ -246,7 +265,7 @@ class LlamaCppProvider(ProviderBase):
     # generation --------------------------------------------------------------------------------------
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
-    ) -> AsyncIterator[str | Usage]:
+    ) -> AsyncIterator[str | Usage | ToolCall]:
         await self.load()
         async with self._gen_lock:  # FIFO: concurrent requests wait their turn
             loop = asyncio.get_running_loop()
@@ -282,13 +301,14 @@ class LlamaCppProvider(ProviderBase):
         params: GenerationParams,
         cancel: CancelToken,
         stop: threading.Event,
-    ) -> Iterator[str | Usage]:
+    ) -> Iterator[str | Usage | ToolCall]:
         if params.fill_middle is not None and self._fim is not None:
             # autocomplete with the model's own fill-in-the-middle tokens: no template, no system prompt
             tokens = self._fim_tokens(params.max_tokens, *params.fill_middle)
             yield from self._complete(tokens, params, [*self._fim, *params.stop], cancel, stop, {})
             return
-        tokens, fmt = self._tokens(messages)
+        tools = list(params.tools) if params.tools and self.supports_tools else []
+        tokens, fmt = self._tokens(messages, tools)
         if len(tokens) >= self._n_ctx:
             raise ContextOverflowError(
                 f"The prompt needs {len(tokens)} tokens, but the model's context holds {self._n_ctx}.",
@@ -299,7 +319,25 @@ class LlamaCppProvider(ProviderBase):
             "stopping_criteria": fmt.stopping_criteria,
             "grammar": self._grammar(params.format),
         }
-        yield from self._complete(tokens, params, stops, cancel, stop, extra)
+        if not tools:
+            yield from self._complete(tokens, params, stops, cancel, stop, extra)
+            return
+        choice, forced = params.tool_choice, tools
+        if isinstance(choice, dict):  # one named tool: the model must call it
+            named = choice.get("function", {}).get("name")
+            forced, choice = [t for t in tools if t["function"]["name"] == named] or tools, "required"
+        if choice == "required":
+            extra["grammar"] = self._tool_grammar(forced)
+        scan = ToolText({t["function"]["name"] for t in tools})
+        for item in self._complete(tokens, params, stops, cancel, stop, extra):
+            if isinstance(item, str):
+                yield from scan.feed(item)
+                continue
+            text, calls = scan.end()  # the Usage comes last: what was held back, then the calls
+            if text:
+                yield text
+            yield from calls
+            yield dataclasses.replace(item, finish_reason="tool_calls") if calls else item
 
     def _complete(
         self,
@@ -354,6 +392,23 @@ class LlamaCppProvider(ProviderBase):
                 return tokens
             prefix, suffix = prefix[max(1, len(prefix) // 4) :], suffix[: len(suffix) * 3 // 4]
 
+    def _tool_grammar(self, tools: list[dict[str, Any]]) -> Any:
+        """A grammar that makes the model call one of `tools` (tool_choice required, or named), with
+        arguments that follow the tool's parameters."""
+        from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+        key = "tools:" + json.dumps(tools, sort_keys=True)
+        if key not in self._grammars:
+            try:
+                call = json_schema_to_gbnf(json.dumps(tool_call_schema(tools)))
+                self._grammars[key] = LlamaGrammar.from_string(tool_call_gbnf(call), verbose=False)
+            except Exception as e:  # a schema llama.cpp's converter can't take
+                raise ProviderBadRequestError(
+                    f"These tools' parameters can't be turned into a grammar for the local model: {e}",
+                    "Send simpler parameter schemas, or leave tool_choice unset.",
+                ) from e
+        return self._grammars[key]
+
     def _grammar(self, output: Any) -> Any:
         """A llama.cpp grammar that lets the model write only JSON (following a schema, when given):
         structured output that always parses. Built once per schema."""
@@ -395,3 +450,30 @@ class LlamaCppProvider(ProviderBase):
         if llm is not None:
             await asyncio.get_running_loop().run_in_executor(self._executor, llm.close)
         self._executor.shutdown(wait=False)
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    """A GGUF's metadata, read with its vocabulary only (no weights, no context): about 0.1 s. Empty
+    when the file can't be read (its full load says why)."""
+    import llama_cpp
+    from llama_cpp._internals import LlamaModel
+
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    try:
+        meta = LlamaModel(path_model=str(path), params=params, verbose=False)
+    except Exception:
+        return {}
+    try:
+        return dict(meta.metadata())
+    finally:
+        meta.close()
+
+
+def _for_template(m: ChatMessage) -> dict[str, Any]:
+    """A message as chat templates expect it: a tool call's arguments as an object, not JSON text."""
+    d = m.as_dict()
+    for call in d.get("tool_calls", []):
+        with contextlib.suppress(json.JSONDecodeError):
+            call["function"]["arguments"] = json.loads(call["function"]["arguments"] or "{}")
+    return d
