@@ -528,6 +528,25 @@ class MainWindow(QMainWindow):
     def _approve(self, ev: ToolApproval) -> None:
         decision = self.ask_tool(ev)
         self.bridge.call(self.runtime.tools.answer(ev.call_id, decision), None, self._show_error)
+        if decision == "always":
+            self._allow_from_now_on(ev.name)
+
+    def _allow_from_now_on(self, name: str) -> None:
+        """ "Always allow" kept in config.yaml's tools.allow (comments and the rest of the file kept)."""
+        from flynn_desktop.config.editing import save_settings
+
+        allow = self.runtime.config.tools.allow
+        if name in allow:
+            return
+        try:
+            save_settings(self.config_path, {"tools.allow": [*allow, name]})
+        except FlynnError as e:
+            self._show_error(e)  # allowed until Flynn quits all the same
+            return
+        allow.append(name)
+        self.statusBar().showMessage(
+            f"{name} is allowed from now on (tools.allow in {self.config_path}).", 10000
+        )
 
     def _ask_tool(self, ev: ToolApproval) -> str:
         from flynn_desktop.ui.widgets import choose

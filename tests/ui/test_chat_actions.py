@@ -251,5 +251,23 @@ def test_the_window_asks_before_a_tool_runs_and_shows_the_steps(qtbot, open_wind
         qtbot.waitUntil(lambda: "Fine." in w.transcript(), timeout=30000)
         steps = w.bridge.runtime.store.messages(w.session_id)[-1].tool_steps
         assert [(s.name, s.ok, s.approved) for s in steps] == [("memory_add", False, "denied by you")]
+
+        # Always allow: kept in config.yaml, so nobody is asked again, after a restart too
+        w.config_path.write_text("# my settings\ntools:\n  allow: [current_time]  # read-only ones\n")
+        w.bridge.runtime.config.tools.allow[:] = ["current_time"]
+        cloud.scripts = [
+            [("memory_add", {"text": "Always."})],
+            "Sure.",
+            [("memory_add", {"text": "Again."})],
+            "Yes.",
+        ]
+        w.ask_tool = lambda ev: "always"
+        ask(qtbot, w, "Remember always")
+        qtbot.waitUntil(lambda: "Sure." in w.transcript(), timeout=30000)
+        text = w.config_path.read_text()
+        assert "# my settings" in text and "# read-only ones" in text and "memory_add" in text
+        w.ask_tool = lambda ev: pytest.fail("asked again")  # type: ignore[misc]
+        ask(qtbot, w, "Remember again")
+        qtbot.waitUntil(lambda: "Yes." in w.transcript(), timeout=30000)
     finally:
         cloud.close()
