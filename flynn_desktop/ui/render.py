@@ -161,7 +161,7 @@ def steps_html(m: StoredMessage, shown: bool) -> str:
     n = len(m.tool_steps)
     names = ", ".join(dict.fromkeys(s.name for s in m.tool_steps))
     head = fold_line(
-        f"🔧 {n} tool call{'s' if n != 1 else ''}: {html.escape(names)}", f"{STEPS_LINK}{m.id}", shown
+        f"{n} tool call{'s' if n != 1 else ''}: {html.escape(names)}", f"{STEPS_LINK}{m.id}", shown
     )
     if not shown:
         return head
