@@ -39,6 +39,13 @@ def until(predicate, what: str, proc: subprocess.Popen[str] | None = None) -> No
         time.sleep(0.1)
 
 
+def listening(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -72,6 +79,8 @@ def test_background_tray_show_and_quit_with_an_answer_in_flight(clean_env, paths
         )
         assert second.returncode == 0 and "its window is shown" in second.stderr
         until(lambda: window_mapped(str(DISPLAY)), "the window shown", flynn)
+        # The gateway starts after the window and the session store (it answers /health once up).
+        until(lambda: listening(port), "the gateway listening", flynn)
 
         token = (paths.data_dir / "gateway.token").read_text().strip()
         got: list[str] = []
