@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 
 from flynn_desktop.core.interfaces import CancelToken, ProgressCallback
-from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, Usage
+from flynn_desktop.core.messages import ChatMessage, GenerationParams, Role, ToolCall, Usage
 from flynn_desktop.core.tokens import estimate_prompt_tokens
 from flynn_desktop.errors import ProviderAuthError, ProviderError
 from flynn_desktop.providers.remote import (
@@ -28,23 +28,76 @@ def _code(e: anthropic.APIStatusError) -> str | None:
     return str(inner.get("type")) if isinstance(inner, dict) and inner.get("type") else None
 
 
-def split_system(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
-    """Anthropic takes the system prompt apart, and wants user and assistant turns to alternate."""
+def split_system(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, Any]]]:
+    """Anthropic takes the system prompt apart, and wants user and assistant turns to alternate.
+    Tool calls become tool_use blocks of the assistant's turn, tool results tool_result blocks of a
+    user turn."""
     system = "\n\n".join(m.content for m in messages if m.role == Role.SYSTEM)
-    turns: list[dict[str, str]] = []
+    turns: list[dict[str, Any]] = []
     for m in messages:
         if m.role == Role.SYSTEM:
             continue
-        if turns and turns[-1]["role"] == m.role.value:
-            turns[-1]["content"] += "\n\n" + m.content
+        role = "user" if m.role == Role.TOOL else m.role.value
+        blocks = _blocks(m)
+        if turns and turns[-1]["role"] == role:
+            last = turns[-1]
+            if isinstance(last["content"], str) and isinstance(blocks, str):
+                last["content"] += "\n\n" + blocks
+                continue
+            before = (
+                [{"type": "text", "text": last["content"]}]
+                if isinstance(last["content"], str)
+                else last["content"]
+            )
+            after = [{"type": "text", "text": blocks}] if isinstance(blocks, str) else blocks
+            last["content"] = [b for b in [*before, *after] if b.get("type") != "text" or b["text"]]
         else:
-            turns.append({"role": m.role.value, "content": m.content})
+            turns.append({"role": role, "content": blocks})
     return system, turns
+
+
+def _blocks(m: ChatMessage) -> str | list[dict[str, Any]]:
+    """A message's content as Anthropic takes it: text, or blocks when tools are involved."""
+    if m.role == Role.TOOL:
+        return [{"type": "tool_result", "tool_use_id": m.tool_call_id or "", "content": m.content}]
+    if m.tool_calls:
+        text = [{"type": "text", "text": m.content}] if m.content else []
+        return text + [
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments or "{}")}
+            for c in m.tool_calls
+        ]
+    return m.content
+
+
+def tools_and_choice(params: GenerationParams) -> dict[str, Any]:
+    """OpenAI function tools and tool_choice, as the Messages API takes them."""
+    out: dict[str, Any] = {}
+    if params.tools:
+        out["tools"] = [
+            {
+                "name": t["function"]["name"],
+                "description": t["function"].get("description", ""),
+                "input_schema": t["function"].get("parameters") or {"type": "object"},
+            }
+            for t in params.tools
+        ]
+    choice = params.tool_choice
+    if params.tools and choice is not None:
+        if choice == "required":
+            out["tool_choice"] = {"type": "any"}
+        elif choice == "auto":
+            out["tool_choice"] = {"type": "auto"}
+        elif choice == "none":
+            out["tool_choice"] = {"type": "none"}
+        elif isinstance(choice, dict) and choice.get("function", {}).get("name"):
+            out["tool_choice"] = {"type": "tool", "name": choice["function"]["name"]}
+    return out
 
 
 class AnthropicProvider(RemoteProvider):
     provider = "anthropic"
     sdk_errors = (anthropic.AnthropicError,)
+    supports_tools = True
 
     def __init__(
         self, model: str, api_key: str | None, base_url: str | None = None, timeout_s: float = 60.0
@@ -73,13 +126,14 @@ class AnthropicProvider(RemoteProvider):
 
     async def answer(
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken, end: StreamEnd
-    ) -> AsyncIterator[str | Usage]:
+    ) -> AsyncIterator[str | Usage | ToolCall]:
         await self.load()
         system, turns = split_system(messages)
         kwargs: dict[str, Any] = {
             "model": self.model,
             "max_tokens": params.max_tokens,
             "messages": turns,
+            **tools_and_choice(params),
         }  # no temperature: recent Claude models refuse it beside top_p; the model's default applies
         given = params.sampling.given()
         kwargs.update({k: given[k] for k in ("top_p", "top_k") if k in given})
@@ -95,6 +149,7 @@ class AnthropicProvider(RemoteProvider):
             kwargs["system"] = f"{system}\n\n{rule}" if system else rule
         tokens_in = tokens_out = 0
         finish = "stop"
+        uses: dict[int, tuple[str, str, list[str]]] = {}  # block index -> (id, name, input's JSON parts)
         with self.typed_errors():
             stream = await unless_cancelled(self.client.messages.create(stream=True, **kwargs), cancel)
             if stream is None:
@@ -106,6 +161,15 @@ class AnthropicProvider(RemoteProvider):
                         tokens_in = event.message.usage.input_tokens
                     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                         yield event.delta.text
+                    elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                        block = event.content_block
+                        uses[event.index] = (block.id, block.name, [])
+                    elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                        if event.index in uses:
+                            uses[event.index][2].append(event.delta.partial_json)
+                    elif event.type == "content_block_stop" and event.index in uses:
+                        call_id, name, parts = uses.pop(event.index)
+                        yield ToolCall(call_id, name, "".join(parts) or "{}")
                     elif event.type == "message_delta":
                         tokens_out = event.usage.output_tokens
                         finish = event.delta.stop_reason or finish
@@ -113,6 +177,7 @@ class AnthropicProvider(RemoteProvider):
                         end.seen = True
             finally:
                 await stream.close()
+        finish = "tool_calls" if finish == "tool_use" else finish
         yield Usage(tokens_in, tokens_out, True, "cancelled" if cancel.cancelled else finish)
 
     async def close(self) -> None:

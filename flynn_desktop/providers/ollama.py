@@ -23,14 +23,19 @@ from flynn_desktop.providers.remote import (
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
 
-def ollama_message(m: ChatMessage) -> dict[str, Any]:
-    """Ollama's message shape: tool call arguments are objects, and a tool result names its tool."""
-    d: dict[str, Any] = {"role": m.role.value, "content": m.content}
-    if m.tool_calls:
-        d["tool_calls"] = [c.as_ollama() for c in m.tool_calls]
-    if m.tool_call_id:
-        d["tool_name"] = m.tool_call_id
-    return d
+def ollama_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """Ollama's message shape: tool call arguments are objects, and a tool result names its tool (the
+    name of the call it answers; a client's own history may give the name itself)."""
+    names = {c.id: c.name for m in messages for c in m.tool_calls}
+    out = []
+    for m in messages:
+        d: dict[str, Any] = {"role": m.role.value, "content": m.content}
+        if m.tool_calls:
+            d["tool_calls"] = [c.as_ollama() for c in m.tool_calls]
+        if m.tool_call_id:
+            d["tool_name"] = names.get(m.tool_call_id, m.tool_call_id)
+        out.append(d)
+    return out
 
 
 class OllamaProvider(RemoteProvider):
@@ -85,7 +90,7 @@ class OllamaProvider(RemoteProvider):
             parts = await unless_cancelled(
                 self.client.chat(
                     model=self.model,
-                    messages=[ollama_message(m) for m in messages],
+                    messages=ollama_messages(messages),
                     stream=True,
                     options=options,
                     **extra,

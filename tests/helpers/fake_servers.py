@@ -125,11 +125,14 @@ class FakeServer:
         ctype = "application/x-ndjson" if self.dialect == "ollama" else "text/event-stream"
         w.write(f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
         tools = (body or {}).get("tools")
-        if self.scripts and self.dialect == "openai":
+        if self.scripts and self.dialect in ("openai", "anthropic"):
             script = self.scripts.pop(0)
-            pieces = (
-                self._calls(model, script) if isinstance(script, list) else self._stream(model, (script,))
-            )
+            if isinstance(script, list):
+                pieces = (
+                    self._calls(model, script) if self.dialect == "openai" else self._tool_uses(model, script)
+                )
+            else:
+                pieces = self._stream(model, (script,))
         elif tools and not _after_tool_result(body):  # like a model: a call, then text on its result
             pieces = self._tool_stream(model, tools[0]["function"]["name"])
         else:
@@ -305,6 +308,28 @@ class FakeServer:
         yield chunk({}, "tool_calls")
         yield "data: [DONE]\n\n"
 
+    def _tool_uses(self, model: str, calls: list[tuple[str, dict[str, Any]]]) -> Iterator[str]:
+        """Tool calls as Anthropic's Messages API streams them: a tool_use block each, its input as
+        input_json_delta parts, then stop_reason tool_use."""
+
+        def ev(name: str, doc: dict[str, Any]) -> str:
+            return f"event: {name}\ndata: {json.dumps({'type': name, **doc})}\n\n"
+
+        message = {"id": "msg_t", "type": "message", "role": "assistant", "content": [], "model": model}
+        message.update(stop_reason=None, stop_sequence=None, usage={"input_tokens": 30, "output_tokens": 1})
+        yield ev("message_start", {"message": message})
+        for i, (name, args) in enumerate(calls):
+            block = {"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": {}}
+            yield ev("content_block_start", {"index": i, "content_block": block})
+            text = json.dumps(args)
+            for part in (text[: len(text) // 2], text[len(text) // 2 :]):
+                delta = {"type": "input_json_delta", "partial_json": part}
+                yield ev("content_block_delta", {"index": i, "delta": delta})
+            yield ev("content_block_stop", {"index": i})
+        end = {"delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 9}}
+        yield ev("message_delta", end)
+        yield ev("message_stop", {})
+
     def _stream(self, model: str, words: tuple[str, ...] | None = None) -> Iterator[str]:
         if self.dialect == "openai":
             for word in words or self.words:
@@ -363,7 +388,7 @@ class FakeServer:
                 "content_block_start",
                 {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
             )
-            for word in self.words:
+            for word in words or self.words:
                 yield ev(
                     "content_block_delta",
                     {

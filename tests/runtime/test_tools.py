@@ -246,3 +246,66 @@ def test_tool_steps_are_exported(make_runtime, cloud) -> None:  # type: ignore[n
     assert "*Tool:* `current_time({})` ran (policy): " in md
     doc = json.loads(rt.submit(rt.sessions.export(result.session_id, "json")).result())
     assert doc["messages"][-1]["tool_steps"][0]["name"] == "current_time"
+
+
+def test_an_anthropic_model_runs_flynns_tools(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    claude = FakeServer("anthropic")
+    try:
+        cfg = Config.model_validate(
+            {
+                "models": {
+                    "providers": {"anthropic": {"baseUrl": claude.url, "apiKey": "sk-ant-test"}},
+                    "router": {"tiers": {"default": "anthropic:claude-test"}, "retry": {"maxAttempts": 1}},
+                },
+                "memory": {"extraction": {"enabled": False}},
+            }
+        )
+        claude.scripts = [[("current_time", {}), ("memory_search", {"query": "tea"})], "It is tea time."]
+        rt = make_runtime(config=cfg)
+        result, _ = ask(rt, "Is it tea time?")
+        assert result.text == "It is tea time." and result.status == MessageStatus.COMPLETE
+        first, second = (r.body for r in claude.chat_requests())
+        offered = {t["name"]: t for t in first["tools"]}
+        assert offered["memory_search"]["input_schema"]["required"] == ["query"]
+        assistant, results = second["messages"][-2:]
+        assert (
+            assistant["role"] == "assistant" and [b["type"] for b in assistant["content"]] == ["tool_use"] * 2
+        )
+        assert assistant["content"][1] == {
+            "type": "tool_use",
+            "id": "toolu_1",
+            "name": "memory_search",
+            "input": {"query": "tea"},
+        }
+        assert results["role"] == "user" and [b["tool_use_id"] for b in results["content"]] == [
+            "toolu_0",
+            "toolu_1",
+        ]
+        steps = rt.store.messages(result.session_id)[-1].tool_steps
+        assert [(s.name, s.ok) for s in steps] == [("current_time", True), ("memory_search", True)]
+    finally:
+        claude.close()
+
+
+def test_an_ollama_model_runs_flynns_tools(make_runtime) -> None:  # type: ignore[no-untyped-def]
+    local_ollama = FakeServer("ollama")  # calls the first tool offered, then answers its result in text
+    try:
+        cfg = Config.model_validate(
+            {
+                "models": {
+                    "providers": {"ollama": {"host": local_ollama.url}},
+                    "router": {"tiers": {"default": "ollama:llama3"}, "retry": {"maxAttempts": 1}},
+                },
+                "memory": {"extraction": {"enabled": False}},
+            }
+        )
+        rt = make_runtime(config=cfg)
+        result, _ = ask(rt, "What time is it?")
+        assert result.status == MessageStatus.COMPLETE and result.text
+        second = local_ollama.chat_requests()[1].body["messages"]
+        call, answer = second[-2:]
+        assert call["tool_calls"][0]["function"]["name"] == "current_time"
+        assert answer["role"] == "tool" and answer["tool_name"] == "current_time"  # Ollama's own shape
+        assert rt.store.messages(result.session_id)[-1].tool_steps[0].ok
+    finally:
+        local_ollama.close()
