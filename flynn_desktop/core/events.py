@@ -194,4 +194,3 @@ class HealthChanged(Event):
 
 
 RUN_END_EVENTS = (RunFinished, RunError, RunCancelled)
-TOOL_EVENTS = (ToolStarted, ToolFinished, ToolApproval)

@@ -50,18 +50,20 @@ class ToolPolicy:
         """allow, ask or deny: deny wins, then allow, then ask, else the default; a tool that always
         asks is never allowed without asking."""
 
-        def hit(patterns: Sequence[str]) -> bool:
-            return any(fnmatch.fnmatchcase(spec.name, p) for p in patterns)
-
-        if hit(self.deny):
+        if matches(spec.name, self.deny):
             return "deny"
         if spec.always_ask:
             return "ask"
-        if hit(self.allow):
+        if matches(spec.name, self.allow):
             return "allow"
-        if hit(self.ask):
+        if matches(spec.name, self.ask):
             return "ask"
         return self.default
+
+
+def matches(name: str, patterns: Sequence[str]) -> bool:
+    """Whether a tool's name matches one of the glob patterns (`mcp__github__*`)."""
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 def cut(text: str, max_bytes: int) -> str:

@@ -23,12 +23,12 @@ Tool = tuple[ToolSpec, Fn]
 MAX_HITS = 50
 
 
-def _schema(**props: tuple[str, str]) -> dict[str, Any]:
-    """An object schema: each property (type, description); all required but `limit`."""
+def _schema(optional: tuple[str, ...] = (), **props: tuple[str, str]) -> dict[str, Any]:
+    """An object schema: each property (type, description); all required but the `optional` ones."""
     return {
         "type": "object",
         "properties": {k: {"type": t, "description": d} for k, (t, d) in props.items()},
-        "required": [k for k in props if k != "limit"],
+        "required": [k for k in props if k not in optional],
     }
 
 
@@ -49,7 +49,11 @@ class Builtins:
                 ToolSpec(
                     "memory_search",
                     "Search what the user asked Flynn to remember (notes, facts, imported documents).",
-                    _schema(query=("string", "what to look for"), limit=("integer", "at most this many")),
+                    _schema(
+                        ("limit",),
+                        query=("string", "what to look for"),
+                        limit=("integer", "at most this many"),
+                    ),
                 ),
                 self.memory_search,
             ),
@@ -87,7 +91,11 @@ class Builtins:
                     ToolSpec(
                         "search_files",
                         f"Find files whose name or text contains some words, in {folders}.",
-                        _schema(query=("string", "the words"), path=("string", "a folder to search in")),
+                        _schema(
+                            ("path",),  # all the allowed folders when absent
+                            query=("string", "the words"),
+                            path=("string", "a folder to search in"),
+                        ),
                         cacheable=True,
                     ),
                     self.search_files,

@@ -52,6 +52,11 @@ class _Run:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+def _not_empty(text: str) -> None:
+    if not text.strip():
+        raise FlynnError("The message is empty.", "Type a question first.")
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -124,8 +129,7 @@ class Chat:
         the face that started the turn (`approvals` "ask"), allowed ("yes": `flynn ask --yes`) or
         denied ("no": no one to ask).
         """
-        if not text.strip():
-            raise FlynnError("The message is empty.", "Type a question first.")
+        _not_empty(text)
         if session_id is None:  # titled at once: one write fewer before the first token
             session = self.store.create_session(auto_title(text), source=source)
         else:
@@ -176,16 +180,14 @@ class Chat:
                 "This chat is still answering.", "Stop the answer (Esc) or wait for it, then try again."
             )
         current = [m for m in self.store.messages(session_id) if not m.superseded]
-        at = next((i for i, m in enumerate(current) if m.id == message_id), None)
-        questions = [m for m in current[: (at if at is not None else -1) + 1] if m.role == Role.USER]
-        if at is None or not questions:
+        upto = next((current[: i + 1] for i, m in enumerate(current) if m.id == message_id), [])
+        question = next((m for m in reversed(upto) if m.role == Role.USER), None)  # it, or its answer's
+        if question is None:
             raise NotFoundError(
                 f"Message {message_id} is not a current message of this chat.", "Reload the chat."
             )
-        question = questions[-1]
         text = question.content if text is None else text
-        if not text.strip():
-            raise FlynnError("The message is empty.", "Type a question first.")
+        _not_empty(text)  # before anything is replaced
         replaced = self.store.supersede(session_id, question.id)
         run_id, session_id = await self.send(text, session_id, model, source)
         return run_id, session_id, replaced

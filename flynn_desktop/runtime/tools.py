@@ -7,7 +7,6 @@ tells each call as ToolStarted / ToolFinished."""
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import json
 import logging
 import time
@@ -32,6 +31,7 @@ from flynn_desktop.core.tools import (
     ToolPolicy,
     ToolSpec,
     cut,
+    matches,
 )
 from flynn_desktop.errors import FlynnError, NotFoundError
 from flynn_desktop.runtime.builtin_tools import Builtins, Tool
@@ -78,27 +78,26 @@ class Tools:
     async def run(self, calls: Sequence[ToolCall], ctx: ToolContext, cancel: CancelToken) -> list[ToolStep]:
         """One step: each call decided (and asked about) in order, then the allowed ones run at once."""
         tools = await self.available()
-        keys = [uuid.uuid4().hex[:12] for _ in calls]
-        allowed: list[tuple[bool, str]] = []
-        for key, call in zip(keys, calls, strict=True):
-            found = tools.get(call.name)
-            if found is None:
-                allowed.append((False, "unknown tool"))
-                continue
-            allowed.append(await self._permission(found[0], call, key, ctx, cancel))
+        decided: list[tuple[str, ToolCall, Tool | None, bool, str]] = []
+        for call in calls:
+            key, found = uuid.uuid4().hex[:12], tools.get(call.name)
+            ok_to_run, approved = (
+                (False, "unknown tool")
+                if found is None
+                else await self._permission(found[0], call, key, ctx, cancel)
+            )
+            decided.append((key, call, found, ok_to_run, approved))
         gate = asyncio.Semaphore(self.config.tools.executor.max_parallel)
 
-        async def one(key: str, call: ToolCall, permission: tuple[bool, str]) -> ToolStep:
-            ok_to_run, approved = permission
-            found = tools.get(call.name)
+        async def one(
+            key: str, call: ToolCall, found: Tool | None, ok_to_run: bool, approved: str
+        ) -> ToolStep:
             source = found[0].source if found else "flynn"
             began = time.perf_counter()
-            if not ok_to_run or found is None:
-                text = (
-                    self._unknown(call.name)
-                    if found is None
-                    else f"The user's policy did not let {call.name} run ({approved})."
-                )
+            if found is None:
+                return self._finish(ctx, key, call, source, False, self._unknown(call.name), began, approved)
+            if not ok_to_run:
+                text = f"The user's policy did not let {call.name} run ({approved})."
                 return self._finish(ctx, key, call, source, False, text, began, approved)
             async with gate:
                 self.emit(
@@ -109,9 +108,7 @@ class Tools:
                 ok, text = await self._execute(found, call)
             return self._finish(ctx, key, call, source, ok, text, began, approved)
 
-        return list(
-            await asyncio.gather(*(one(k, c, p) for k, c, p in zip(keys, calls, allowed, strict=True)))
-        )
+        return list(await asyncio.gather(*(one(*d) for d in decided)))
 
     def _unknown(self, name: str) -> str:
         """Why there is no such tool: a failed MCP server's, or none at all."""
@@ -206,7 +203,7 @@ class Tools:
         if not isinstance(args, dict):
             return False, f"The arguments of {call.name} must be a JSON object."
         key = (spec.name, json.dumps(args, sort_keys=True))
-        caching = cache.enabled and spec.cacheable and not _excluded(spec.name, cache.exclude_patterns)
+        caching = cache.enabled and spec.cacheable and not matches(spec.name, cache.exclude_patterns)
         if caching and (hit := self._cache.get(key)) and time.monotonic() - hit[0] < cache.ttl:
             return True, hit[1]
         timeout = (spec.timeout_ms or executor.default_timeout_ms) / 1000
@@ -257,7 +254,3 @@ class Tools:
         if not ok:
             log.info("tool %s: %s (%s)", call.name, text[:200], approved)
         return ToolStep(call.id, call.name, call.arguments, source, ok, text, ms, approved)
-
-
-def _excluded(name: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)

@@ -511,10 +511,7 @@ class MainWindow(QMainWindow):
         """Ask a question again: edited (text), or as it was (regenerate an answer)."""
         if self.session_id is None or self._active_run() is not None:
             return
-        if text is not None:
-            self.input.clear()
-        self.editing = None
-        self.edit_bar.setVisible(False)
+        self.cancel_edit()  # an edit is sent now (its text leaves the box), or given up for a regenerate
         call = self.runtime.chat.resend(self.session_id, message_id, text)
         self.bridge.call(call, self._resent, self._show_error)
 
@@ -683,34 +680,38 @@ class MainWindow(QMainWindow):
         bar.setValue(where)
 
     def _on_link(self, url: QUrl) -> None:
-        if url.toString() == SUMMARY_LINK:
+        link = url.toString()
+        numbered: dict[str, Callable[[int], None]] = {  # Flynn's own links that end in a number
+            PIN_LINK: self.toggle_pin,
+            EDIT_LINK: self.edit,
+            REGENERATE_LINK: self.resend,
+            EARLIER_LINK: lambda n: self._unfold(self._earlier_shown, n),
+            STEPS_LINK: lambda n: self._unfold(self._steps_shown, n),
+            EXAMPLE_LINK: lambda n: self.send(EXAMPLES[n]),
+        }
+        if link == SUMMARY_LINK:
             self._summaries_unfolded = not self._summaries_unfolded
             self._render_in_place()
-        elif url.toString().startswith(PIN_LINK):
-            message_id = int(url.toString()[len(PIN_LINK) :])
-            pinned = not any(m.pinned for m in self.conversation.messages if m.id == message_id)
-
-            def shown(m: StoredMessage) -> None:
-                self.conversation.change(m.id, pinned=m.pinned)
-                self._render_in_place()
-
-            self.bridge.call(self.runtime.sessions.pin_message(message_id, pinned), shown, self._show_error)
-        elif url.toString().startswith((COPY_LINK, COPY_CODE_LINK)):
-            self.copy_from_link(url.toString())
-        elif url.toString().startswith(EDIT_LINK):
-            self.edit(int(url.toString()[len(EDIT_LINK) :]))
-        elif url.toString().startswith(REGENERATE_LINK):
-            self.resend(int(url.toString()[len(REGENERATE_LINK) :]))
-        elif url.toString().startswith(EARLIER_LINK):
-            self._earlier_shown ^= {int(url.toString()[len(EARLIER_LINK) :])}
-            self._render_in_place()
-        elif url.toString().startswith(STEPS_LINK):
-            self._steps_shown ^= {int(url.toString()[len(STEPS_LINK) :])}
-            self._render_in_place()
-        elif url.toString().startswith(EXAMPLE_LINK):
-            self.send(EXAMPLES[int(url.toString()[len(EXAMPLE_LINK) :])])
+        elif link.startswith((COPY_LINK, COPY_CODE_LINK)):
+            self.copy_from_link(link)
+        elif prefix := next((p for p in numbered if link.startswith(p)), None):
+            numbered[prefix](int(link[len(prefix) :]))
         else:
             QDesktopServices.openUrl(url)
+
+    def _unfold(self, shown: set[int], ident: int) -> None:
+        """Show or hide folded messages or tool steps, the reader's place kept."""
+        shown ^= {ident}
+        self._render_in_place()
+
+    def toggle_pin(self, message_id: int) -> None:
+        pinned = not any(m.pinned for m in self.conversation.messages if m.id == message_id)
+
+        def shown(m: StoredMessage) -> None:
+            self.conversation.change(m.id, pinned=m.pinned)
+            self._render_in_place()
+
+        self.bridge.call(self.runtime.sessions.pin_message(message_id, pinned), shown, self._show_error)
 
     def copy_from_link(self, link: str) -> None:
         """A message's copy link (its text) or a code block's (that block's code)."""
