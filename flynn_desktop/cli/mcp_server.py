@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from flynn_desktop.cli.context import Context, backend
+from flynn_desktop.core.memory import search_listing
 
 
 def add_parser(sub: Any) -> None:
@@ -35,14 +36,8 @@ def build_server(ctx: Context) -> Any:
     def memory_search(query: str, limit: int = 10) -> str:
         """Search what the user asked Flynn to remember: notes, facts, imported documents."""
         found = call("memory.search", {"query": query, "limit": limit})
-        hits = found["hits"]
-        if not hits:
-            return "Nothing in Flynn's memory matches." + (
-                f" ({found['notice']})" if found.get("notice") else ""
-            )
-        return "\n".join(
-            f"[{i}] {h['memory']['text']} ({h['memory']['source']})" for i, h in enumerate(hits, 1)
-        )
+        hits = [(h["memory"]["text"], h["memory"]["source"]) for h in found["hits"]]
+        return search_listing(hits, found.get("notice") or "")
 
     @server.tool()
     def memory_add(text: str) -> str:

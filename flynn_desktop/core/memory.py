@@ -359,3 +359,11 @@ class ImportReport:
     chunks: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     removed: int = 0  # files gone from a folder imported before, now forgotten
+
+
+def search_listing(hits: Sequence[tuple[str, str]], notice: str = "") -> str:
+    """A search's memories, (text, source) each, as a tool gives them to a model: numbered, with
+    their source; or that nothing matched, and why the search was limited if it was."""
+    if not hits:
+        return "Nothing in Flynn's memory matches." + (f" ({notice})" if notice else "")
+    return "\n".join(f"[{i}] {text} ({source})" for i, (text, source) in enumerate(hits, 1))

@@ -13,6 +13,7 @@ from typing import Any
 
 from flynn_desktop import sandbox
 from flynn_desktop.config import Config
+from flynn_desktop.core.memory import search_listing
 from flynn_desktop.core.tools import ToolSpec
 from flynn_desktop.errors import FlynnError, ForbiddenError, NotFoundError
 from flynn_desktop.memory.documents import UnreadableDocument, read_document
@@ -135,9 +136,7 @@ class Builtins:
     async def memory_search(self, args: dict[str, Any]) -> str:
         limit = args.get("limit")
         found = await self.memory.search(_text(args, "query"), int(limit) if isinstance(limit, int) else None)
-        if not found.hits:
-            return "Nothing in memory matches." + (f" ({found.notice})" if found.notice else "")
-        return "\n".join(f"[{i}] {h.memory.text} ({h.memory.source})" for i, h in enumerate(found.hits, 1))
+        return search_listing([(h.memory.text, h.memory.source) for h in found.hits], found.notice)
 
     async def memory_add(self, args: dict[str, Any]) -> str:
         memory, merged = await self.memory.add(_text(args, "text"), source="tool")
