@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flynn_desktop.config import Config
@@ -93,6 +94,7 @@ def hosted(
     control: bool = True,
     automation: bool = False,
     defer_store: bool = False,
+    config_path: Path | None = None,
 ) -> Iterator[Host | None]:
     """Host the Runtime in this process, or yield None when another Flynn already does. A Flynn that
     stays (the window, `flynn serve`) runs `automation` (the pruner, the heartbeat) once its gateway
@@ -103,7 +105,7 @@ def hosted(
         yield None
         return
     try:
-        runtime = Runtime(config, paths)
+        runtime = Runtime(config, paths, config_path=config_path)
         runtime.start(defer_store)
         host = Host(runtime, ControlServer(runtime))
         try:

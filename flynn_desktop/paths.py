@@ -58,6 +58,11 @@ class Paths:
         return self.data_dir / "sessions.db"
 
     @property
+    def models_dir(self) -> Path:
+        """The model library: GGUF files pulled or imported (`local:NAME`)."""
+        return self.data_dir / "models"
+
+    @property
     def instance_lock(self) -> Path:
         return self.data_dir / "flynn.lock"
 

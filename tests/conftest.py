@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# No test reaches the real Hugging Face Hub: hf:// references go to a closed port on this computer
+# unless a test points HF_ENDPOINT at its own loopback server.
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
 
 ROOT = Path(__file__).resolve().parents[1]
 FLYNN = str(Path(sys.executable).with_name("flynn"))

@@ -43,7 +43,7 @@ def cmd_gui(ctx: Context, args: argparse.Namespace) -> int:
     background = bool(getattr(args, "background", False))
     # The session store opens once the window is shown (run_gui's `open_store`), the gateway and
     # automation after it (`started`).
-    with hosted(ctx.config, ctx.paths, control=False, defer_store=True) as host:
+    with hosted(ctx.config, ctx.paths, control=False, defer_store=True, config_path=ctx.config_path) as host:
         if host is None:
             if background:  # started at login while Flynn already runs: nothing to do
                 print("flynn: Flynn is already running.", file=sys.stderr)
@@ -85,7 +85,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         if not str(port).isdigit() or not 0 <= int(port) <= 65535:
             raise ConfigError(f"The port {port} is not a port number.", "Give a number from 0 to 65535.")
         config = config.model_copy(update={"gateway": config.gateway.model_copy(update={"port": int(port)})})
-    with hosted(config, ctx.paths, gateway=True, automation=True) as host:
+    with hosted(config, ctx.paths, gateway=True, automation=True, config_path=ctx.config_path) as host:
         if host is None:
             raise InstanceError(
                 "Flynn is already running for this user.", "Use it, or `flynn quit` it first."

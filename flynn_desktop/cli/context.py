@@ -118,5 +118,5 @@ def backend(ctx: Context) -> Iterator[Backend]:
     """The Runtime: this process's own if no other Flynn holds the stores, else the running one's."""
     from flynn_desktop.host import hosted
 
-    with hosted(ctx.config, ctx.paths) as host:
+    with hosted(ctx.config, ctx.paths, config_path=ctx.config_path) as host:
         yield RemoteBackend(ctx.paths) if host is None else LocalBackend(host.runtime)

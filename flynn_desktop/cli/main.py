@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from flynn_desktop import __version__
-from flynn_desktop.cli import app, backup, chat, mcp_server, memory, sessions, setup
+from flynn_desktop.cli import app, backup, chat, mcp_server, memory, models, sessions, setup
 from flynn_desktop.cli.context import Context
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.logging_setup import setup_logging
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start in the tray with no window (what start-at-login runs)",
     )
     sub = p.add_subparsers(dest="command")
-    for group in (app, chat, sessions, memory, backup, setup, mcp_server):
+    for group in (app, chat, sessions, memory, backup, models, setup, mcp_server):
         group.add_parser(sub)
     return p
 

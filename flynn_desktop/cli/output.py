@@ -16,7 +16,9 @@ def progress_line(ev: dict[str, Any]) -> None:
         return
     bar = "#" * int(frac * 20)
     end = "\n" if frac >= 1 else ""
-    print(f"\rflynn: {ev['task']:<12} [{bar:<20}] {frac * 100:5.1f}%", end=end, file=sys.stderr, flush=True)
+    sizes = f"  {ev['completed'] / 1e6:,.0f}/{ev['total'] / 1e6:,.0f} MB" if ev.get("total") else ""
+    line = f"\rflynn: {ev['task']:<14} [{bar:<20}] {frac * 100:5.1f}%{sizes}"
+    print(line, end=end, file=sys.stderr, flush=True)
 
 
 def result_with_progress(messages: Iterable[dict[str, Any]]) -> Any:

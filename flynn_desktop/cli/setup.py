@@ -1,9 +1,8 @@
-"""`flynn config init|show`, `flynn doctor`, `flynn models list`, `flynn token`: the set-up."""
+"""`flynn config init|show`, `flynn doctor`, `flynn logs`, `flynn status`, `flynn token`: the set-up."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
@@ -20,10 +19,6 @@ def add_parser(sub: Any) -> None:
     )
     cs.add_parser("show", help="print the configuration in effect")
     c.set_defaults(func=cmd_config, needs_config=False)
-
-    m = sub.add_parser("models", help="the configured models and whether each is reachable now")
-    m.add_subparsers(dest="models_cmd", required=True).add_parser("list")
-    m.set_defaults(func=cmd_models)
 
     sub.add_parser("doctor", help="check this machine and the set-up").set_defaults(
         func=cmd_doctor, needs_config=False
@@ -108,21 +103,6 @@ def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
     if problems:
         print(f"\n{len(problems)} problem(s) found.", file=sys.stderr)
         return 1
-    return 0
-
-
-def cmd_models(ctx: Context, args: argparse.Namespace) -> int:
-    from flynn_desktop.providers.probe import configured_models, probe_all
-
-    names = configured_models(ctx.config)
-    results = asyncio.run(probe_all(names, ctx.config.models.providers, ctx.paths.cache_dir))
-    tiers = ctx.config.models.router.tiers
-    for name, (ok, local, detail) in results.items():
-        roles = [t for t, m in tiers.items() if m == name]
-        where = "this computer" if local else "leaves this computer"
-        mark = "reachable" if ok else "UNREACHABLE"
-        role = f"  [{', '.join(roles)}]" if roles else ""
-        print(f"{name:<40} {mark:<12} {where:<22}{role}  {detail}")
     return 0
 
 

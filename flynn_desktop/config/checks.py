@@ -19,16 +19,20 @@ Problem = tuple[tuple[str | int, ...], str]  # (where, in the file's keys; what 
 
 def model_problem(name: str, providers: ProvidersConfig) -> str | None:
     """Why `name` (provider:model) can't answer with this config, or None when it can."""
-    from flynn_desktop.paths import bundled_model_names
+    from flynn_desktop.paths import Paths, bundled_model_names
 
     kind, _, model = name.partition(":")
     if kind == "local":
         if gguf_path_of(model) is not None:
             return None  # a file: checked when it loads, with what to do if it is missing
         bundled = sorted(bundled_model_names())
-        if model not in bundled:
-            return f"'{model}' is not a bundled model ({', '.join(bundled)}) nor a path to a .gguf file"
-        return None
+        if model in bundled or (Paths.from_env().models_dir / f"{model}.gguf").exists():
+            return None  # bundled, or in the model library (pulled or imported)
+        return (
+            f"'{model}' is not a bundled model ({', '.join(bundled)}), a model in Flynn's library "
+            f"(`flynn models ls`; `flynn models pull {model}` downloads a catalog model), "
+            "nor a path to a .gguf file"
+        )
     if kind == "ollama":
         return None  # Ollama's own address defaults to this computer
     if kind == "anthropic":

@@ -51,6 +51,9 @@ class LocalProviderConfig(Section):
         None, ge=1, description="CPU threads; default: the number of cores"
     )
     chat_format: str | None = Field(None, description="llama.cpp chat format; default: the GGUF's template")
+    max_loaded: int = Field(
+        1, ge=1, le=8, description="local models held in memory at once; the others load on demand"
+    )
 
     def gguf_path(self) -> Path | None:
         """The GGUF file the user named, or None when `model` names a bundled model."""
@@ -153,9 +156,21 @@ class Price(Section):
     output: float = Field(0.0, ge=0, le=10_000, description="USD per million output tokens")
 
 
+class CatalogConfig(Section):
+    url: str | None = Field(
+        None, description="an https URL of a newer catalog.yaml (`flynn models catalog --update`)"
+    )
+
+
+class DownloadsConfig(Section):
+    parallel: int = Field(1, ge=1, le=4, description="model downloads at once; the others wait")
+
+
 class ModelsConfig(Section):
     providers: ProvidersConfig = ProvidersConfig()
     router: RouterConfig = RouterConfig()
+    catalog: CatalogConfig = CatalogConfig()
+    downloads: DownloadsConfig = DownloadsConfig()
     prices: dict[ModelName, Price] = Field({}, description="per provider:model, for `flynn usage`")
 
     def price_table(self) -> dict[str, tuple[float, float]]:

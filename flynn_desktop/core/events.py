@@ -18,12 +18,23 @@ class Event:
 
 @dataclass(frozen=True)
 class Progress(Event):
-    """A long operation moved on: `task` is e.g. "model.verify" or "model.load"; fraction is 0..1."""
+    """A long operation moved on: `task` is e.g. "model.verify", "model.load" or "model.download";
+    fraction is 0..1; a transfer also counts its bytes (`completed` of `total`, 0 when unknown)."""
 
     kind: ClassVar[str] = "progress"
     task: str
     fraction: float
     detail: str = ""
+    completed: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class LibraryChanged(Event):
+    """A model was added to or removed from the model library, or a download paused."""
+
+    kind: ClassVar[str] = "models.changed"
+    model: str = ""
 
 
 @dataclass(frozen=True)

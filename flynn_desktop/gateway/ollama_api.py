@@ -1,7 +1,9 @@
-"""The Ollama dialect: /, /api/version, /api/tags, /api/show, /api/ps, /api/chat, /api/generate."""
+"""The Ollama dialect: /, /api/version, /api/tags, /api/show, /api/ps, /api/chat, /api/generate, and
+the model library's /api/pull and /api/delete."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -36,6 +38,7 @@ from flynn_desktop.gateway.schemas import (
     OllamaEmbedRequest,
     OllamaGeneration,
     OllamaLegacyEmbedRequest,
+    PullRequest,
     ShowRequest,
     parse,
     read_json,
@@ -91,24 +94,90 @@ def make_router(runtime: Runtime, client_of: Any) -> APIRouter:
 
     @api.get("/api/tags")
     async def tags() -> dict[str, Any]:
-        return {
-            "models": [
-                {
-                    "name": n,
-                    "model": n,
-                    "modified_at": now_iso(),
-                    "size": 0,
-                    "digest": "",
-                    "details": {
-                        "format": "gguf",
-                        "family": n.split(":")[0],
-                        "parameter_size": "",
-                        "quantization_level": "",
-                    },
-                }
-                for n in model_names()
-            ]
-        }
+        """Every model a request may name; the library's downloaded ones with their size and digest."""
+        files = {f"local:{m.name}": m for m in runtime.library.files.installed()}
+
+        def entry(n: str) -> dict[str, Any]:
+            m = files.get(n)
+            return {
+                "name": n,
+                "model": n,
+                "modified_at": m.added or now_iso() if m else now_iso(),
+                "size": m.size if m else 0,
+                "digest": m.sha256 or "" if m else "",
+                "details": {
+                    "format": "gguf",
+                    "family": n.split(":")[0],
+                    "parameter_size": "",
+                    "quantization_level": "",
+                },
+            }
+
+        return {"models": [entry(n) for n in model_names()]}
+
+    @api.post("/api/pull", response_model=None)
+    async def pull(request: Request) -> Any:
+        """Download a model into Flynn's library (a catalog name, a URL or hf://org/repo/file), with
+        Ollama's NDJSON progress; the same pull resumes an interrupted one."""
+        try:
+            body = parse(PullRequest, await read_json(request))
+            ref = body.model or body.name or ""
+            note_request("ollama", ref)
+            if not ref:
+                raise BadRequest("'model' is required")
+        except FlynnError as e:
+            return error(e)
+        queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+        task = asyncio.ensure_future(
+            runtime.library.pull(ref, on_progress=lambda done, total: queue.put_nowait((done, total)))
+        )
+        if body.stream is False:
+            try:
+                await task
+            except FlynnError as e:
+                return error(e)
+            return {"status": "success"}
+
+        async def ndjson() -> AsyncIterator[str]:
+            yield json.dumps({"status": "pulling manifest"}) + "\n"
+            try:
+                while not task.done():
+                    getter = asyncio.ensure_future(queue.get())
+                    await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        continue
+                    done, total = getter.result()
+                    yield (
+                        json.dumps(
+                            {"status": f"pulling {ref}", "digest": ref, "total": total, "completed": done}
+                        )
+                        + "\n"
+                    )
+                m = task.result()
+            except FlynnError as e:
+                yield json.dumps({"error": str(e)}) + "\n"
+                return
+            finally:
+                if not task.done():  # the client went away: the download pauses (pull again resumes)
+                    task.cancel()
+            for status in ("verifying sha256 digest", "writing manifest"):
+                yield json.dumps({"status": status, "digest": f"sha256:{m.sha256}"}) + "\n"
+            yield json.dumps({"status": "success"}) + "\n"
+
+        return AnswerStream(ndjson(), media_type="application/x-ndjson")
+
+    @api.delete("/api/delete", response_model=None)
+    async def delete(request: Request) -> Any:
+        """Remove a downloaded model from Flynn's library."""
+        try:
+            body = parse(ShowRequest, await read_json(request))
+            name = body.model or body.name or ""
+            note_request("ollama", name)
+            await runtime.library.remove(name)
+        except FlynnError as e:
+            return error(e)
+        return JSONResponse({})
 
     @api.post("/api/show", response_model=None)
     async def show(request: Request) -> Any:

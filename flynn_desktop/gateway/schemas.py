@@ -312,6 +312,11 @@ class ShowRequest(Body):
     name: str | None = None
 
 
+class PullRequest(ShowRequest):
+    stream: bool | None = None
+    insecure: bool | None = None
+
+
 # Anthropic Messages ---------------------------------------------------------------------------------
 class AnthropicBlock(Body):
     """A content block: text, tool_use (the assistant's call), tool_result (the caller's answer);

@@ -16,6 +16,7 @@ from flynn_desktop import __version__
 from flynn_desktop.core.events import (
     Delta,
     Event,
+    LibraryChanged,
     MemoryChanged,
     ModelState,
     Progress,
@@ -102,7 +103,9 @@ class Connection:
             await self.ws.send_text(json.dumps(doc))
 
     def _on_event(self, ev: Event) -> None:  # loop thread: the same loop as this connection
-        if isinstance(ev, Progress | ModelState | MemoryChanged):  # for every client: long work, changes
+        if isinstance(
+            ev, Progress | ModelState | MemoryChanged | LibraryChanged
+        ):  # for every client: long work, changes
             if self.authed:
                 self.outbox.put_nowait({"jsonrpc": "2.0", "method": ev.kind, "params": to_jsonable(ev)})
             return

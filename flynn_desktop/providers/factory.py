@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flynn_desktop.config.schema import ProvidersConfig, gguf_path_of
 from flynn_desktop.core.interfaces import Provider
 from flynn_desktop.errors import UnknownModelError
+from flynn_desktop.paths import bundled_model_names
 from flynn_desktop.secrets import get_key
 
+if TYPE_CHECKING:
+    from flynn_desktop.providers.installed import Installed
 
-def build_provider(name: str, providers: ProvidersConfig, cache_dir: Path) -> Provider:
+
+def build_provider(
+    name: str, providers: ProvidersConfig, cache_dir: Path, models_dir: Path | None = None
+) -> Provider:
+    """`models_dir`: the model library's folder (data/models), where `local:NAME` finds a pulled or
+    imported model."""
     kind, sep, model = name.partition(":")
     if not sep or not model:
         raise UnknownModelError(
@@ -21,13 +30,18 @@ def build_provider(name: str, providers: ProvidersConfig, cache_dir: Path) -> Pr
         from flynn_desktop.providers.model_files import ModelFiles
 
         local = providers.local
+        path, context, sampling = gguf_path_of(model), local.context_length, None
+        if path is None and model not in bundled_model_names():
+            installed = _installed(model, models_dir)
+            path, context, sampling = installed.path, context or installed.context_length, installed.sampling
         return LlamaCppProvider(
             model,
             ModelFiles(cache_dir),
-            gguf_path=gguf_path_of(model),
-            context_length=local.context_length,
+            gguf_path=path,
+            context_length=context,
             threads=local.threads,
             chat_format=local.chat_format,
+            sampling=sampling,
         )
     if kind == "anthropic":
         from flynn_desktop.providers.anthropic import AnthropicProvider
@@ -59,4 +73,25 @@ def build_provider(name: str, providers: ProvidersConfig, cache_dir: Path) -> Pr
         f"'{name}' names the provider '{kind}', which is not configured.",
         f"Add models.providers.{kind} (baseUrl, apiKey) for an OpenAI-compatible server, "
         "or use local, ollama or anthropic.",
+    )
+
+
+def _installed(model: str, models_dir: Path | None) -> Installed:
+    """The library's model named `model`, or an error that says what there is and how to get it."""
+    from flynn_desktop.providers.catalog import load_catalog
+    from flynn_desktop.providers.installed import ModelLibrary
+
+    library = ModelLibrary(models_dir) if models_dir else None
+    found = library.get(model) if library else None
+    if found is not None:
+        return found
+    have = [*sorted(bundled_model_names()), *(m.name for m in library.installed())] if library else []
+    hint = (
+        f"Download it with `flynn models pull {model}` (or the window's Models page)."
+        if model in load_catalog()
+        else "Pull a model with `flynn models pull NAME`, import a GGUF with `flynn models import FILE`, "
+        "or give the path of a .gguf file."
+    )
+    raise UnknownModelError(
+        f"There is no local model named '{model}' (installed: {', '.join(have) or 'none'}).", hint
     )

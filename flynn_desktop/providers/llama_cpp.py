@@ -20,7 +20,7 @@ import logging
 import os
 import random
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,10 @@ class LlamaCppProvider(ProviderBase):
         context_length: int | None = None,
         threads: int | None = None,
         chat_format: str | None = None,
+        sampling: Sampling | None = None,
     ) -> None:
+        """`sampling`: a user's GGUF's recommended values (a catalog model's); a bundled model's come
+        from its manifest."""
         self.model = model
         self._files = files
         self._gguf_path = gguf_path
@@ -94,7 +97,9 @@ class LlamaCppProvider(ProviderBase):
         manifest = None if gguf_path else bundled_manifest(model)  # an unknown name fails here, early
         self._n_ctx = context_length or (manifest.context_length if manifest else USER_GGUF_CONTEXT)
         self._n_ctx_chosen = context_length is not None  # by the user: checked against the model
-        self._sampling = manifest.sampling if manifest else Sampling()  # the model's recommended values
+        self._sampling = (
+            manifest.sampling if manifest else (sampling or Sampling())
+        )  # the model's recommended values
         self._llm: Any = None
         self._formatter: Any = None
         self._last_prompt: tuple[tuple[tuple[ChatMessage, ...], str], list[int], Any] | None = None
@@ -102,6 +107,8 @@ class LlamaCppProvider(ProviderBase):
         self._takes_tools: bool | None = None  # the GGUF's chat template takes tools (known once read)
         self._fim: Marks | None = None  # the model's own fill-in-the-middle tokens, found at load
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        # called before each load, to unload other local models first (models.providers.local.maxLoaded)
+        self.before_load: Callable[[LlamaCppProvider], Awaitable[None]] | None = None
         self._load_lock = asyncio.Lock()
         self._gen_lock = asyncio.Lock()
         self.path: Path | None = None
@@ -138,6 +145,8 @@ class LlamaCppProvider(ProviderBase):
         async with self._load_lock:
             if self._llm is not None:
                 return
+            if self.before_load is not None:
+                await self.before_load(self)
             loop = asyncio.get_running_loop()
 
             def report(p: Progress) -> None:

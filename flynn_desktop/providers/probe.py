@@ -22,10 +22,12 @@ def configured_models(config: Config) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-async def probe(name: str, providers: ProvidersConfig, cache_dir: Path) -> tuple[bool, bool, str]:
+async def probe(
+    name: str, providers: ProvidersConfig, cache_dir: Path, models_dir: Path | None = None
+) -> tuple[bool, bool, str]:
     """(reachable, stays on this computer, detail)."""
     try:
-        provider = build_provider(name, providers, cache_dir)
+        provider = build_provider(name, providers, cache_dir, models_dir)
     except FlynnError as e:
         return False, False, e.message
     from flynn_desktop.providers.remote import RemoteProvider  # httpx: only when a probe runs
@@ -50,7 +52,7 @@ async def probe(name: str, providers: ProvidersConfig, cache_dir: Path) -> tuple
 
 
 async def probe_all(
-    names: list[str], providers: ProvidersConfig, cache_dir: Path
+    names: list[str], providers: ProvidersConfig, cache_dir: Path, models_dir: Path | None = None
 ) -> dict[str, tuple[bool, bool, str]]:
-    results = await asyncio.gather(*(probe(n, providers, cache_dir) for n in names))
+    results = await asyncio.gather(*(probe(n, providers, cache_dir, models_dir) for n in names))
     return dict(zip(names, results, strict=True))

@@ -15,6 +15,7 @@ from flynn_desktop.errors import FlynnError
 from flynn_desktop.memory.embedder import Embeddings, LocalEmbedder
 from flynn_desktop.paths import Paths
 from flynn_desktop.providers.factory import build_provider
+from flynn_desktop.providers.installed import ModelLibrary
 from flynn_desktop.providers.probe import configured_models, probe
 from flynn_desktop.providers.router import ModelRouter, RoutedProvider
 from flynn_desktop.secrets import set_key
@@ -54,16 +55,37 @@ class Models:
         return self.config.models.router.tiers.get(name, name)
 
     def choices(self) -> list[str]:
-        """What the model picker offers: the tiers, then every model the config names."""
-        return list(dict.fromkeys([*self.config.models.router.tiers, *configured_models(self.config)]))
+        """What the model picker offers: the tiers, every model the config names, then the library's."""
+        library = [f"local:{m.name}" for m in ModelLibrary(self.paths.models_dir).installed()]
+        return list(
+            dict.fromkeys([*self.config.models.router.tiers, *configured_models(self.config), *library])
+        )
 
     # providers ---------------------------------------------------------------------------------------
     def provider_for(self, model: str | None = None) -> Provider:
         """The provider for one model (see model_name), built once and kept."""
         name = self.model_name(model)
         if name not in self._providers:
-            self._providers[name] = build_provider(name, self.config.models.providers, self.paths.cache_dir)
+            provider = build_provider(
+                name, self.config.models.providers, self.paths.cache_dir, self.paths.models_dir
+            )
+            if hasattr(provider, "before_load"):  # a local model: at most maxLoaded in memory
+                provider.before_load = self._make_room
+            self._providers[name] = provider
         return self._providers[name]
+
+    async def _make_room(self, loading: Provider) -> None:
+        """Before a local model loads, unload the other local models beyond
+        models.providers.local.maxLoaded - 1 (the longest loaded first); they load again on demand."""
+        limit = self.config.models.providers.local.max_loaded
+        others = [
+            (n, p)
+            for n, p in self._providers.items()
+            if p is not loading and p.local and p.can_unload and p.loaded
+        ]
+        for name, p in others[: max(0, len(others) - (limit - 1))]:
+            await p.unload()
+            self.emit(ModelState(name, "unloaded", f"to make room for {loading.provider}:{loading.model}"))
 
     def route(self, model: str | None = None) -> RoutedProvider:
         """A request's provider: a tier (or flynn, or none: the default tier) with its fallbacks, or one
@@ -118,6 +140,15 @@ class Models:
         unload = provider.unload
         self._unload_timers[name] = self._loop().call_later(seconds, lambda: asyncio.ensure_future(unload()))
 
+    async def forget(self, name: str) -> None:
+        """Close and drop one provider (its model's file is going away)."""
+        timer = self._unload_timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        provider = self._providers.pop(name, None)
+        if provider is not None:
+            await provider.close()
+
     async def close(self) -> None:
         for timer in self._unload_timers.values():
             timer.cancel()
@@ -152,4 +183,4 @@ class Models:
 
     async def test_connection(self, model: str) -> tuple[bool, bool, str]:
         """(reachable, stays on this computer, detail) for one provider:model."""
-        return await probe(model, self.config.models.providers, self.paths.cache_dir)
+        return await probe(model, self.config.models.providers, self.paths.cache_dir, self.paths.models_dir)

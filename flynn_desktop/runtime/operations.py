@@ -467,6 +467,79 @@ async def _memory_reindex(rt: Runtime, p: NoParams, c: Caller) -> int:
     return await rt.memory.reindex()
 
 
+# the model library ----------------------------------------------------------------------------------
+class PullParams(Params):
+    model: str = Field(min_length=1, max_length=2048)  # a catalog name, an https:// URL or hf://org/repo/file
+    name: str | None = Field(None, max_length=64)
+    sha256: str | None = Field(None, max_length=64)
+    force: bool = False  # pull a model the fit check calls too big
+
+
+class ModelNameParams(Params):
+    name: str = Field(min_length=1, max_length=MAX_ID)
+
+
+class CancelPullParams(ModelNameParams):
+    keep: bool = True  # keep what arrived (a pause); False deletes it
+
+
+class RemoveModelParams(ModelNameParams):
+    force: bool = False  # remove it although a tier uses it
+
+
+class ImportModelParams(PathParams):
+    name: str | None = Field(None, max_length=64)
+    link: bool = False  # link to the file instead of copying it
+
+
+class UseModelParams(ModelNameParams):
+    tier: str = Field("default", min_length=1, max_length=MAX_ID)
+
+
+@operation("models.catalog", NoParams, websocket=True)
+async def _models_catalog(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    """The catalog, each model with its fit for this computer."""
+    return await asyncio.to_thread(rt.library.catalog_listing)
+
+
+@operation("models.catalog.update", NoParams)
+async def _models_catalog_update(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    return {"models": await rt.library.update_catalog()}
+
+
+@operation("models.installed", NoParams, websocket=True)
+async def _models_installed(rt: Runtime, p: NoParams, c: Caller) -> Any:
+    return await asyncio.to_thread(rt.library.installed)
+
+
+@operation("models.pull", PullParams, websocket=True)
+async def _models_pull(rt: Runtime, p: PullParams, c: Caller) -> Any:
+    """Download a model into the library; `progress` events (model.download) meanwhile."""
+    return (await rt.library.pull(p.model, p.name, p.sha256, p.force)).to_dict()
+
+
+@operation("models.cancel", CancelPullParams, websocket=True)
+async def _models_cancel(rt: Runtime, p: CancelPullParams, c: Caller) -> Any:
+    return {"cancelled": rt.library.cancel(p.name, p.keep)}
+
+
+@operation("models.remove", RemoveModelParams, websocket=True)
+async def _models_remove(rt: Runtime, p: RemoveModelParams, c: Caller) -> Any:
+    return (await rt.library.remove(p.name, p.force)).to_dict()
+
+
+@operation("models.import", ImportModelParams)
+async def _models_import(rt: Runtime, p: ImportModelParams, c: Caller) -> Any:
+    """Add a GGUF file the user has (control socket only: it reads where it is told)."""
+    return (await rt.library.import_file(Path(p.path).expanduser(), p.name, p.link)).to_dict()
+
+
+@operation("models.use", UseModelParams)
+async def _models_use(rt: Runtime, p: UseModelParams, c: Caller) -> Any:
+    """Make a model the default (or a tier's): written to config.yaml (control socket only)."""
+    return rt.library.use(p.name, p.tier)
+
+
 # streams of events ----------------------------------------------------------------------------------
 async def call_with_progress(
     runtime: Runtime, name: str, raw: Any, caller: Caller

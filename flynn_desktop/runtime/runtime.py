@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from flynn_desktop.config import Config
@@ -26,6 +27,7 @@ from flynn_desktop.paths import Paths
 from flynn_desktop.runtime.backups import Backups
 from flynn_desktop.runtime.chat import Chat
 from flynn_desktop.runtime.health import Health
+from flynn_desktop.runtime.library import Library
 from flynn_desktop.runtime.mcp import McpHost
 from flynn_desktop.runtime.memory import RuntimeMemory
 from flynn_desktop.runtime.metrics import Metrics
@@ -45,7 +47,10 @@ class Runtime:
         paths: Paths,
         providers: dict[str, Provider] | None = None,
         store: SessionStore | None = None,
+        config_path: Path | None = None,
     ) -> None:
+        """`config_path`: the file settings are written back to (the model library's "use"); default:
+        the config folder's config.yaml."""
         self.config = config
         self.paths = paths
         self._store = store
@@ -68,6 +73,9 @@ class Runtime:
         self.health = Health(config, paths, self.emit, self.models, self.memory, lambda: self.gateway_state)
         self.backups = Backups(
             config, paths, self.emit, lambda: self.store, lambda: self.loop, self.chat, self.memory
+        )
+        self.library = Library(
+            config, paths, self.emit, lambda: self.loop, self.models, config_path or paths.config_file
         )
         self.metrics = Metrics()
         self.subscribe(self.metrics.on_event)
