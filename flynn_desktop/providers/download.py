@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import http.client
 import json
 import os
+import queue
 import re
 import shutil
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from flynn_desktop import __version__
 from flynn_desktop.errors import FlynnError, ModelError, StorageError, storage_error
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -137,7 +143,6 @@ def download(
     dest: Path,
     report: Report | None = None,
     stop: threading.Event | None = None,
-    client: httpx.Client | None = None,
 ) -> str:
     """Fetch `src` into `dest` (atomically: it appears whole and checked, or not at all) and return its
     sha256. A `<dest>.partial` from an earlier try of the same source is resumed with a Range request;
@@ -162,13 +167,7 @@ def download(
             while block := f.read(CHUNK):
                 digest.update(block)
                 done += len(block)
-    own = client is None
-    http = client or httpx.Client(follow_redirects=True, timeout=httpx.Timeout(30.0, read=60.0))
-    try:
-        done, total, digest = _fetch(src, partial, http, digest, done, report, stop)
-    finally:
-        if own:
-            http.close()
+    done, total, digest = _fetch(src, partial, digest, done, report, stop)
     if total and done != total:
         raise ModelError(
             f"The download of {src.filename} ended at {done / 1e6:.0f} of {total / 1e6:.0f} MB.",
@@ -187,60 +186,95 @@ def download(
     return sha
 
 
+def _open(src: Source, done: int) -> Any:
+    """The response for `src` from byte `done` on, or None when everything had arrived (416)."""
+    headers = {"User-Agent": f"flynn-desktop/{__version__}", "Accept-Encoding": "identity"}
+    if done:
+        headers["Range"] = f"bytes={done}-"
+    try:  # urllib: proxies from the environment (HTTPS_PROXY, NO_PROXY), redirects followed
+        return urllib.request.urlopen(urllib.request.Request(src.url, headers=headers), timeout=60)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and done:
+            return None
+        raise ModelError(
+            f"{src.url} answered HTTP {e.code} {e.reason}.",
+            "Check the name or URL; for a private Hugging Face repository, set HF_TOKEN.",
+        ) from e
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+        raise ModelError(
+            f"{src.url} can't be reached: {getattr(e, 'reason', e)}",
+            "Check the connection (and HTTPS_PROXY), then pull again.",
+        ) from e
+
+
 def _fetch(
     src: Source,
     partial: Path,
-    http: httpx.Client,
     digest: hashlib._Hash,
     done: int,
     report: Report | None,
     stop: threading.Event,
 ) -> tuple[int, int, hashlib._Hash]:
-    headers = {"Range": f"bytes={done}-"} if done else {}
-    try:
-        with http.stream("GET", src.url, headers=headers) as r:
-            if r.status_code == 416 and done:  # everything had arrived
-                return done, done, digest
-            if r.status_code == 206:
-                total = int(r.headers.get("content-range", "/0").rpartition("/")[2] or 0)
-                start = int(r.headers.get("content-range", "bytes 0-").split()[-1].split("-")[0])
-                if start != done:
-                    raise ModelError(f"{src.url} resumed at byte {start}, not {done}.", "Pull it again.")
-            elif r.status_code == 200:
-                if done:  # the server does not take ranges: start again
-                    done, digest = 0, hashlib.sha256()
-                total = int(r.headers.get("content-length") or src.size or 0)
-            else:
-                raise ModelError(
-                    f"{src.url} answered HTTP {r.status_code} {r.reason_phrase}.",
-                    "Check the name or URL; for a private Hugging Face repository, set HF_TOKEN.",
-                )
-            if total:
-                check_room(partial.parent, total - done)
-            last = 0.0
-            with partial.open("ab" if done else "wb") as f:
-                for block in r.iter_bytes(CHUNK):
-                    if stop.is_set():
-                        raise DownloadCancelled(
-                            f"The download of {src.filename} was stopped at {done / 1e6:.0f} MB.",
-                            "Pull it again to resume.",
-                        )
-                    f.write(block)
-                    digest.update(block)
-                    done += len(block)
-                    now = time.monotonic()
-                    if report and now - last >= 0.1:
-                        last = now
-                        report(done, total)
-            if report:
-                report(done, total)
-            return done, total, digest
-    except httpx.HTTPError as e:
-        raise ModelError(
-            f"The download of {src.filename} stopped at {done / 1e6:.0f} MB: {e}",
-            "Check the connection and pull it again: it resumes where it stopped.",
-        ) from e
-    except OSError as e:
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise storage_error("the model file", partial, e) from e
-        raise
+    """Fetch the rest of `src` into `partial`: this thread reads the network, a second one writes and
+    hashes (both release the GIL), so checking the sha256 costs next to nothing."""
+    r = _open(src, done)
+    if r is None:
+        return done, done, digest
+    with r:
+        if r.status == 206:
+            content_range = r.headers.get("Content-Range", "bytes 0-0/0")
+            total = int(content_range.rpartition("/")[2] or 0)
+            start = int(content_range.split()[-1].split("-")[0])
+            if start != done:
+                raise ModelError(f"{src.url} resumed at byte {start}, not {done}.", "Pull it again.")
+        else:
+            if done:  # the server does not take ranges: start again
+                done, digest = 0, hashlib.sha256()
+            total = int(r.headers.get("Content-Length") or src.size or 0)
+        if total:
+            check_room(partial.parent, total - done)
+        blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        failed: list[OSError] = []
+
+        def write() -> None:
+            try:
+                with partial.open("ab" if done else "wb") as f:
+                    while (block := blocks.get()) is not None:
+                        f.write(block)
+                        digest.update(block)
+            except OSError as e:
+                failed.append(e)
+                while blocks.get() is not None:  # let the reader finish
+                    pass
+
+        writer = threading.Thread(target=write, name="model-download-writer", daemon=True)
+        writer.start()
+        last = 0.0
+        try:
+            while not failed and (block := r.read(CHUNK)):
+                if stop.is_set():
+                    raise DownloadCancelled(
+                        f"The download of {src.filename} was stopped at {done / 1e6:.0f} MB.",
+                        "Pull it again to resume.",
+                    )
+                blocks.put(block)
+                done += len(block)
+                now = time.monotonic()
+                if report and now - last >= 0.1:
+                    last = now
+                    report(done, total)
+        except (http.client.HTTPException, OSError) as e:
+            raise ModelError(
+                f"The download of {src.filename} stopped at {done / 1e6:.0f} MB: {e!r}",
+                "Check the connection and pull it again: it resumes where it stopped.",
+            ) from e
+        finally:
+            blocks.put(None)
+            writer.join()
+    if failed:
+        if failed[0].errno in (errno.ENOSPC, errno.EDQUOT):
+            raise storage_error("the model file", partial, failed[0]) from failed[0]
+        raise failed[0]
+    if report:
+        report(done, total)
+    return done, total, digest

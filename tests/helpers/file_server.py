@@ -135,3 +135,13 @@ class FileServer:
                 except (BrokenPipeError, ConnectionResetError):
                     return
                 sent += len(block)
+
+
+if __name__ == "__main__":  # serve one file as /file from a process of its own (benchmarks/downloads.py)
+    import sys
+    import time
+
+    served = FileServer({"/file": Path(sys.argv[1])})
+    print(served.url, flush=True)
+    while True:
+        time.sleep(3600)
