@@ -133,6 +133,21 @@ class Library:
             out.append({"name": p.name, "paused": True, "size": p.done, "source": p.source})
         return out
 
+    async def ollama_models(self) -> list[str]:
+        """The models of an Ollama running on this computer (or at models.providers.ollama.host);
+        none when it does not answer within a second."""
+        from flynn_desktop.providers.factory import build_provider
+        from flynn_desktop.providers.ollama import OllamaProvider
+
+        provider = build_provider("ollama:list", self.config.models.providers, self.paths.cache_dir)
+        assert isinstance(provider, OllamaProvider)
+        try:
+            return await asyncio.wait_for(provider.list_models(), 1.0)
+        except (FlynnError, TimeoutError, OSError):
+            return []
+        finally:
+            await provider.close()
+
     # downloads ---------------------------------------------------------------------------------------
     def source_of(self, ref: str, sha256: str | None) -> tuple[str, CatalogModel | None]:
         """(what to fetch, the catalog model) for a catalog name (also as local:NAME) or a URL."""

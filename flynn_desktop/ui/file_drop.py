@@ -1,5 +1,6 @@
-"""Files dropped on the window: remember them (memory's import, as the Memory page's) or ask about
-them (their text goes into the message box, for the user's question to follow)."""
+"""Files dropped on the window: a .gguf model goes into the model library; other files are remembered
+(memory's import, as the Memory page's) or asked about (their text goes into the message box, for
+the user's question to follow)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,10 @@ class FileDrop(QObject):
         return False
 
     def offer(self, files: list[Path]) -> None:
+        if all(p.suffix.lower() == ".gguf" for p in files):  # models: into the model library
+            for path in files:
+                self.add_model(path)
+            return
         what = self.choose(files)
         if what == "remember":
             self.remember(files)
@@ -87,6 +92,16 @@ class FileDrop(QObject):
             "Remember it: Flynn keeps it in memory and uses it in later answers (Memory… lists it).\n"
             "Ask about it: its text goes into your message; type your question after it.",
         )
+
+    def add_model(self, path: Path) -> None:
+        self.status(f"Importing the model {path.name}…", 0)
+
+        def done(m: Any) -> None:
+            self.status(
+                f"Imported {m.name}: choose it as local:{m.name} (Models… to make it the default).", 15000
+            )
+
+        self.bridge.call(self.bridge.runtime.library.import_file(path), done, self._failed)
 
     def remember(self, files: list[Path]) -> None:
         for path in files:

@@ -220,6 +220,9 @@ class MainWindow(QMainWindow):
         mcp = QAction("MCP servers…", self)
         mcp.triggered.connect(self.open_mcp)
         self.backup_menu.insertAction(self.backup_menu.backup_action, mcp)
+        models = QAction("Models…", self)
+        models.triggered.connect(self.open_models)
+        self.backup_menu.insertAction(mcp, models)
         find = QAction("Search sessions", self)
         find.setShortcut(QKeySequence("Ctrl+K"))
         find.triggered.connect(self.search.setFocus)
@@ -421,6 +424,12 @@ class MainWindow(QMainWindow):
 
         self.mcp_dialog = McpDialog(self.bridge, self)
         self.mcp_dialog.show()
+
+    def open_models(self) -> None:
+        from flynn_desktop.ui.models_view import ModelsDialog
+
+        self.models_dialog = ModelsDialog(self.bridge, self)
+        self.models_dialog.show()
 
     def open_trash(self) -> None:
         from flynn_desktop.ui.trash_view import TrashDialog
