@@ -202,8 +202,9 @@ def test_pin_delete_and_restore_from_recently_deleted(qtbot, open_window) -> Non
 def test_backup_now_and_restore_from_the_flynn_menu(qtbot, open_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
     w = open_window(FakeProvider())
     menu = w.backup_menu
-    assert [a.text() for a in menu.actions() if a.text()][:5] == [
+    assert [a.text() for a in menu.actions() if a.text()][:6] == [
         "Preferences…",
+        "Models…",
         "MCP servers…",
         "Backup now…",
         "Restore…",
