@@ -86,7 +86,9 @@ class Machine:
     disk_free: int  # bytes free where models are saved
 
 
-def _meminfo() -> dict[str, int]:
+def meminfo() -> dict[str, int]:
+    """Linux's /proc/meminfo in bytes (MemTotal, MemAvailable: what a new allocation can have); empty
+    where there is none."""
     out: dict[str, int] = {}
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -105,7 +107,7 @@ def _avx2() -> bool:
 
 
 def this_machine(models_dir: Path) -> Machine:
-    mem = _meminfo()
+    mem = meminfo()
     total = mem.get("MemTotal") or 8 * 2**30
     folder = models_dir
     while not folder.exists() and folder != folder.parent:

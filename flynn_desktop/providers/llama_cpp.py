@@ -37,6 +37,7 @@ from flynn_desktop.errors import (
     ProviderBadRequestError,
     ProviderError,
 )
+from flynn_desktop.providers.catalog import meminfo
 from flynn_desktop.providers.model_files import ModelFiles, bundled_manifest
 from flynn_desktop.providers.tool_text import ToolText, tool_call_gbnf, tool_call_schema
 
@@ -53,17 +54,6 @@ def fim_marks(tokenize: Callable[[str], list[int]]) -> Marks | None:
     for marks in FIM_FORMATS:
         if all(len(tokenize(mark)) == 1 for mark in marks):
             return marks
-    return None
-
-
-def available_memory() -> int | None:
-    """Bytes of memory free for a new allocation (Linux's MemAvailable), or None when unknown."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
     return None
 
 
@@ -224,7 +214,7 @@ class LlamaCppProvider(ProviderBase):
         need = (
             self._n_ctx * layers * (width // heads if heads else 0) * (kv_heads or heads) * 2 * 2
         )  # K+V, f16
-        free = available_memory()
+        free = meminfo().get("MemAvailable")
         if need and free and need > free:
             raise ModelError(
                 f"A {self._n_ctx}-token context for {path.name} needs {need / 2**30:.1f} GB of memory; "
