@@ -9,6 +9,7 @@ import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flynn_desktop import __version__
 from flynn_desktop.config import Config
@@ -129,6 +130,7 @@ def run_checks(config: Config, paths: Paths, config_file: Path | None) -> list[C
         else:
             detail = f"{resolved.path} (your own GGUF; not checked against a manifest)"
         checks.append(Check("model", True, detail))
+        checks.append(slots_check(config, resolved.path, resolved.manifest))
     except FlynnError as e:
         checks.append(Check("model", False, str(e), True))
 
@@ -159,6 +161,31 @@ def run_checks(config: Config, paths: Paths, config_file: Path | None) -> list[C
     shown, why = display_available()
     checks.append(Check("display", shown, why if shown else f"{why}: use `flynn ask` or `flynn serve`"))
     return checks
+
+
+def slots_check(config: Config, path: Path, manifest: Any) -> Check:
+    """How many conversations the local model answers at once, and the KV cache memory they take."""
+    from flynn_desktop.providers.llama_cpp import USER_GGUF_CONTEXT, gguf_metadata, plan_slots
+
+    local = config.models.providers.local
+    n_ctx = local.context_length or (manifest.context_length if manifest else USER_GGUF_CONTEXT)
+    per_slot, fits = plan_slots(gguf_metadata(path), path, n_ctx, local.parallel)
+    mb = per_slot / 2**20
+    if fits < 1:
+        return Check(
+            "slots",
+            False,
+            f"a {n_ctx}-token context needs {2 * mb:.0f} MB of KV cache (a chat slot and an autocomplete "
+            "slot), more than is free: lower models.providers.local.contextLength",
+            True,
+        )
+    less = f" ({local.parallel} set; memory allows {fits})" if fits < local.parallel else ""
+    return Check(
+        "slots",
+        True,
+        f"{fits} conversations at once{less} + 1 for autocomplete, {n_ctx} tokens each: "
+        f"{mb:.0f} MB of KV cache per slot, {mb * (fits + 1):.0f} MB in all",
+    )
 
 
 def memory_check(config: Config, paths: Paths) -> Check:

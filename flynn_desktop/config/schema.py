@@ -54,6 +54,19 @@ class LocalProviderConfig(Section):
     max_loaded: int = Field(
         1, ge=1, le=8, description="local models held in memory at once; the others load on demand"
     )
+    parallel: int = Field(
+        4,
+        ge=1,
+        le=32,
+        description="conversations answered at once, in shared batches (slots, each with its KV cache), "
+        "besides one slot for autocomplete",
+    )
+    state_cache_mb: int = Field(
+        512,
+        ge=0,
+        le=65536,
+        description="MB of RAM for conversations saved from their slots (4x that on disk); 0: not saved",
+    )
 
     def gguf_path(self) -> Path | None:
         """The GGUF file the user named, or None when `model` names a bundled model."""

@@ -42,6 +42,8 @@ def build_provider(
             threads=local.threads,
             chat_format=local.chat_format,
             sampling=sampling,
+            parallel=local.parallel,
+            state_cache_mb=local.state_cache_mb,
         )
     if kind == "anthropic":
         from flynn_desktop.providers.anthropic import AnthropicProvider

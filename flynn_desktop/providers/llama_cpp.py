@@ -1,13 +1,14 @@
 """The local tier: llama.cpp in-process, through llama-cpp-python.
 
-One Llama instance serves everything. It runs on one dedicated worker thread, so requests queue in
-order instead of crashing into each other, and the asyncio loop never blocks on a token. The prompt is
+One model in memory serves everything. Its slots (llama_slots.py) answer several requests at once in
+shared batches on the model's own thread, each conversation keeping its KV cache, so the asyncio loop
+never blocks on a token and a plugin's autocomplete never costs the chat its cache. The prompt is
 rendered with the GGUF's own chat template and tokenized by the model's own tokenizer, so token counts
-are exact and the KV cache is reused whenever a prompt starts like the previous one. A template that
-takes tools gets them, and the model's calls are read back from its text (tool_text.py).
+are exact. A template that takes tools gets them, and the model's calls are read back from its text
+(tool_text.py).
 
 Longer than 400 lines on purpose: loading (its checks, the formatter), the prompt, and generation (chat,
-fill-in-the-middle, JSON grammars, tool calls) all work on the one Llama from its one thread.
+fill-in-the-middle, JSON grammars, tool calls) all work on the one model.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import dataclasses
 import json
 import logging
 import os
-import random
+import queue
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,14 +39,18 @@ from flynn_desktop.errors import (
     ProviderError,
 )
 from flynn_desktop.providers.catalog import meminfo
+from flynn_desktop.providers.llama_slots import Job, SlotEngine
 from flynn_desktop.providers.model_files import ModelFiles, bundled_manifest
 from flynn_desktop.providers.tool_text import ToolText, tool_call_gbnf, tool_call_schema
 
 log = logging.getLogger(__name__)
 
 USER_GGUF_CONTEXT = 4096
-REPEAT_LAST_N = 64  # llama.cpp's default window for the repeat penalty
+PARALLEL = 4  # models.providers.local.parallel's default
+STATE_CACHE_MB = 512  # models.providers.local.stateCacheMb's default
 _DONE = object()
+_backend = threading.Lock()
+_backend_ready = False
 
 
 def fim_marks(tokenize: Callable[[str], list[int]]) -> Marks | None:
@@ -76,11 +81,18 @@ class LlamaCppProvider(ProviderBase):
         threads: int | None = None,
         chat_format: str | None = None,
         sampling: Sampling | None = None,
+        parallel: int = PARALLEL,
+        state_cache_mb: int = STATE_CACHE_MB,
     ) -> None:
         """`sampling`: a user's GGUF's recommended values (a catalog model's); a bundled model's come
-        from its manifest."""
+        from its manifest. `parallel`: conversations answered at once (slots), besides autocomplete's
+        own; `state_cache_mb`: RAM for conversations saved from their slots (4× that on disk)."""
         self.model = model
         self._files = files
+        self.parallel = self._parallel = parallel
+        self.kv_bytes_per_slot = 0  # known once the model's metadata is read
+        self._state_cache_mb = state_cache_mb
+        self.engine: SlotEngine | None = None
         self._gguf_path = gguf_path
         self._threads = threads or os.cpu_count() or 2
         self._chat_format = chat_format
@@ -90,17 +102,19 @@ class LlamaCppProvider(ProviderBase):
         self._sampling = (
             manifest.sampling if manifest else (sampling or Sampling())
         )  # the model's recommended values
-        self._llm: Any = None
+        self._llm: Any = None  # llama-cpp-python's LlamaModel: the weights and the tokenizer
+        self._meta: dict[str, str] = {}
         self._formatter: Any = None
         self._last_prompt: tuple[tuple[tuple[ChatMessage, ...], str], list[int], Any] | None = None
         self._grammars: dict[str, Any] = {}
         self._takes_tools: bool | None = None  # the GGUF's chat template takes tools (known once read)
         self._fim: Marks | None = None  # the model's own fill-in-the-middle tokens, found at load
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")  # load, tokenize
+        # one thread per request in flight: it renders the prompt, then waits on the slots' results
+        self._requests = ThreadPoolExecutor(max_workers=64, thread_name_prefix="llama-request")
         # called before each load, to unload other local models first (models.providers.local.maxLoaded)
         self.before_load: Callable[[LlamaCppProvider], Awaitable[None]] | None = None
         self._load_lock = asyncio.Lock()
-        self._gen_lock = asyncio.Lock()
         self.path: Path | None = None
 
     @property
@@ -114,9 +128,11 @@ class LlamaCppProvider(ProviderBase):
         if self._takes_tools is None and not self._chat_format:
             template = None
             if self._llm is not None:
-                template = self._llm.metadata.get("tokenizer.chat_template") or ""
+                template = self._meta.get("tokenizer.chat_template") or ""
             elif self._gguf_path:
-                template = _metadata(Path(self._gguf_path).expanduser()).get("tokenizer.chat_template", "")
+                template = gguf_metadata(Path(self._gguf_path).expanduser()).get(
+                    "tokenizer.chat_template", ""
+                )
             if template is not None:  # a bundled model not loaded yet: asked again after its load
                 self._takes_tools = "tools" in template
         return bool(self._takes_tools) and not self._chat_format
@@ -150,25 +166,26 @@ class LlamaCppProvider(ProviderBase):
         self.path = resolved.path
         report(Progress("model.load", 0.0, resolved.path.name))
         try:
-            from llama_cpp import Llama, llama_chat_format
+            import llama_cpp
+            from llama_cpp import llama_chat_format
+            from llama_cpp._internals import LlamaModel
         except (ImportError, OSError) as e:
             raise ModelError(
                 f"llama.cpp can't be loaded here: {e}",
                 "Run the README's install command; it builds llama-cpp-python for this CPU.",
             ) from e
-        if self._n_ctx_chosen:
-            self._check_context(resolved.path)
+        self._check_context(resolved.path)
+        global _backend_ready
+        with _backend:
+            if not _backend_ready:
+                from llama_cpp._logger import set_verbose
+
+                set_verbose(False)  # llama.cpp's own log: errors only (it prints every graph input)
+                llama_cpp.llama_backend_init()
+                _backend_ready = True
         try:
-            llm = Llama(
-                model_path=str(resolved.path),
-                n_ctx=self._n_ctx,
-                n_threads=self._threads,
-                n_threads_batch=self._threads,
-                # A new seed each load: llama-cpp-python's default is one fixed seed, so the first
-                # answers after every start repeat word for word and a regenerate changes nothing.
-                # agents.default.sampling.seed still fixes it per answer.
-                seed=random.SystemRandom().randrange(1, 1 << 31),
-                verbose=False,
+            llm = LlamaModel(
+                path_model=str(resolved.path), params=llama_cpp.llama_model_default_params(), verbose=False
             )
         except Exception as e:  # llama-cpp-python raises ValueError/RuntimeError with llama.cpp's reason
             raise ModelError(
@@ -176,54 +193,77 @@ class LlamaCppProvider(ProviderBase):
                 "Check that the file is a GGUF model this llama.cpp supports, "
                 "and that there is enough memory.",
             ) from e
-        self._n_ctx = llm.n_ctx()
-        self._formatter = self._make_formatter(llm, llama_chat_format)
-        self._fim = fim_marks(lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        try:
+            self._meta = llm.metadata()
+            self._formatter = self._make_formatter(llm, llama_chat_format)
+            self._fim = fim_marks(
+                lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+            )
+            state_dir = self._files.cache_dir / "llama-states"
+            for stale in state_dir.glob("*.kv"):  # a saved conversation is only good in its own context
+                stale.unlink(missing_ok=True)
+            self.engine = SlotEngine(
+                llm.model,
+                llm.vocab,
+                n_ctx=self._n_ctx,
+                parallel=self.parallel,
+                threads=self._threads,
+                state_cache_bytes=self._state_cache_mb * 2**20,
+                state_folder=state_dir,
+            )
+        except BaseException:
+            llm.close()
+            raise
         self._llm = llm
         report(Progress("model.load", 1.0, resolved.path.name))
-        log.info("loaded %s (n_ctx=%d, threads=%d)", resolved.path, self._n_ctx, self._threads)
+        log.info(
+            "loaded %s (%d slots + 1 for autocomplete, n_ctx=%d each, threads=%d)",
+            resolved.path,
+            self.parallel,
+            self._n_ctx,
+            self._threads,
+        )
 
     def _check_context(self, path: Path) -> None:
-        """A contextLength the model was not trained for, or whose KV cache would not fit in this
-        computer's free memory, is refused before llama.cpp tries to allocate it. Only the model's
-        metadata is read (its vocabulary, no weights, no context): about 0.1 s."""
-        md = _metadata(path)
+        """A contextLength the model was not trained for is refused, and the slots are fitted to this
+        computer's free memory (fewer conversations at once rather than a failed load), before
+        llama.cpp tries to allocate them. Only the model's metadata is read (its vocabulary, no
+        weights, no context): about 0.1 s."""
+        self.parallel = self._parallel
+        md = gguf_metadata(path)
         if not md:  # the full load says what is wrong with the file
             return
-        arch = md.get("general.architecture", "")
-
-        def num(key: str) -> int:
-            try:
-                return int(float(md.get(f"{arch}.{key}", 0)))
-            except ValueError:
-                return 0
-
-        trained = num("context_length")
-        if trained and self._n_ctx > trained:
+        trained = _arch_number(md, "context_length")
+        if self._n_ctx_chosen and trained and self._n_ctx > trained:
             raise ModelError(
                 f"models.providers.local.contextLength is {self._n_ctx}, but {path.name} was trained for "
                 f"{trained} tokens.",
                 f"Set contextLength to {trained} or less (or leave it unset).",
             )
-        heads, kv_heads, layers, width = (
-            num("attention.head_count"),
-            num("attention.head_count_kv"),
-            (num("block_count")),
-            num("embedding_length"),
-        )
-        need = (
-            self._n_ctx * layers * (width // heads if heads else 0) * (kv_heads or heads) * 2 * 2
-        )  # K+V, f16
-        free = meminfo().get("MemAvailable")
-        if need and free and need > free:
+        per_slot, fits = plan_slots(md, path, self._n_ctx, self.parallel)
+        self.kv_bytes_per_slot = per_slot
+        free = meminfo().get("MemAvailable", 0)
+        if fits < 1:
             raise ModelError(
-                f"A {self._n_ctx}-token context for {path.name} needs {need / 2**30:.1f} GB of memory; "
-                f"this computer has {free / 2**30:.1f} GB free.",
+                f"A {self._n_ctx}-token context for {path.name} needs {2 * per_slot / 2**30:.1f} GB of "
+                f"memory (a chat slot and an autocomplete slot); this computer has {free / 2**30:.1f} GB "
+                "free.",
                 "Lower models.providers.local.contextLength (or leave it unset).",
             )
+        if fits < self.parallel:
+            log.warning(
+                "%d conversations at once (models.providers.local.parallel) need %.1f GB for %s; %.1f GB "
+                "is free, so %d run at once",
+                self.parallel,
+                (self.parallel + 1) * per_slot / 2**30,
+                path.name,
+                free / 2**30,
+                fits,
+            )
+            self.parallel = fits
 
     def _make_formatter(self, llm: Any, llama_chat_format: Any) -> Any:
-        template = None if self._chat_format else llm.metadata.get("tokenizer.chat_template")
+        template = None if self._chat_format else self._meta.get("tokenizer.chat_template")
         if template:
             eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "ignore")
             bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "ignore")
@@ -266,33 +306,36 @@ class LlamaCppProvider(ProviderBase):
         self, messages: Sequence[ChatMessage], params: GenerationParams, cancel: CancelToken
     ) -> AsyncIterator[str | Usage | ToolCall]:
         await self.load()
-        async with self._gen_lock:  # FIFO: concurrent requests wait their turn
-            loop = asyncio.get_running_loop()
-            queue: asyncio.Queue[object] = asyncio.Queue()
-            stop = threading.Event()
+        loop = asyncio.get_running_loop()
+        items: asyncio.Queue[object] = asyncio.Queue()
+        stop = threading.Event()
 
-            def work() -> None:
-                try:
-                    for item in self._generate(messages, params, cancel, stop):
-                        loop.call_soon_threadsafe(queue.put_nowait, item)
-                except BaseException as e:
-                    loop.call_soon_threadsafe(queue.put_nowait, _Failure(e))
-                finally:
-                    loop.call_soon_threadsafe(queue.put_nowait, _DONE)
-
-            done = loop.run_in_executor(self._executor, work)
+        def work() -> None:
             try:
-                while (item := await queue.get()) is not _DONE:
-                    if isinstance(item, _Failure):
-                        if isinstance(item.error, FlynnError):  # e.g. the prompt overflows the context
-                            raise item.error
-                        raise ProviderError(
-                            f"The local model failed while answering: {item.error}"
-                        ) from item.error
-                    yield item  # type: ignore[misc]
+                for item in self._generate(messages, params, cancel, stop):
+                    loop.call_soon_threadsafe(items.put_nowait, item)
+            except BaseException as e:
+                loop.call_soon_threadsafe(items.put_nowait, _Failure(e))
             finally:
-                stop.set()  # the consumer went away: stop generating
-                await asyncio.shield(done)
+                loop.call_soon_threadsafe(items.put_nowait, _DONE)
+
+        done = loop.run_in_executor(self._requests, work)
+        try:
+            while (item := await items.get()) is not _DONE:
+                if isinstance(item, _Failure):
+                    if isinstance(item.error, FlynnError):  # e.g. the prompt overflows the context
+                        raise item.error
+                    raise ProviderError(
+                        f"The local model failed while answering: {item.error}"
+                    ) from item.error
+                if isinstance(item, str) and cancel.cancelled:
+                    continue  # written before the stop reached the model's thread: not delivered
+                yield item  # type: ignore[misc]
+        finally:
+            stop.set()  # the consumer went away: stop generating, free the slot
+            if self.engine is not None:
+                self.engine.wake()
+            await asyncio.shield(done)
 
     def _generate(
         self,
@@ -314,10 +357,7 @@ class LlamaCppProvider(ProviderBase):
                 "Send less history, or raise models.providers.local.contextLength.",
             )
         stops = [*(fmt.stop if isinstance(fmt.stop, list) else [fmt.stop] if fmt.stop else []), *params.stop]
-        extra: dict[str, Any] = {
-            "stopping_criteria": fmt.stopping_criteria,
-            "grammar": self._grammar(params.format),
-        }
+        extra: dict[str, Any] = {"grammar": self._grammar(params.format)}
         if not tools:
             yield from self._complete(tokens, params, stops, cancel, stop, extra)
             return
@@ -347,37 +387,35 @@ class LlamaCppProvider(ProviderBase):
         stop: threading.Event,
         extra: dict[str, Any],
     ) -> Iterator[str | Usage]:
-        """Stream llama.cpp's completion of `tokens`: text pieces, then the Usage."""
-        pieces: list[str] = []
-        finish = "stop"
-        sampling = params.sampling.over(self._sampling).given()
-        # read by llama-cpp-python when it builds the sampler for this completion (only this thread sets it)
-        self._llm.last_n_tokens_size = sampling.pop("repeat_last_n", REPEAT_LAST_N)
-        for chunk in self._llm.create_completion(
-            prompt=list(tokens),
-            max_tokens=min(params.max_tokens, self._n_ctx - len(tokens)),
+        """Stream the slots' completion of `tokens`: text pieces, then the Usage. (A request thread
+        waits here; the model's thread does the work.)"""
+        engine = self.engine
+        if engine is None:
+            raise ProviderError("The local model was unloaded before it could answer.")
+        out: queue.SimpleQueue[object] = queue.SimpleQueue()
+        grammar = extra.get("grammar")
+        job = Job(
+            tokens=list(tokens),
+            max_tokens=params.max_tokens,
+            emit=out.put,
             temperature=params.temperature,
-            stop=stops,
-            stream=True,
-            **sampling,
-            **extra,
-        ):
-            if cancel.cancelled or stop.is_set():
-                finish = "cancelled"
-                break
-            choice = chunk["choices"][0]
-            text = choice.get("text") or ""
-            if text:
-                pieces.append(text)
-                yield text
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
-        out = (
-            self._llm.tokenize("".join(pieces).encode("utf-8"), add_bos=False, special=False)
-            if pieces
-            else []
+            sampling=params.sampling.over(self._sampling).given(),
+            grammar=(grammar._grammar, grammar._root) if grammar is not None else None,
+            stops=[s for s in stops if s],
+            autocomplete=params.fill_middle is not None,
+            cancel=cancel,
+            stop=stop,
         )
-        yield Usage(len(tokens), len(out), True, finish)
+        engine.submit(job)
+        while True:
+            item = out.get()
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, str) and job.stopped:
+                continue  # written before the stop reached the model's thread: not delivered
+            yield item  # type: ignore[misc]
+            if isinstance(item, Usage):
+                return
 
     def _fim_tokens(self, max_tokens: int, prefix: str, suffix: str) -> list[int]:
         """The model's own fill-in-the-middle prompt, made to fit: what is far from the cursor (the
@@ -437,21 +475,77 @@ class LlamaCppProvider(ProviderBase):
         return f"{resolved.path.name}{' (loaded)' if self.loaded else ''}"
 
     async def unload(self) -> None:
-        """Free the model's memory; the next request loads it again."""
-        async with self._gen_lock:
-            llm, self._llm = self._llm, None
-            self._last_prompt = None
-            if llm is not None:
-                await asyncio.get_running_loop().run_in_executor(self._executor, llm.close)
+        """Free the model's memory; the next request loads it again. Requests still running end with
+        an error that says so."""
+        async with self._load_lock:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._free)
+
+    def _free(self) -> None:
+        engine, llm = self.engine, self._llm
+        self.engine, self._llm, self._last_prompt = None, None, None
+        if engine is not None:
+            engine.close()
+        if llm is not None:
+            llm.close()
 
     async def close(self) -> None:
-        llm, self._llm = self._llm, None
-        if llm is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, llm.close)
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._free)
         self._executor.shutdown(wait=False)
+        self._requests.shutdown(wait=False)
+
+    def slots(self) -> dict[str, Any]:
+        """What `flynn doctor` and the metrics show: the slots, their memory, what runs and waits, and
+        the counters since load."""
+        engine = self.engine
+        info: dict[str, Any] = {
+            "parallel": self.parallel,
+            "autocomplete": 1,
+            "context": self._n_ctx,
+            "kv_bytes_per_slot": self.kv_bytes_per_slot,
+            "kv_bytes": self.kv_bytes_per_slot * (self.parallel + 1),
+            "loaded": engine is not None,
+        }
+        if engine is not None:
+            running, waiting = engine.busy()
+            info |= {
+                "running": running,
+                "waiting": waiting,
+                "saved": len(engine.cache),
+                "saved_bytes": engine.cache.in_ram + engine.cache.on_disk,
+                "stats": dataclasses.asdict(engine.stats),
+            }
+        return info
 
 
-def _metadata(path: Path) -> dict[str, str]:
+def _arch_number(md: dict[str, str], key: str) -> int:
+    try:
+        return int(float(md.get(f"{md.get('general.architecture', '')}.{key}", 0)))
+    except ValueError:
+        return 0
+
+
+def plan_slots(md: dict[str, str], path: Path, n_ctx: int, parallel: int) -> tuple[int, int]:
+    """(KV cache bytes per slot, how many of `parallel` chat slots fit in free memory beside the model
+    and the autocomplete slot: 0 when not even one does)."""
+    per_slot = n_ctx * kv_bytes_per_token(md)
+    free = meminfo().get("MemAvailable")
+    if not per_slot or not free:
+        return per_slot, parallel
+    budget = free * 0.9 - path.stat().st_size
+    return per_slot, max(0, min(parallel, int(budget // per_slot) - 1))
+
+
+def kv_bytes_per_token(md: dict[str, str]) -> int:
+    """The KV cache's bytes per token of context (keys and values, f16, every layer), from a GGUF's
+    metadata; 0 when it doesn't say."""
+    heads, kv_heads = _arch_number(md, "attention.head_count"), _arch_number(md, "attention.head_count_kv")
+    width = _arch_number(md, "attention.key_length") or (
+        _arch_number(md, "embedding_length") // heads if heads else 0
+    )
+    return _arch_number(md, "block_count") * width * (kv_heads or heads) * 2 * 2
+
+
+def gguf_metadata(path: Path) -> dict[str, str]:
     """A GGUF's metadata, read with its vocabulary only (no weights, no context): about 0.1 s. Empty
     when the file can't be read (its full load says why)."""
     import llama_cpp

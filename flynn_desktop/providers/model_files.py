@@ -97,6 +97,7 @@ class ModelFiles:
     """Resolves model names to files, and remembers which files it has verified."""
 
     def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
         self.checked = VerifiedFiles(cache_dir)
 
     def resolve(

@@ -261,8 +261,20 @@ def test_sampling_follows_the_model_card_and_the_request(
     a, b = run(loop, say(Sampling(seed=11))), run(loop, say(Sampling(seed=11)))
     others = {run(loop, say(Sampling(seed=s))) for s in (12, 13, 14)}
     assert a == b and others - {a}
-    # the repeat penalty's window is set for this answer only
-    run(loop, say(Sampling(seed=11, repeat_last_n=256)))
-    assert provider._llm.last_n_tokens_size == 256
-    run(loop, say(Sampling(seed=11)))
-    assert provider._llm.last_n_tokens_size == 128
+    # the repeat penalty's window is set for this answer only: each request has its own sampler
+    engine = provider.engine
+    assert engine is not None
+    windows: list[int] = []
+    real = engine._sampler
+
+    def spy(job: Any) -> Any:
+        windows.append(job.sampling["repeat_last_n"])
+        return real(job)
+
+    engine._sampler = spy  # type: ignore[method-assign]
+    try:
+        run(loop, say(Sampling(seed=11, repeat_last_n=256)))
+        run(loop, say(Sampling(seed=11)))
+    finally:
+        del engine._sampler
+    assert windows == [256, 128]
