@@ -475,20 +475,21 @@ class LlamaCppProvider(ProviderBase):
         return f"{resolved.path.name}{' (loaded)' if self.loaded else ''}"
 
     async def unload(self) -> None:
-        """Free the model's memory; the next request loads it again. Requests still running end with
-        an error that says so."""
+        """Free the model's memory once the answers it is writing (and those waiting for a slot) are
+        done; the next request loads it again."""
         async with self._load_lock:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._free)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._free, True)
 
-    def _free(self) -> None:
+    def _free(self, drain: bool = False) -> None:
         engine, llm = self.engine, self._llm
-        self.engine, self._llm, self._last_prompt = None, None, None
         if engine is not None:
-            engine.close()
+            engine.close(drain)
+        self.engine, self._llm, self._last_prompt = None, None, None
         if llm is not None:
             llm.close()
 
     async def close(self) -> None:
+        """At quit: what still runs ends now, with an error that says the model was unloaded."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._free)
         self._executor.shutdown(wait=False)
         self._requests.shutdown(wait=False)

@@ -239,15 +239,17 @@ class SlotEngine:
         self._incoming: collections.deque[Job] = collections.deque()
         self._waiting: collections.deque[Job] = collections.deque()
         self._wake = threading.Condition()
-        self._closing = False
+        self._closing = self._draining = False
         self._thread = threading.Thread(target=self._run, name="llama-slots", daemon=True)
         self._thread.start()
 
     # from any thread -------------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
         with self._wake:
-            if self._closing:
-                raise ProviderError("The local model was unloaded while the request waited.")
+            if self._closing or self._draining:
+                raise ProviderError(
+                    "The local model is being unloaded (another model takes its memory).", "Ask again."
+                )
             self._incoming.append(job)
             self._wake.notify()
 
@@ -260,14 +262,18 @@ class SlotEngine:
         """(slots answering, requests waiting for one)."""
         return sum(1 for s in self._slots if s.job), len(self._waiting) + len(self._incoming)
 
-    def close(self) -> None:
-        """Stop the loop (requests still running end as failed), then free the context."""
+    def close(self, drain: bool = False) -> None:
+        """Stop the loop, then free the context. `drain`: the requests already running or waiting
+        finish first (new ones are refused); otherwise they end with an error."""
         with self._wake:
-            self._closing = True
+            self._draining = drain
+            self._closing = not drain
             self._wake.notify()
         self._thread.join()
-        self._l.llama_batch_free(self._batch)
-        self._l.llama_free(self._ctx)
+        if self._ctx:  # once
+            self._l.llama_batch_free(self._batch)
+            self._l.llama_free(self._ctx)
+            self._ctx = None
         self.cache.clear()
 
     # the loop --------------------------------------------------------------------------------------
@@ -275,8 +281,12 @@ class SlotEngine:
         while True:
             with self._wake:
                 while not (self._closing or self._incoming or self._active() or self._waiting_for_none()):
+                    if self._draining and not self._waiting:
+                        break
                     self._wake.wait()
-                if self._closing:
+                if self._closing or (
+                    self._draining and not (self._incoming or self._waiting or self._active())
+                ):
                     break
                 self._waiting.extend(self._incoming)
                 self._incoming.clear()

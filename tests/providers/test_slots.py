@@ -6,7 +6,6 @@ tokens evaluated, decode calls) prove what was recomputed and what was shared.""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from flynn_desktop.errors import ProviderError
 from flynn_desktop.providers.llama_cpp import LlamaCppProvider
 from flynn_desktop.providers.llama_slots import SlotEngine, Stats
 from flynn_desktop.providers.model_files import ModelFiles
+from tests.helpers import slots
 
 pytestmark = pytest.mark.model
 
@@ -77,28 +77,11 @@ def engine_of(p: LlamaCppProvider) -> SlotEngine:
 
 
 def counters(p: LlamaCppProvider) -> Stats:
-    s = engine_of(p).stats
-    return Stats(**vars(s))
+    return slots.snapshot(engine_of(p))  # type: ignore[no-any-return]
 
 
 def hold_until(p: LlamaCppProvider, n: int) -> None:
-    """The engine admits nothing until `n` requests have arrived, so they start in the same step (the
-    test waits on a count, not on time)."""
-    engine = engine_of(p)
-    real = engine._admit
-    arrived = threading.Event()
-
-    def admit() -> None:
-        with engine._wake:
-            engine._waiting.extend(engine._incoming)
-            engine._incoming.clear()
-            if len(engine._waiting) < n and not arrived.is_set():
-                return
-        arrived.set()
-        engine._admit = real  # type: ignore[method-assign]
-        real()
-
-    engine._admit = admit  # type: ignore[method-assign]
+    slots.hold_until(engine_of(p), n)
 
 
 def gather(loop: asyncio.AbstractEventLoop, *coros: Any) -> list[Any]:
@@ -217,30 +200,47 @@ def test_autocomplete_has_a_slot_of_its_own_and_never_evicts_a_chat(make: Any) -
     assert after.prompt_tokens - before.prompt_tokens < 40
 
 
-def test_unloading_ends_a_running_request_with_an_error(make: Any) -> None:
+def test_unloading_lets_running_answers_finish_and_closing_ends_them(make: Any) -> None:
     p, loop = make()
     started = asyncio.Event()
 
-    async def long_answer() -> None:
-        params = GenerationParams(max_tokens=2000, temperature=0.0)
-        async for _ in p.stream(
-            [ChatMessage(Role.USER, "Count from one to one thousand.")], params, CancelToken()
-        ):
+    async def long_answer(max_tokens: int) -> Usage:
+        params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
+        usage = None
+        msgs = [ChatMessage(Role.USER, "Count from one to one thousand, in words.")]
+        async for item in p.stream(msgs, params, CancelToken()):
             started.set()
+            if isinstance(item, Usage):
+                usage = item
+        assert usage is not None
+        return usage
 
-    async def go() -> BaseException | None:
-        task = asyncio.ensure_future(long_answer())
+    async def unload_while_answering() -> Usage:
+        task = asyncio.ensure_future(long_answer(48))
         await started.wait()
-        await p.unload()
+        await p.unload()  # another model needs the memory: the answer in flight is finished first
+        assert not p.loaded
+        return await task
+
+    usage = loop.run_until_complete(unload_while_answering())
+    assert usage.finish_reason == "length" and usage.tokens_out == 48
+    text, _ = loop.run_until_complete(
+        answer(p, [SYSTEM, ChatMessage(Role.USER, "What is the capital of France?")])
+    )
+    assert "Paris" in text  # it loads again for the next request
+
+    async def close_while_answering() -> BaseException | None:
+        started.clear()
+        task = asyncio.ensure_future(long_answer(4000))
+        await started.wait()
+        engine = p.engine
+        assert engine is not None
+        await asyncio.get_running_loop().run_in_executor(None, engine.close)  # as at quit
         try:
             await task
         except ProviderError as e:
             return e
         return None
 
-    error = loop.run_until_complete(go())
+    error = loop.run_until_complete(close_while_answering())
     assert error is not None and "unloaded" in str(error)
-    text, _ = loop.run_until_complete(
-        answer(p, [SYSTEM, ChatMessage(Role.USER, "What is the capital of France?")])
-    )
-    assert "Paris" in text  # it loads again for the next request

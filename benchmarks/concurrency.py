@@ -1,0 +1,263 @@
+"""Many conversations at once: Flynn's slots against the Flynn before them and llama-cpp-python's own
+OpenAI server (one request at a time), side by side in one run, on the bundled model, through the
+official openai SDK. Each server runs alone, in a process of its own (`flynn serve`).
+
+    .venv/bin/python benchmarks/concurrency.py [--rounds 2] [--tokens 48] [--clients 20] [--before REV]
+
+- switching: two conversations of ~800 tokens asked in turn (A A B B A B A B); the first token after a
+  switch against the first token when staying in one conversation (target: at most 2x).
+- one client: first token and tokens/s (target: within 3% of the Flynn before).
+- 4 concurrent streaming clients: total tokens/s against one client's (target: at least 2x).
+- 20 concurrent streaming clients: first token p50/p95 (target: p95 under 1.5 s), none dropped.
+
+`--before REV` (default: the commit before the slots came) runs that revision's Flynn from a git
+worktree; `--before none` skips it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import openai  # noqa: E402
+
+from flynn_desktop.paths import Paths  # noqa: E402
+from flynn_desktop.providers.model_files import load_manifests  # noqa: E402
+
+N_CTX = 8192
+THREADS = os.cpu_count() or 2
+SYSTEM = "You are a helpful assistant. Answer briefly."
+TOPICS = ["the moon", "volcanoes", "honey bees", "the river Nile", "chess", "glaciers", "tea", "bridges"]
+QUESTIONS = [
+    "What is the capital of France?",
+    "Name three colours.",
+    "What is 12 times 12?",
+    "Name an ocean.",
+]
+
+
+def notes(topic: str) -> str:
+    """A first message of about 800 tokens, as a pasted document is."""
+    facts = " ".join(
+        f"Note {i}: something worth knowing about {topic}, number {i} of many." for i in range(50)
+    )
+    return f"Read these notes. {facts} Now tell me, briefly, what {topic} is."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, name: str, argv: list[str], port: int, env: dict[str, str], key: str | Path) -> None:
+        self.name, self.port = name, port
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.base = f"http://127.0.0.1:{port}/v1"
+        for _ in range(1200):
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{name} exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code in (200, 401):
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.key = key.read_text().strip() if isinstance(key, Path) else key
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def flynn(name: str, source: Path, home: Path) -> Server:
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "config.yaml").write_text(
+        f"models:\n  providers:\n    local:\n      contextLength: {N_CTX}\n      threads: {THREADS}\n"
+        "gateway:\n  laneQueue:\n    maxDepth: 100\n    requestTimeoutMs: 600000\n"
+    )
+    port = free_port()
+    env = dict(os.environ, FLYNN_HOME=str(home), PYTHONPATH=str(source))
+    env.pop("DISPLAY", None)
+    argv = [sys.executable, "-m", "flynn_desktop", "serve", "--port", str(port)]
+    return Server(name, argv, port, env, Paths.from_env({"FLYNN_HOME": str(home)}).data_dir / "gateway.token")
+
+
+def peer(model: Path) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--n_ctx", str(N_CTX)]
+    argv += ["--n_threads", str(THREADS), "--n_threads_batch", str(THREADS), "--host", "127.0.0.1"]
+    return Server("llama_cpp.server", [*argv, "--port", str(port)], port, dict(os.environ), "x")
+
+
+async def ask(c: openai.AsyncOpenAI, messages: list[dict[str, str]], tokens: int) -> tuple[float, int, str]:
+    t0 = time.perf_counter()
+    first, n, text = None, 0, []
+    stream = await c.chat.completions.create(
+        model="flynn",
+        messages=messages,
+        max_tokens=tokens,
+        temperature=0.0,
+        stream=True,  # type: ignore[arg-type]
+    )
+    async for ch in stream:
+        if ch.choices and ch.choices[0].delta.content:
+            n += 1
+            text.append(ch.choices[0].delta.content)
+            first = first or time.perf_counter()
+    return (first or time.perf_counter()) - t0, n, "".join(text)
+
+
+async def measure(s: Server, rounds: int, tokens: int, clients: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    async with openai.AsyncOpenAI(base_url=s.base, api_key=s.key, max_retries=0, timeout=900) as c:
+        await ask(c, [{"role": "user", "content": "Hi"}], 2)  # loads the model
+        # switching between two long conversations
+        stay, switch = [], []
+        for r in range(rounds):
+            convs = {k: [{"role": "system", "content": SYSTEM}] for k in "AB"}
+            topic = {"A": TOPICS[2 * r % len(TOPICS)], "B": TOPICS[(2 * r + 1) % len(TOPICS)]}
+            last = ""
+            for k in "AABBABAB":
+                msgs = convs[k]
+                msgs.append({"role": "user", "content": notes(topic[k]) if len(msgs) == 1 else "Go on."})
+                ttft, _n, text = await ask(c, msgs, 16)
+                msgs.append({"role": "assistant", "content": text})
+                if len(msgs) > 3:  # not a conversation's first turn
+                    (stay if k == last else switch).append(ttft)
+                last = k
+        out["stay ms"] = statistics.median(stay) * 1e3
+        out["switch ms"] = statistics.median(switch) * 1e3
+        # one client
+        single = [await ask(c, [{"role": "user", "content": QUESTIONS[i % 4]}], tokens) for i in range(8)]
+        walls = []
+        for i in range(4):
+            t0 = time.perf_counter()
+            _t, n, _ = await ask(c, [{"role": "user", "content": QUESTIONS[i]}], tokens)
+            walls.append(n / (time.perf_counter() - t0))
+        out["1 client first ms"] = statistics.median(t for t, _, _ in single) * 1e3
+        out["1 client tok/s"] = statistics.median(walls)
+
+        async def crowd(n: int) -> tuple[list[float], float, int]:
+            t0 = time.perf_counter()
+            res = await asyncio.gather(
+                *(
+                    ask(c, [{"role": "user", "content": f"{QUESTIONS[i % 4]} ({i})"}], tokens)
+                    for i in range(n)
+                )
+            )
+            wall = time.perf_counter() - t0
+            return [r[0] for r in res], sum(r[1] for r in res) / wall, sum(1 for r in res if r[1] > 0)
+
+        _f, out["4 clients tok/s"], _ok = await crowd(4)
+        if clients:
+            ttfts, out[f"{clients} clients tok/s"], out["finished"] = await crowd(clients)
+            q = statistics.quantiles(ttfts, n=20)
+            out[f"{clients} clients p50 ms"], out[f"{clients} clients p95 ms"] = (
+                statistics.median(ttfts) * 1e3,
+                q[18] * 1e3,
+            )
+    return out
+
+
+def before_source(rev: str, into: Path) -> Path | None:
+    if rev == "none":
+        return None
+    if rev == "auto":
+        added = subprocess.run(
+            ["git", "log", "--diff-filter=A", "--format=%H", "--", "flynn_desktop/providers/llama_slots.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if not added:
+            return None
+        rev = added[-1] + "^"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(into), rev], cwd=ROOT, check=True, capture_output=True
+    )
+    return into
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--tokens", type=int, default=48)
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--before", default="auto", help="a git revision, 'auto' or 'none'")
+    args = ap.parse_args()
+    model = load_manifests()["smollm2-135m"].locate()
+    rows: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        worktree = Path(tmp) / "before"
+        old = before_source(args.before, worktree)
+        try:
+            makers = [("flynn (slots)", lambda: flynn("flynn (slots)", ROOT, Path(tmp) / "now"))]
+            if old is not None:
+                makers.append(
+                    ("flynn (before)", lambda: flynn("flynn (before)", old, Path(tmp) / "before-home"))
+                )
+            makers.append(("llama_cpp.server", lambda: peer(model)))
+            for name, make in makers:
+                s = make()
+                try:
+                    rows[name] = asyncio.run(measure(s, args.rounds, args.tokens, args.clients))
+                finally:
+                    s.close()
+                print(name, {k: round(v, 1) for k, v in rows[name].items()}, flush=True)
+        finally:
+            if old is not None:
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, capture_output=True
+                )
+    keys = list(next(iter(rows.values())))
+    print(f"\nmodel {model.name}, n_ctx {N_CTX}, {THREADS} threads, {args.tokens} max tokens, medians\n")
+    print(f"{'':22}" + "".join(f"{n:>18}" for n in rows))
+    for k in keys:
+        print(f"{k:22}" + "".join(f"{rows[n].get(k, float('nan')):18.1f}" for n in rows))
+    now = rows["flynn (slots)"]
+    print("\ntargets (flynn with slots):")
+    sw = now["switch ms"] / now["stay ms"]
+    print(
+        f"  first token after a switch / staying: {sw:.2f}x (target <= 2): {'met' if sw <= 2 else 'NOT met'}"
+    )
+    four = now["4 clients tok/s"] / now["1 client tok/s"]
+    print(
+        f"  4 clients' tokens/s / one client's:   {four:.2f}x (target >= 2): {'met' if four >= 2 else 'NOT met'}"
+    )
+    if args.clients:
+        p95 = now[f"{args.clients} clients p95 ms"]
+        print(
+            f"  {args.clients} clients first token p95: {p95:.0f} ms (target < 1500): {'met' if p95 < 1500 else 'NOT met'}"
+        )
+        print(f"  {args.clients} clients finished: {now['finished']:.0f}/{args.clients}")
+    for name in rows:
+        if name == "flynn (slots)":
+            continue
+        o = rows[name]
+        print(f"against {name}:")
+        print(f"  switch first token: {o['switch ms'] / now['switch ms']:.1f}x faster")
+        print(
+            f"  one client: first token {o['1 client first ms'] / now['1 client first ms']:.3f} "
+            f"(>1: faster), tokens/s {now['1 client tok/s'] / o['1 client tok/s']:.3f}"
+        )
+        print(f"  4 clients tokens/s {now['4 clients tok/s'] / o['4 clients tok/s']:.2f}x")
+        if args.clients:
+            k = f"{args.clients} clients p95 ms"
+            print(f"  {args.clients} clients first token p95 {o[k] / now[k]:.2f}x lower")
+
+
+if __name__ == "__main__":
+    main()
