@@ -6,6 +6,8 @@ Everything is touched on the Runtime's loop thread (events, and the gateway's sc
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
@@ -42,6 +44,27 @@ class Metrics:
         ).set_function(lambda: len(set(self._runs.values())))
         Gauge("flynn_start_time_seconds", "When this Flynn started (Unix time)", registry=r).set(time.time())
         Info("flynn", "This Flynn", registry=r).info({"version": __version__})
+
+    def watch_slots(self, slots: Callable[[], dict[str, dict[str, Any]]]) -> None:
+        """The local models' slots, read at each scrape: answering, waiting, their KV memory, and
+        prompt tokens read against those found already in a slot (since the model loaded)."""
+        r = self.registry
+
+        def total(key: str, stat: bool = False) -> Callable[[], float]:
+            return lambda: float(
+                sum((s.get("stats", {}) if stat else s).get(key, 0) for s in slots().values())
+            )
+
+        for name, key, stat, doc in [
+            ("flynn_local_slots_answering", "running", False, "Local model slots answering now"),
+            ("flynn_local_requests_waiting", "waiting", False, "Requests waiting for a local model slot"),
+            ("flynn_local_kv_cache_bytes", "kv_bytes", False, "KV cache memory of the local models' slots"),
+            ("flynn_local_prompt_tokens_read", "prompt_tokens", True, "Prompt tokens read since load"),
+            ("flynn_local_prompt_tokens_cached", "cached_tokens", True, "Prompt tokens found in a slot"),
+            ("flynn_local_decode_calls", "decode_calls", True, "llama_decode calls since load"),
+            ("flynn_local_generated_tokens", "generated_tokens", True, "Tokens generated since load"),
+        ]:
+            Gauge(name, doc, registry=r).set_function(total(key, stat))
 
     def on_event(self, ev: Event) -> None:
         if isinstance(ev, RunStarted):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from flynn_desktop.config import Config
 from flynn_desktop.core.events import Event, ModelState
@@ -73,6 +74,14 @@ class Models:
                 provider.before_load = self._make_room
             self._providers[name] = provider
         return self._providers[name]
+
+    def local_slots(self) -> dict[str, dict[str, Any]]:
+        """The loaded local models' slots (llama_cpp.LlamaCppProvider.slots), by provider:model."""
+        return {
+            name: p.slots()
+            for name, p in list(self._providers.items())
+            if p.local and p.loaded and hasattr(p, "slots")
+        }
 
     async def _make_room(self, loading: Provider) -> None:
         """Before a local model loads, unload the other local models beyond

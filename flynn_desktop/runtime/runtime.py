@@ -78,6 +78,7 @@ class Runtime:
             config, paths, self.emit, lambda: self.loop, self.models, config_path or paths.config_file
         )
         self.metrics = Metrics()
+        self.metrics.watch_slots(self.models.local_slots)
         self.subscribe(self.metrics.on_event)
         self._maintained = 0.0  # when automation.maintenance last ran (monotonic)
         # The gateway's last word about itself, for a face that starts listening later (the window).

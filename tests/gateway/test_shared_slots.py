@@ -6,12 +6,14 @@ from __future__ import annotations
 import threading
 
 import anthropic
+import httpx
 import ollama
 import openai
 import pytest
 
 from flynn_desktop.providers.llama_cpp import LlamaCppProvider
 from tests.gateway.conftest import Live
+from tests.gateway.test_metrics import samples
 from tests.helpers.slots import hold_until, snapshot
 
 pytestmark = pytest.mark.model
@@ -67,3 +69,10 @@ def test_three_dialects_at_once_share_decode_steps(live: Live) -> None:
     assert after.requests - before.requests == 3
     assert after.shared_steps > before.shared_steps
     assert after.decode_calls - before.decode_calls < generated  # tokens of different clients per call
+    # /metrics shows the slots: nothing answering now, their memory, and the counters since load
+    r = httpx.get(live.url + "/metrics", headers={"Authorization": f"Bearer {live.token}"})
+    got = samples(r.text)
+    assert got[("flynn_local_slots_answering", ())] == 0 and got[("flynn_local_requests_waiting", ())] == 0
+    assert got[("flynn_local_kv_cache_bytes", ())] == provider.kv_bytes_per_slot * (provider.parallel + 1) > 0
+    assert got[("flynn_local_generated_tokens", ())] == after.generated_tokens
+    assert got[("flynn_local_decode_calls", ())] == after.decode_calls
