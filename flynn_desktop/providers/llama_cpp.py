@@ -14,6 +14,7 @@ fill-in-the-middle, JSON grammars, tool calls) all work on the one model.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 USER_GGUF_CONTEXT = 4096
 PARALLEL = 4  # models.providers.local.parallel's default
+PROMPTS_KEPT = 16  # rendered prompts kept, one per request in flight or so
 STATE_CACHE_MB = 512  # models.providers.local.stateCacheMb's default
 _DONE = object()
 _backend = threading.Lock()
@@ -106,6 +108,8 @@ class LlamaCppProvider(ProviderBase):
         self._meta: dict[str, str] = {}
         self._formatter: Any = None
         self._last_prompt: tuple[tuple[tuple[ChatMessage, ...], str], list[int], Any] | None = None
+        self._prompts: collections.OrderedDict[Any, tuple[list[int], Any]] = collections.OrderedDict()
+        self._prompt_lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
         self._takes_tools: bool | None = None  # the GGUF's chat template takes tools (known once read)
         self._fim: Marks | None = None  # the model's own fill-in-the-middle tokens, found at load
@@ -284,15 +288,22 @@ class LlamaCppProvider(ProviderBase):
         self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]] = ()
     ) -> tuple[list[int], Any]:
         """The prompt's tokens (with the tools, for a template that takes them). The pipeline counts
-        the prompt it sends, then sends it: the last one is kept, so the chat template is rendered and
-        tokenized once per answer, not twice. (Only the llama thread calls this.)"""
+        the prompt it sends, then sends it: the last few are kept, so the chat template is rendered and
+        tokenized once per answer, not twice, even with other requests in between. (Any thread.)"""
         key = (tuple(messages), json.dumps(list(tools), sort_keys=True))
-        if self._last_prompt is not None and self._last_prompt[0] == key:
-            return self._last_prompt[1], self._last_prompt[2]
+        with self._prompt_lock:
+            hit = self._prompts.get(key)
+            if hit is not None:
+                self._prompts.move_to_end(key)
+                return hit
         dicts = [_for_template(m) for m in messages]
         fmt = self._formatter(messages=dicts, tools=list(tools)) if tools else self._formatter(messages=dicts)
         tokens = self._llm.tokenize(fmt.prompt.encode("utf-8"), add_bos=not fmt.added_special, special=True)
-        self._last_prompt = (key, tokens, fmt)
+        with self._prompt_lock:
+            self._prompts[key] = (tokens, fmt)
+            while len(self._prompts) > PROMPTS_KEPT:
+                self._prompts.popitem(last=False)
+            self._last_prompt = (key, tokens, fmt)
         return tokens, fmt
 
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
@@ -485,6 +496,7 @@ class LlamaCppProvider(ProviderBase):
         if engine is not None:
             engine.close(drain)
         self.engine, self._llm, self._last_prompt = None, None, None
+        self._prompts.clear()
         if llm is not None:
             llm.close()
 
