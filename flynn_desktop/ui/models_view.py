@@ -58,6 +58,8 @@ class ModelsDialog(QDialog):
         self.size_filter.addItems(list(SIZES))
         self.tools_filter = QCheckBox("Takes tools")
         self.licence_filter = QComboBox()
+        # as wide as its longest licence name, which arrives with the catalog
+        self.licence_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.fits_filter = QCheckBox("Fits this computer")
         for w in (self.size_filter, self.tools_filter, self.licence_filter, self.fits_filter):
             filters.addWidget(w)
