@@ -11,7 +11,8 @@ official openai SDK. Each server runs alone, in a process of its own (`flynn ser
 - 20 concurrent streaming clients: first token p50/p95 (target: p95 under 1.5 s), none dropped.
 
 `--before REV` (default: the commit before the slots came) runs that revision's Flynn from a git
-worktree; `--before none` skips it.
+worktree; `--before none` skips it. `--paired N` measures only one client, N long answers asked of
+both Flynns in turn (both running), as paired ratios. `--parallel N` sets Flynn's slots.
 """
 
 from __future__ import annotations
@@ -195,6 +196,31 @@ def before_source(rev: str, into: Path) -> Path | None:
     return into
 
 
+async def paired(now: Server, before: Server, reps: int, tokens: int) -> None:
+    """One client, the same long-answer request to each Flynn in turn (both running, one idle while the
+    other answers): the median of each pair's ratio, so the machine's drift cancels."""
+    ratios: dict[str, list[float]] = {"first token": [], "tokens/s": []}
+    async with (
+        openai.AsyncOpenAI(base_url=now.base, api_key=now.key, max_retries=0, timeout=900) as a,
+        openai.AsyncOpenAI(base_url=before.base, api_key=before.key, max_retries=0, timeout=900) as b,
+    ):
+        for c in (a, b):
+            await ask(c, [{"role": "user", "content": "Hi"}], 2)
+        for i in range(reps):
+            msgs = [{"role": "user", "content": f"Write a long story about {TOPICS[i % len(TOPICS)]}."}]
+            got = {}
+            for name, c in sorted((("now", a), ("before", b)), key=lambda x: (x[0] == "now") == (i % 2 == 0)):
+                t0 = time.perf_counter()
+                first, n, _ = await ask(c, msgs, tokens)
+                got[name] = (first, (n - 1) / max(time.perf_counter() - t0 - first, 1e-9))
+            ratios["first token"].append(got["before"][0] / got["now"][0])
+            ratios["tokens/s"].append(got["now"][1] / got["before"][1])
+    print(f"\none client, paired over {reps} requests (slots / before, >1: slots faster; target >= 0.97):")
+    for metric, values in ratios.items():
+        q1, q2, q3 = statistics.quantiles(values, n=4)
+        print(f"  {metric:12} {q2:.3f}  (quartiles {q1:.2f}-{q3:.2f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2)
@@ -205,8 +231,26 @@ def main() -> None:
     ap.add_argument(
         "--peer", action=argparse.BooleanOptionalAction, default=True, help="run llama_cpp.server"
     )
+    ap.add_argument(
+        "--paired", type=int, default=0, help="only: N paired one-client requests, slots vs before"
+    )
     args = ap.parse_args()
     model = load_manifests()["smollm2-135m"].locate()
+    if args.paired:
+        with tempfile.TemporaryDirectory() as tmp:
+            old = before_source("auto" if args.before == "none" else args.before, Path(tmp) / "before")
+            assert old is not None, "--paired needs the Flynn before the slots (a git checkout)"
+            a = flynn("flynn (slots)", ROOT, Path(tmp) / "now", args.parallel)
+            b = flynn("flynn (before)", old, Path(tmp) / "before-home")
+            try:
+                asyncio.run(paired(a, b, args.paired, args.tokens))
+            finally:
+                a.close()
+                b.close()
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, capture_output=True
+                )
+        return
     rows: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         worktree = Path(tmp) / "before"
