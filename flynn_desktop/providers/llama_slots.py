@@ -488,7 +488,7 @@ class SlotEngine:
 
     # sampling --------------------------------------------------------------------------------------
     def _sampler(self, job: Job) -> Any:
-        """The request's own chain: repeat penalties (over the prompt's end too), its grammar, then
+        """The request's own chain: repeat penalties (over what it wrote), its grammar, then
         greedy at temperature 0, else top-k, top-p, min-p, temperature and a seeded draw."""
         lib, s = self._l, job.sampling
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
@@ -500,8 +500,8 @@ class SlotEngine:
             float(s.get("frequency_penalty", 0.0)),
             float(s.get("presence_penalty", 0.0)),
         )
-        for token in job.tokens[-last_n:] if last_n > 0 else ():
-            lib.llama_sampler_accept(penalties, token)
+        # only the answer's own tokens count: penalising the prompt's words (the question's "capital",
+        # "France") pushes a small model off the answer it should repeat them in
         lib.llama_sampler_chain_add(chain, penalties)
         if job.grammar is not None:
             grammar = lib.llama_sampler_init_grammar(

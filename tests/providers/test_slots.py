@@ -223,7 +223,7 @@ def test_unloading_lets_running_answers_finish_and_closing_ends_them(make: Any) 
         return await task
 
     usage = loop.run_until_complete(unload_while_answering())
-    assert usage.finish_reason == "length" and usage.tokens_out == 48
+    assert usage.finish_reason in ("stop", "length") and usage.tokens_out > 1  # finished, not cut
     text, _ = loop.run_until_complete(
         answer(p, [SYSTEM, ChatMessage(Role.USER, "What is the capital of France?")])
     )
