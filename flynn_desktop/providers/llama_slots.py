@@ -32,7 +32,7 @@ from typing import Any
 
 from flynn_desktop.core.interfaces import CancelToken
 from flynn_desktop.core.messages import Usage
-from flynn_desktop.errors import ModelError, ProviderError
+from flynn_desktop.errors import ModelError, ProviderBadRequestError, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +245,8 @@ class SlotEngine:
 
     # from any thread -------------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
+        if not job.tokens:
+            raise ProviderBadRequestError("The prompt is empty.", "Send some text to complete.")
         with self._wake:
             if self._closing or self._draining:
                 raise ProviderError(

@@ -244,3 +244,13 @@ def test_unloading_lets_running_answers_finish_and_closing_ends_them(make: Any) 
 
     error = loop.run_until_complete(close_while_answering())
     assert error is not None and "unloaded" in str(error)
+
+
+def test_an_empty_prompt_is_refused_before_it_reaches_the_model(make: Any) -> None:
+    from flynn_desktop.errors import ProviderBadRequestError
+    from flynn_desktop.providers.llama_slots import Job
+
+    p, _loop = make()
+    with pytest.raises(ProviderBadRequestError, match="empty"):
+        engine_of(p).submit(Job(tokens=[], max_tokens=4, emit=lambda _item: None))
+    assert engine_of(p).busy() == (0, 0)
