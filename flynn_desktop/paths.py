@@ -76,6 +76,11 @@ class Paths:
         return Path(tempfile.gettempdir()) / f"flynn-{os.getuid()}-{digest}.sock"
 
     @property
+    def control_file(self) -> Path:
+        """Where a Flynn without Unix sockets (Windows) writes its loopback control port and secret."""
+        return self.runtime_dir / "control.json"
+
+    @property
     def window_state(self) -> Path:
         return self.config_dir / "window.ini"
 

@@ -71,3 +71,36 @@ def test_the_control_socket_serves_sessions_ask_and_show(make_runtime, paths) ->
         assert client.call("sessions.list", {})
     finally:
         rt.submit(server.close()).result()
+
+
+def test_without_unix_sockets_the_control_channel_is_loopback_tcp_with_a_secret(  # type: ignore[no-untyped-def]
+    make_runtime, paths, monkeypatch
+) -> None:
+    """Windows has no Unix sockets for asyncio: FLYNN_CONTROL=tcp takes that path here."""
+    monkeypatch.setenv("FLYNN_CONTROL", "tcp")
+    rt = make_runtime(FakeProvider())
+    server = ControlServer(rt)
+    rt.submit(server.start()).result()
+    try:
+        assert not paths.instance_socket.exists()
+        assert oct(paths.control_file.stat().st_mode & 0o777) == "0o600"
+        found = json.loads(paths.control_file.read_text())
+        assert server.address.startswith(f"127.0.0.1:{found['port']}") and len(found["secret"]) >= 32
+        client = ControlClient(paths)
+        assert client.request({"op": "ping"})["pid"] == os.getpid()
+        events = list(client.ask("hello there", None, None))
+        assert "".join(e["text"] for e in events if e["event"] == "delta") == "Hello from the fake."
+        assert client.call("sessions.list", {})[0]["title"] == "hello there"
+
+        def raw(request: dict[str, object]) -> dict[str, object]:
+            with socket.create_connection(("127.0.0.1", found["port"]), timeout=10) as s:
+                s.sendall((json.dumps(request) + "\n").encode())
+                return json.loads(s.makefile().readline())  # type: ignore[no-any-return]
+
+        # another program on this computer that can't read the file gets nothing
+        for bad in ({"op": "call", "method": "sessions.list"}, {"op": "ping", "secret": "guess"}):
+            assert raw(bad)["error"]["code"] == "UNAUTHORIZED"  # type: ignore[index]
+        assert raw({"op": "ping", "secret": found["secret"]})["result"]["pid"] == os.getpid()  # type: ignore[index]
+    finally:
+        rt.submit(server.close()).result()
+    assert not paths.control_file.exists()

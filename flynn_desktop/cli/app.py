@@ -103,9 +103,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         runtime.submit(runtime.models.load()).result()
         gateway = host.gateway
         where = f"gateway {gateway.url} (token: `flynn token`)" if gateway else "gateway off"
-        print(
-            f"flynn: ready; {where}; control socket {ctx.paths.instance_socket}", file=sys.stderr, flush=True
-        )
+        print(f"flynn: ready; {where}; control {host.control.address}", file=sys.stderr, flush=True)
         stop.wait()
     return 0
 

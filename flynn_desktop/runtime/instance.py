@@ -5,18 +5,26 @@ The socket carries the operations of runtime/operations.py, the same ones the We
 The first process to take the lock owns the stores. It listens on a socket in the runtime folder
 (mode 0600); a later `flynn` asks it to show its window, and `flynn ask` or `flynn sessions` run their
 work through it instead of opening the stores a second time. Messages are JSON, one per line.
+
+Where there are no Unix sockets (Windows; FLYNN_CONTROL=tcp forces it elsewhere), it listens on a
+loopback TCP port instead and writes the port and a secret to control.json in the runtime folder (mode
+0600, the user's own folder): a request without that secret is refused before anything else is read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import os
+import secrets
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import filelock
@@ -27,6 +35,14 @@ from flynn_desktop.runtime.operations import Caller, ask_events, call, call_with
 from flynn_desktop.runtime.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+def control_over_tcp() -> bool:
+    """The control channel is a loopback TCP port (Windows, or FLYNN_CONTROL=tcp), not a Unix socket."""
+    forced = os.environ.get("FLYNN_CONTROL", "").lower()
+    if forced in ("tcp", "unix"):
+        return forced == "tcp"
+    return sys.platform == "win32" or not hasattr(socket, "AF_UNIX")
 
 
 class InstanceLock:
@@ -55,13 +71,24 @@ class ControlServer:
         self.on_quit: Callable[[], bool] | None = None  # `flynn quit`: the host's way to end
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task[Any]] = set()
+        self._secret: str | None = None  # the TCP channel's; a Unix socket is guarded by its mode
+        self.address = ""
 
     async def start(self) -> None:
-        path = self.runtime.paths.instance_socket
+        paths = self.runtime.paths
+        if control_over_tcp():
+            self._secret = secrets.token_urlsafe(32)
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            port = self._server.sockets[0].getsockname()[1]
+            write_private(paths.control_file, json.dumps({"port": port, "secret": self._secret}))
+            self.address = f"127.0.0.1:{port} ({paths.control_file})"
+            return
+        path = paths.instance_socket
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # we hold the instance lock, so any socket here is stale
         self._server = await asyncio.start_unix_server(self._handle, path=str(path))
         os.chmod(path, 0o600)
+        self.address = str(path)
 
     @property
     def started(self) -> bool:
@@ -74,7 +101,9 @@ class ControlServer:
                 t.cancel()
             await asyncio.gather(*self._clients, return_exceptions=True)
             with contextlib.suppress(FileNotFoundError):
-                self.runtime.paths.instance_socket.unlink()
+                (
+                    self.runtime.paths.control_file if self._secret else self.runtime.paths.instance_socket
+                ).unlink()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -93,6 +122,12 @@ class ControlServer:
                 caller = Caller(str(req.get("source") or "cli"))
             except (ValueError, KeyError, TypeError):
                 await send({"error": {"code": "BAD_REQUEST", "message": "expected a JSON object with 'op'"}})
+                return
+            if self._secret is not None and not hmac.compare_digest(
+                str(req.get("secret", "")).encode(), self._secret.encode()
+            ):
+                message = f"this control channel needs the secret in {self.runtime.paths.control_file}"
+                await send({"error": {"code": "UNAUTHORIZED", "message": message}})
                 return
             try:
                 if op == "ping":
@@ -134,26 +169,40 @@ class ControlClient:
     """Talks to the Flynn that owns the Runtime."""
 
     def __init__(self, paths: Paths, timeout: float | None = 10.0) -> None:
-        self.path = paths.instance_socket
+        self.tcp = control_over_tcp()
+        self.path = paths.control_file if self.tcp else paths.instance_socket
         self.timeout = timeout
+        self._secret = ""
+
+    def _open(self) -> socket.socket:
+        if not self.tcp:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(str(self.path))
+            except OSError:
+                sock.close()
+                raise
+            return sock
+        try:
+            found = json.loads(self.path.read_text())
+            port, self._secret = int(found["port"]), str(found["secret"])
+        except (ValueError, KeyError, TypeError) as e:  # being written: read it again
+            raise ConnectionRefusedError(f"{self.path} is not complete yet") from e
+        return socket.create_connection(("127.0.0.1", port), timeout=self.timeout)
 
     def _connect(self) -> socket.socket:
         """Connect to the control socket. A Flynn that is starting holds the stores a moment before
         it opens the socket (the window opens it once shown): that is waited for, up to the timeout."""
         deadline = time.monotonic() + (self.timeout or 10.0)
         while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self.timeout)
             try:
-                sock.connect(str(self.path))
-                return sock
+                return self._open()
             except (FileNotFoundError, ConnectionRefusedError) as e:
-                sock.close()
                 if time.monotonic() > deadline:
                     raise self._no_answer(e) from e
                 time.sleep(0.05)
             except OSError as e:
-                sock.close()
                 raise self._no_answer(e) from e
 
     def _no_answer(self, e: OSError) -> InstanceError:
@@ -165,6 +214,8 @@ class ControlClient:
     def _lines(self, request: dict[str, Any], timeout: float | None) -> Iterator[dict[str, Any]]:
         sock = self._connect()
         sock.settimeout(timeout)
+        if self.tcp:
+            request = {**request, "secret": self._secret}
         with sock, sock.makefile("rwb") as f:
             f.write((json.dumps(request) + "\n").encode())
             f.flush()
@@ -200,3 +251,16 @@ class ControlClient:
 
     def call_events(self, method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from self._lines({"op": "call_events", "method": method, "params": params}, None)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (created so, never world-readable for a moment), whole
+    or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
