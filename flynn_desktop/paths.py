@@ -105,6 +105,26 @@ def private_file(path: Path) -> Path:
     return path
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `path` whole or not at all (a temporary file, flushed to disk, renamed over it), readable
+    by this user only from its first byte (0600). The temporary file goes if the write fails."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o600)  # a temporary file left by a crash keeps its mode through O_TRUNC
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 

@@ -3,8 +3,6 @@ web pages."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import secrets
 import socket
@@ -12,6 +10,7 @@ from pathlib import Path
 
 from flynn_desktop.addresses import is_ip, is_loopback_host
 from flynn_desktop.errors import storage_error
+from flynn_desktop.paths import write_private
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -33,20 +32,9 @@ class TokenStore:
 
     def rotate(self) -> str:
         token = secrets.token_urlsafe(32)
-        tmp = self.path.with_suffix(".tmp")
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(token + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, 0o600)
-            tmp.replace(self.path)
+            write_private(self.path, token + "\n")
         except OSError as e:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             raise storage_error("the gateway token", self.path, e) from e  # the old token stays
         return token
 

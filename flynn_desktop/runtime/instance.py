@@ -24,13 +24,12 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import filelock
 
 from flynn_desktop.errors import FlynnError, InstanceError
-from flynn_desktop.paths import Paths
+from flynn_desktop.paths import Paths, write_private
 from flynn_desktop.runtime.operations import Caller, ask_events, call, call_with_progress
 from flynn_desktop.runtime.runtime import Runtime
 
@@ -251,16 +250,3 @@ class ControlClient:
 
     def call_events(self, method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from self._lines({"op": "call_events", "method": method, "params": params}, None)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (created so, never world-readable for a moment), whole
-    or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
