@@ -169,7 +169,7 @@ def slots_check(config: Config, path: Path, manifest: Any) -> Check:
 
     local = config.models.providers.local
     n_ctx = local.context_length or (manifest.context_length if manifest else USER_GGUF_CONTEXT)
-    per_slot, fits = plan_slots(gguf_metadata(path), path, n_ctx, local.parallel)
+    per_slot, fits, _free = plan_slots(gguf_metadata(path), path, n_ctx, local.parallel)
     mb = per_slot / 2**20
     if fits < 1:
         return Check(

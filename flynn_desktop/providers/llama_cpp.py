@@ -25,7 +25,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from flynn_desktop.core.events import Progress
 from flynn_desktop.core.fim import FIM_FORMATS, Marks, fim_prompt
@@ -107,7 +107,6 @@ class LlamaCppProvider(ProviderBase):
         self._llm: Any = None  # llama-cpp-python's LlamaModel: the weights and the tokenizer
         self._meta: dict[str, str] = {}
         self._formatter: Any = None
-        self._last_prompt: tuple[tuple[tuple[ChatMessage, ...], str], list[int], Any] | None = None
         self._prompts: collections.OrderedDict[Any, tuple[list[int], Any]] = collections.OrderedDict()
         self._prompt_lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
@@ -244,9 +243,8 @@ class LlamaCppProvider(ProviderBase):
                 f"{trained} tokens.",
                 f"Set contextLength to {trained} or less (or leave it unset).",
             )
-        per_slot, fits = plan_slots(md, path, self._n_ctx, self.parallel)
+        per_slot, fits, free = plan_slots(md, path, self._n_ctx, self.parallel)
         self.kv_bytes_per_slot = per_slot
-        free = meminfo().get("MemAvailable", 0)
         if fits < 1:
             raise ModelError(
                 f"A {self._n_ctx}-token context for {path.name} needs {2 * per_slot / 2**30:.1f} GB of "
@@ -303,8 +301,16 @@ class LlamaCppProvider(ProviderBase):
             self._prompts[key] = (tokens, fmt)
             while len(self._prompts) > PROMPTS_KEPT:
                 self._prompts.popitem(last=False)
-            self._last_prompt = (key, tokens, fmt)
         return tokens, fmt
+
+    @property
+    def _last_prompt(self) -> tuple[Any, list[int], Any] | None:
+        """The prompt rendered or used last: (its key, its tokens, the formatter's result), or None."""
+        with self._prompt_lock:
+            if not self._prompts:
+                return None
+            key, (tokens, fmt) = next(reversed(self._prompts.items()))
+        return key, tokens, fmt
 
     async def count_tokens(self, messages: Sequence[ChatMessage]) -> tuple[int, bool]:
         if self._llm is None:
@@ -422,8 +428,6 @@ class LlamaCppProvider(ProviderBase):
             item = out.get()
             if isinstance(item, BaseException):
                 raise item
-            if isinstance(item, str) and job.stopped:
-                continue  # written before the stop reached the model's thread: not delivered
             yield item  # type: ignore[misc]
             if isinstance(item, Usage):
                 return
@@ -495,8 +499,9 @@ class LlamaCppProvider(ProviderBase):
         engine, llm = self.engine, self._llm
         if engine is not None:
             engine.close(drain)
-        self.engine, self._llm, self._last_prompt = None, None, None
-        self._prompts.clear()
+        self.engine, self._llm = None, None
+        with self._prompt_lock:
+            self._prompts.clear()
         if llm is not None:
             llm.close()
 
@@ -507,27 +512,18 @@ class LlamaCppProvider(ProviderBase):
         self._requests.shutdown(wait=False)
 
     def slots(self) -> dict[str, Any]:
-        """What `flynn doctor` and the metrics show: the slots, their memory, what runs and waits, and
-        the counters since load."""
+        """What /metrics shows of the slots: their KV memory, what answers and waits now, and the
+        counters since load (empty when not loaded)."""
         engine = self.engine
-        info: dict[str, Any] = {
-            "parallel": self.parallel,
-            "autocomplete": 1,
-            "context": self._n_ctx,
-            "kv_bytes_per_slot": self.kv_bytes_per_slot,
+        if engine is None:
+            return {}
+        running, waiting = engine.busy()
+        return {
             "kv_bytes": self.kv_bytes_per_slot * (self.parallel + 1),
-            "loaded": engine is not None,
+            "running": running,
+            "waiting": waiting,
+            "stats": dataclasses.asdict(engine.stats),
         }
-        if engine is not None:
-            running, waiting = engine.busy()
-            info |= {
-                "running": running,
-                "waiting": waiting,
-                "saved": len(engine.cache),
-                "saved_bytes": engine.cache.in_ram + engine.cache.on_disk,
-                "stats": dataclasses.asdict(engine.stats),
-            }
-        return info
 
 
 def _arch_number(md: dict[str, str], key: str) -> int:
@@ -537,15 +533,20 @@ def _arch_number(md: dict[str, str], key: str) -> int:
         return 0
 
 
-def plan_slots(md: dict[str, str], path: Path, n_ctx: int, parallel: int) -> tuple[int, int]:
-    """(KV cache bytes per slot, how many of `parallel` chat slots fit in free memory beside the model
-    and the autocomplete slot: 0 when not even one does)."""
+class SlotPlan(NamedTuple):
+    per_slot: int  # KV cache bytes per slot
+    fits: int  # how many of the chat slots asked for fit beside the model and the autocomplete slot
+    free: int  # bytes of memory free now (0: unknown)
+
+
+def plan_slots(md: dict[str, str], path: Path, n_ctx: int, parallel: int) -> SlotPlan:
+    """The slots' memory, and how many of `parallel` fit in free memory (0 when not even one does)."""
     per_slot = n_ctx * kv_bytes_per_token(md)
-    free = meminfo().get("MemAvailable")
+    free = meminfo().get("MemAvailable", 0)
     if not per_slot or not free:
-        return per_slot, parallel
+        return SlotPlan(per_slot, parallel, free)
     budget = free * 0.9 - path.stat().st_size
-    return per_slot, max(0, min(parallel, int(budget // per_slot) - 1))
+    return SlotPlan(per_slot, max(0, min(parallel, int(budget // per_slot) - 1)), free)
 
 
 def kv_bytes_per_token(md: dict[str, str]) -> int:
