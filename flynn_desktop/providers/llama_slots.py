@@ -215,7 +215,7 @@ class SlotEngine:
         import llama_cpp
 
         self._l = llama_cpp
-        self.n_ctx, self.parallel = n_ctx, parallel
+        self.n_ctx = n_ctx  # per slot
         self._vocab = vocab
         cp = llama_cpp.llama_context_default_params()
         cp.n_seq_max = parallel + 1  # and one for autocomplete
