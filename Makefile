@@ -1,4 +1,4 @@
-.PHONY: run test setup setup-dev bench
+.PHONY: run test setup setup-dev bench installer
 # Install everything and open Flynn with its bundled model.
 run: setup
 	.venv/bin/flynn
@@ -11,3 +11,6 @@ setup-dev:
 	bash scripts/setup.sh --dev
 bench: setup-dev
 	.venv/bin/python benchmarks/agent_overhead.py
+# Build the installers for this platform (Linux: dist/flynn-desktop/, its .tar.gz and its .deb).
+installer:
+	bash installer/build.sh

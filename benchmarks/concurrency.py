@@ -89,7 +89,10 @@ class Server:
         self.proc.wait(60)
 
 
-def flynn(name: str, source: Path, home: Path, parallel: int | None = None) -> Server:
+def flynn(
+    name: str, source: Path, home: Path, parallel: int | None = None, program: list[str] | None = None
+) -> Server:
+    """`flynn serve` from `source` (or `program`: an installed Flynn) with its own FLYNN_HOME."""
     (home / "config").mkdir(parents=True, exist_ok=True)
     slots = f"      parallel: {parallel}\n" if parallel else ""
     (home / "config" / "config.yaml").write_text(
@@ -99,7 +102,7 @@ def flynn(name: str, source: Path, home: Path, parallel: int | None = None) -> S
     port = free_port()
     env = dict(os.environ, FLYNN_HOME=str(home), PYTHONPATH=str(source))
     env.pop("DISPLAY", None)
-    argv = [sys.executable, "-m", "flynn_desktop", "serve", "--port", str(port)]
+    argv = [*(program or [sys.executable, "-m", "flynn_desktop"]), "serve", "--port", str(port)]
     token = Paths.from_env({"FLYNN_HOME": str(home)}).data_dir / "gateway.token"
     return Server(name, argv, port, env, token, cwd=source)
 

@@ -48,10 +48,10 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start(args: list[str], ready, home: Path) -> tuple[subprocess.Popen[bytes], float]:  # type: ignore[no-untyped-def]
+def start(args: list[str], ready, home: Path, program: str = FLYNN) -> tuple[subprocess.Popen[bytes], float]:  # type: ignore[no-untyped-def]
     env = {**os.environ, "FLYNN_HOME": str(home)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([FLYNN, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([program, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not ready():
         if proc.poll() is not None:
             raise SystemExit(f"flynn {' '.join(args)} exited early")
@@ -59,9 +59,9 @@ def start(args: list[str], ready, home: Path) -> tuple[subprocess.Popen[bytes], 
     return proc, time.perf_counter() - t0
 
 
-def stop(proc: subprocess.Popen[bytes], home: Path) -> None:
+def stop(proc: subprocess.Popen[bytes], home: Path, program: str = FLYNN) -> None:
     subprocess.run(
-        [FLYNN, "quit"], env={**os.environ, "FLYNN_HOME": str(home)}, capture_output=True, timeout=120
+        [program, "quit"], env={**os.environ, "FLYNN_HOME": str(home)}, capture_output=True, timeout=120
     )
     proc.wait(60)
     while window_mapped() or icon_embedded():  # gone from the screen: the next start is measured alone

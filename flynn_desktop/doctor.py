@@ -15,6 +15,7 @@ from flynn_desktop import __version__
 from flynn_desktop.config import Config
 from flynn_desktop.errors import FlynnError
 from flynn_desktop.paths import Paths
+from flynn_desktop.providers.llama_backends import cpu_flags, portable_build
 
 X86_NEEDS = ("avx", "avx2", "fma", "f16c")
 
@@ -27,18 +28,9 @@ class Check:
     problem: bool = False  # a real problem: doctor exits non-zero
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_check(flags: set[str], machine: str) -> Check:
-    """Whether this CPU can run the local model's build: on x86-64, the features it needs."""
+def cpu_check(flags: set[str], machine: str, portable: bool = False) -> Check:
+    """Whether this CPU can run the local model's build: on x86-64, the features a build for one CPU
+    needs (a portable build, the installers', has kernels for every x86-64 CPU)."""
     machine = machine.lower()
     if machine not in ("x86_64", "amd64"):
         return Check("cpu", True, machine)
@@ -47,9 +39,23 @@ def cpu_check(flags: set[str], machine: str) -> Check:
     detail = f"{machine}; has {' '.join(f for f in X86_NEEDS if f in flags)}" + (
         f" {' '.join(extra)}" if extra else ""
     )
-    if missing:
+    if missing and not portable:
         return Check("cpu", False, f"{detail}; lacks {' '.join(missing)}: the local model can't run", True)
     return Check("cpu", True, detail)
+
+
+def llama_check(version: str, build_flags: str) -> Check:
+    """llama.cpp imports, and the CPU kernels it runs here (a portable build chooses them now)."""
+    try:
+        from flynn_desktop.providers.llama_backends import load_cpu_kernels
+
+        kernels = load_cpu_kernels()
+    except (ImportError, OSError) as e:
+        return Check("llama.cpp", False, f"llama-cpp-python {version} can't be loaded: {e}", True)
+    except FlynnError as e:
+        return Check("llama.cpp", False, str(e), True)
+    built = "portable build" if kernels.portable else build_flags or "build flags unknown"
+    return Check("llama.cpp", True, f"llama-cpp-python {version} ({built}); {kernels.describe()}")
 
 
 def display_available(environ: dict[str, str] | None = None) -> tuple[bool, str]:
@@ -76,7 +82,10 @@ def llama_build() -> tuple[str | None, str]:
 def run_checks(config: Config, paths: Paths, config_file: Path | None) -> list[Check]:
     from flynn_desktop.providers.model_files import ModelFiles
 
-    checks = [Check("flynn", True, f"{__version__} on Python {platform.python_version()} ({sys.platform})")]
+    where = f", the bundle in {Path(sys.executable).parent}" if getattr(sys, "frozen", False) else ""
+    checks = [
+        Check("flynn", True, f"{__version__} on Python {platform.python_version()} ({sys.platform}){where}")
+    ]
     checks.append(
         Check(
             "config",
@@ -86,9 +95,9 @@ def run_checks(config: Config, paths: Paths, config_file: Path | None) -> list[C
     )
 
     flags = cpu_flags()
-    checks.append(cpu_check(flags, platform.machine()))
-
     version, build_flags = llama_build()
+    portable = portable_build()
+    checks.append(cpu_check(flags, platform.machine(), portable))
     if version is None:
         checks.append(
             Check(
@@ -98,28 +107,12 @@ def run_checks(config: Config, paths: Paths, config_file: Path | None) -> list[C
                 True,
             )
         )
+    elif "AVX512=ON" in build_flags and flags and "avx512f" not in flags:
+        checks.append(
+            Check("llama.cpp", False, f"{version} built with AVX-512, which this CPU lacks; rebuild it", True)
+        )
     else:
-        built_512 = "AVX512=ON" in build_flags
-        if built_512 and flags and "avx512f" not in flags:
-            checks.append(
-                Check(
-                    "llama.cpp",
-                    False,
-                    f"{version} built with AVX-512, which this CPU lacks; rebuild it",
-                    True,
-                )
-            )
-        else:
-            checks.append(
-                Check(
-                    "llama.cpp", True, f"llama-cpp-python {version}; {build_flags or 'build flags unknown'}"
-                )
-            )
-        try:
-            import llama_cpp  # noqa: F401
-        except (ImportError, OSError) as e:
-            checks.append(Check("llama.cpp import", False, f"{e}", True))
-
+        checks.append(llama_check(version, build_flags))
     local = config.models.providers.local
     files = ModelFiles(paths.cache_dir)
     try:

@@ -15,7 +15,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-_TRAMPOLINE = (
+from flynn_desktop.errors import FlynnError
+
+TRAMPOLINE = (
     "import os, resource, sys\n"
     "cpu, mem, fsize = (int(x) for x in sys.argv[1:4])\n"
     "resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))\n"
@@ -23,6 +25,8 @@ _TRAMPOLINE = (
     "resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
     "os.execv('/bin/sh', ['/bin/sh', '-c', sys.argv[4]])\n"
 )
+
+PYTHON_FLAG = "--flynn-python-code"
 
 
 @dataclass(frozen=True)
@@ -43,16 +47,28 @@ def clean_env(home: Path) -> dict[str, str]:
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(home), "TMPDIR": str(home)}
 
 
+def python_command(code: str) -> list[str]:
+    """The command that runs Python `code` (its arguments follow, as sys.argv[1:]) in a process of its
+    own: this Python's `-I -c`, or, in an installed Flynn (a frozen app has no Python to hand code to),
+    Flynn's own executable, which runs what follows PYTHON_FLAG (installer/flynn_main.py)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, PYTHON_FLAG, code]
+    return [sys.executable, "-I", "-c", code]
+
+
 async def run(command: str, folder: Path, limits: Limits, timeout: float) -> Ran:
     """Run `command` with /bin/sh in `folder`; its output, and its exit code (None when it was killed
     with its process group after `timeout` seconds, or because the caller was cancelled)."""
+    if sys.platform == "win32":
+        raise FlynnError(
+            "run_command needs a POSIX system (Linux, macOS): its limits and its shell don't exist on "
+            "Windows.",
+            "Turn tools.run_command off in config.yaml, or run Flynn on Linux or macOS for it.",
+        )
     folder.mkdir(parents=True, exist_ok=True)
     args = [str(limits.cpu_seconds), str(limits.memory_mb << 20), str(limits.file_size_mb << 20), command]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-I",
-        "-c",
-        _TRAMPOLINE,
+        *python_command(TRAMPOLINE),
         *args,
         cwd=folder,
         env=clean_env(folder),

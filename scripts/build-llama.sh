@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Build (or reuse) a llama-cpp-python wheel compiled for the CPU this runs on, and install it into the venv.
+# Build (or reuse) a llama-cpp-python wheel and install it into the venv of PYTHON.
+#   build-llama.sh PYTHON             compiled for the CPU this runs on (make run, make test)
+#   build-llama.sh PYTHON --portable  for every x86-64 CPU (the installers): llama.cpp's CPU kernels as
+#                                     loadable variants (x64, sse42, sandybridge, haswell, skylakex, ...),
+#                                     the best one chosen at run time (providers/llama_backends.py)
 #
 # pip's own wheel cache is keyed by the sdist, not by CMAKE_ARGS, so a wheel built with the wrong flags
 # would be reused silently (ENVIRONMENT.md). We keep our own cache, keyed by version + flags.
 set -euo pipefail
-PY="${1:?usage: build-llama.sh PYTHON}"
+PY="${1:?usage: build-llama.sh PYTHON [--portable]}"
+PORTABLE=0
+[ "${2:-}" = "--portable" ] && PORTABLE=1
 VERSION="${LLAMA_CPP_VERSION:-0.3.36}"
 CACHE="${FLYNN_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flynn-desktop/wheels}"
 
 arch="$(uname -m)"
 flags=""
-if [ "$arch" = "x86_64" ] || [ "$arch" = "amd64" ]; then
+if [ "$PORTABLE" = 1 ]; then
+  flags="-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON"
+elif [ "$arch" = "x86_64" ] || [ "$arch" = "amd64" ]; then
   cpu="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)"
   has() { [[ " $cpu " == *" $1 "* ]]; }
   missing=()
@@ -35,20 +43,33 @@ fi
 key="$(printf '%s|%s|%s|%s' "$VERSION" "$arch" "$flags" "$("$PY" -c 'import sys;print(sys.version_info[:2])')" | sha256sum | cut -c1-16)"
 dir="$CACHE/llama-cpp-python-$VERSION-$key"
 if "$PY" -c "import json,sys,importlib.metadata as m; d=m.distribution('llama_cpp_python'); sys.exit(0 if d.version=='$VERSION' and (d.read_text('flynn_build_key') or '').strip()=='$key' else 1)" 2>/dev/null; then
-  echo "flynn: llama-cpp-python $VERSION already built for this CPU ($flags)"
+  echo "flynn: llama-cpp-python $VERSION already built ($flags)"
   exit 0
 fi
 if ! ls "$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
-  echo "flynn: building llama-cpp-python $VERSION for this CPU (4-6 minutes on 2 cores)"
+  if [ "$PORTABLE" = 1 ]; then
+    echo "flynn: building llama-cpp-python $VERSION for every x86-64 CPU (a kernel per CPU family: 15-25 minutes on 2 cores)"
+  else
+    echo "flynn: building llama-cpp-python $VERSION for this CPU (4-6 minutes on 2 cores)"
+  fi
   echo "flynn: CMAKE_ARGS=$flags"
   mkdir -p "$dir.tmp"
   CMAKE_ARGS="$flags" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
     "$PY" -m pip wheel --no-cache-dir --no-deps -w "$dir.tmp" "llama-cpp-python==$VERSION"
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 fi
+lib="$("$PY" -c 'import importlib.util as u,os; s=u.find_spec("llama_cpp"); print(os.path.join(list(s.submodule_search_locations)[0], "lib") if s else "")' 2>/dev/null || true)"
+[ -n "$lib" ] && rm -f "$lib"/*ggml-cpu-*   # a portable build's kernels, moved there below: pip doesn't know them
 "$PY" -m pip install --no-cache-dir --force-reinstall --no-deps "$dir"/llama_cpp_python-*.whl
 "$PY" -m pip install "llama-cpp-python==$VERSION"   # its pure-Python dependencies
 # Remember which flags this install was built with, so a later run can tell a stale build.
-site="$("$PY" -c 'import importlib.metadata as m,os; d=m.distribution("llama_cpp_python"); print(d._path)')"
-echo "$key" > "$site/flynn_build_key"
-echo "$flags" > "$site/flynn_build_flags"
+info="$("$PY" -c 'import importlib.metadata as m,os; d=m.distribution("llama_cpp_python"); print(d._path)')"
+echo "$key" > "$info/flynn_build_key"
+echo "$flags" > "$info/flynn_build_flags"
+if [ "$PORTABLE" = 1 ]; then
+  # ggml installs its CPU kernels as programs (site-packages/bin); they belong beside libggml, where
+  # Flynn loads the best one for the CPU (providers/llama_backends.py) and PyInstaller collects them.
+  site="$(dirname "$info")"
+  mv -f "$site"/bin/libggml-cpu-*.so "$site/llama_cpp/lib/"
+  echo "flynn: $(ls "$site/llama_cpp/lib/" | grep -c 'ggml-cpu-') CPU kernels in $site/llama_cpp/lib"
+fi

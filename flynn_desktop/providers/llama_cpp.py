@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import queue
+import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,7 @@ from flynn_desktop.errors import (
     ProviderError,
 )
 from flynn_desktop.providers.catalog import meminfo
+from flynn_desktop.providers.llama_backends import load_cpu_kernels
 from flynn_desktop.providers.llama_slots import Job, SlotEngine
 from flynn_desktop.providers.model_files import ModelFiles, bundled_manifest
 from flynn_desktop.providers.tool_text import ToolText, tool_call_gbnf, tool_call_schema
@@ -175,17 +177,11 @@ class LlamaCppProvider(ProviderBase):
         except (ImportError, OSError) as e:
             raise ModelError(
                 f"llama.cpp can't be loaded here: {e}",
-                "Run the README's install command; it builds llama-cpp-python for this CPU.",
+                "Reinstall Flynn."
+                if getattr(sys, "frozen", False)
+                else "Run the README's install command; it builds llama-cpp-python for this CPU.",
             ) from e
         self._check_context(resolved.path)
-        global _backend_ready
-        with _backend:
-            if not _backend_ready:
-                from llama_cpp._logger import set_verbose
-
-                set_verbose(False)  # llama.cpp's own log: errors only (it prints every graph input)
-                llama_cpp.llama_backend_init()
-                _backend_ready = True
         try:
             llm = LlamaModel(
                 path_model=str(resolved.path), params=llama_cpp.llama_model_default_params(), verbose=False
@@ -559,12 +555,27 @@ def kv_bytes_per_token(md: dict[str, str]) -> int:
     return _arch_number(md, "block_count") * width * (kv_heads or heads) * 2 * 2
 
 
+def init_llama() -> None:
+    """Once per process, before any model is read: llama.cpp's log set to errors only, the CPU kernels
+    for this CPU (a portable build loads them; ModelError when none can run here), and llama.cpp's
+    backend."""
+    global _backend_ready
+    with _backend:
+        if not _backend_ready:
+            import llama_cpp
+
+            load_cpu_kernels()
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+
+
 def gguf_metadata(path: Path) -> dict[str, str]:
     """A GGUF's metadata, read with its vocabulary only (no weights, no context): about 0.1 s. Empty
     when the file can't be read (its full load says why)."""
     import llama_cpp
     from llama_cpp._internals import LlamaModel
 
+    init_llama()
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = True
     try:
