@@ -51,10 +51,13 @@ def rss_mb(pid: int) -> float:
 def start(args: list[str], ready, home: Path, program: str = FLYNN) -> tuple[subprocess.Popen[bytes], float]:  # type: ignore[no-untyped-def]
     env = {**os.environ, "FLYNN_HOME": str(home)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([program, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    home.mkdir(parents=True, exist_ok=True)
+    err = home / "stderr.txt"
+    with err.open("w") as f:
+        proc = subprocess.Popen([program, *args], env=env, stdout=subprocess.DEVNULL, stderr=f)
     while not ready():
         if proc.poll() is not None:
-            raise SystemExit(f"flynn {' '.join(args)} exited early")
+            raise SystemExit(f"{program} {' '.join(args)} exited early: {err.read_text()[-2000:]}")
         time.sleep(0.005)
     return proc, time.perf_counter() - t0
 
