@@ -31,7 +31,7 @@ from flynn_desktop.sandbox import python_command
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_loaded: CpuKernels | None = None
+_loaded: CpuKernels | ModelError | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,12 @@ def load_cpu_kernels() -> CpuKernels:
     global _loaded
     with _lock:
         if _loaded is None:
-            _loaded = _load()
+            try:
+                _loaded = _load()
+            except ModelError as e:
+                _loaded = e  # the same answer every time: no kernel runs here
+        if isinstance(_loaded, ModelError):
+            raise _loaded
         return _loaded
 
 

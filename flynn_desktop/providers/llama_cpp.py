@@ -181,6 +181,7 @@ class LlamaCppProvider(ProviderBase):
                 if getattr(sys, "frozen", False)
                 else "Run the README's install command; it builds llama-cpp-python for this CPU.",
             ) from e
+        init_llama()
         self._check_context(resolved.path)
         try:
             llm = LlamaModel(
