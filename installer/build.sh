@@ -30,7 +30,7 @@ done
 
 # What the bundle packs: Flynn's code and data, this recipe, the build scripts, the dependencies.
 key="$( { git ls-files -co --exclude-standard -- flynn_desktop models resources installer pyproject.toml \
-          scripts/build-llama.sh scripts/install-models.sh | LC_ALL=C sort | while read -r f; do
+          scripts/build-llama.sh scripts/install-models.sh scripts/find-python.sh | LC_ALL=C sort | while read -r f; do
             [ -f "$f" ] && printf '%s %s\n' "$f" "$(sha256sum < "$f" | cut -c1-64)"; done; } | sha256sum | cut -c1-16)"
 fresh="${FLYNN_INSTALLER_FRESH:-}"
 if [ -z "$fresh" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$key" ] && [ -x "$APP/flynn" ] \
@@ -42,11 +42,7 @@ rm -f "$STAMP"
 started=$SECONDS
 
 # 1. A venv of its own: Flynn installed as a wheel (its data where a wheel puts it), PyInstaller.
-PY=""
-for c in python3.13 python3.12 python3.11; do
-  command -v "$c" >/dev/null 2>&1 && { PY="$c"; break; }
-done
-[ -n "$PY" ] || { say "Python 3.11 or newer is needed to build the installers"; exit 2; }
+PY="$(bash scripts/find-python.sh)" || { say "Python 3.11 or newer is needed to build the installers"; exit 2; }
 [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
 VPY="$VENV/bin/python"
 pipq() { "$VPY" -m pip "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }

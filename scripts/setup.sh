@@ -34,13 +34,7 @@ else
 fi
 
 # 2. Python 3.11+ and the virtual environment.
-PY=""
-for c in python3.13 python3.12 python3.11 python3; do
-  if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-    PY="$c"; break
-  fi
-done
-[ -n "$PY" ] || { say "Python 3.11 or newer is needed; install it and run this again"; exit 1; }
+PY="$(bash scripts/find-python.sh)" || { say "Python 3.11 or newer is needed; install it and run this again"; exit 1; }
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv with $PY"
   "$PY" -m venv .venv
