@@ -91,7 +91,11 @@ for png in resources/icons/png/flynn-[0-9]*.png; do
   cp "$png" "$root/usr/share/icons/hicolor/${size}x${size}/apps/$NAME.png"
 done
 eval "$(grep '^APT_APP=' scripts/setup.sh)"   # the libraries Qt's xcb platform needs
-depends="$(printf '%s, ' "${APT_APP[@]}")"
+# The newest glibc any packed binary asks for (the builder's libstdc++ and others come along): the app runs
+# on that glibc or newer, so build on the oldest system it should run on.
+glibc="$(find "$APP" -type f \( -name '*.so*' -o -name flynn \) -exec objdump -T {} + 2>/dev/null \
+  | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)"
+depends="libc6 (>= $glibc), $(printf '%s, ' "${APT_APP[@]}")"
 cat > "$root/DEBIAN/control" <<CONTROL
 Package: $NAME
 Version: $VERSION
@@ -119,4 +123,4 @@ dpkg-deb --root-owner-group -Zgzip --build "$root" "$DEB.tmp" >/dev/null && mv "
 rm -rf "$root"
 
 echo "$key" > "$STAMP"
-say "done in $((SECONDS - started)) s: $APP ($(du -sm "$APP" | cut -f1) MB unpacked), $TARBALL ($(du -sm "$TARBALL" | cut -f1) MB), $DEB ($(du -sm "$DEB" | cut -f1) MB)"
+say "done in $((SECONDS - started)) s (runs on glibc $glibc or newer): $APP ($(du -sm "$APP" | cut -f1) MB unpacked), $TARBALL ($(du -sm "$TARBALL" | cut -f1) MB), $DEB ($(du -sm "$DEB" | cut -f1) MB)"

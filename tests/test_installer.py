@@ -202,6 +202,7 @@ def test_the_deb_installs_flynn_on_the_path_with_its_menu_entry_and_answers(
 ) -> None:
     info = run(["dpkg-deb", "--field", str(installed_deb), "Package", "Architecture", "Depends"]).stdout
     assert "Package: flynn-desktop" in info and "Architecture: amd64" in info and "libxcb-cursor0" in info
+    assert "libc6 (>= 2." in info  # the glibc the packed binaries need, said where apt can check it
     assert Path("/usr/bin/flynn").resolve() == Path("/opt/flynn-desktop/flynn")
     entry = Path("/usr/share/applications/flynn-desktop.desktop").read_text()
     assert "Exec=flynn" in entry and "Icon=flynn-desktop" in entry
