@@ -85,7 +85,10 @@ def main() -> None:
         n = next(n for n in range(94, 200) if not Path(f"/tmp/.X{n}-lock").exists())
         os.environ["DISPLAY"] = f":{n}"
         helpers.append(
-            subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
+            subprocess.Popen(
+                ["Xvfb", f":{n}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                stderr=open(f"/tmp/flynn-bench-xvfb-{n}.log", "w"),  # noqa: SIM115
+            )
         )
         while subprocess.run(["xwininfo", "-root"], capture_output=True, env=os.environ).returncode:
             if helpers[0].poll() is not None:
