@@ -81,18 +81,12 @@ def load_cpu_kernels() -> CpuKernels:
 
 
 def _load() -> CpuKernels:
-    from llama_cpp import _ggml, llama_cpp  # libllama and libggml, from llama_cpp's lib folder
+    from llama_cpp import _ggml
     from llama_cpp._logger import set_verbose
 
     set_verbose(False)  # llama.cpp's and ggml's own log: errors only (it prints every graph input)
-    folder = Path(_ggml.libggml_base_path)
-    files = variant_files(folder)
-    # The kernels must be registered in the libggml that libllama uses. A wheel holds libggml.so and
-    # libggml.so.0 as two files, and llama_cpp._ggml loads the first while libllama links the second:
-    # two registries. A symbol looked up through libllama's handle comes from libllama's own libggml
-    # (dlsym searches a library's dependencies). Windows has one ggml.dll, known by name.
-    lib = _ggml.libggml if sys.platform == "win32" else llama_cpp._lib
-    _declare(lib)
+    files = variant_files(Path(_ggml.libggml_base_path))
+    lib = _libggml()
     if not files:
         if lib.ggml_backend_reg_by_name(b"CPU"):
             return CpuKernels(False, "built for this CPU", ())
@@ -108,13 +102,22 @@ def _family(path: Path) -> str:
     return path.name.split(".")[0].split("ggml-cpu-", 1)[1]
 
 
-def _declare(lib: Any) -> None:
+def _libggml() -> Any:
+    """libggml as libllama uses it, with the functions called here declared. The kernels must be
+    registered there: a wheel holds libggml.so and libggml.so.0 as two files, and llama_cpp._ggml loads
+    the first while libllama links the second (two registries). A symbol looked up through libllama's
+    handle comes from libllama's own libggml (dlsym searches a library's dependencies). Windows has one
+    ggml.dll, known by name."""
+    from llama_cpp import _ggml, llama_cpp
+
+    lib = _ggml.libggml if sys.platform == "win32" else llama_cpp._lib
     lib.ggml_backend_load.argtypes = [ctypes.c_char_p]
     lib.ggml_backend_load.restype = ctypes.c_void_p
     lib.ggml_backend_reg_get_proc_address.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     lib.ggml_backend_reg_get_proc_address.restype = ctypes.c_void_p
     lib.ggml_backend_reg_by_name.argtypes = [ctypes.c_char_p]
     lib.ggml_backend_reg_by_name.restype = ctypes.c_void_p
+    return lib
 
 
 def _no_kernel() -> ModelError:
@@ -212,33 +215,38 @@ def _tried(path: Path) -> bool:
     return ran.returncode >= 0
 
 
-# Run by _tried in a process of its own: load one kernel library, the model, and decode a prompt and a
-# few single tokens (the batched and the one-token paths of the kernels).
-_TRY = """
-import ctypes, sys
-import llama_cpp
-from llama_cpp import _ggml, llama_cpp as ll
-from llama_cpp._internals import LlamaBatch, LlamaContext, LlamaModel
-from llama_cpp._logger import set_verbose
-set_verbose(False)
-lib = _ggml.libggml if sys.platform == "win32" else ll._lib
-lib.ggml_backend_load.argtypes = [ctypes.c_char_p]
-lib.ggml_backend_load.restype = ctypes.c_void_p
-if not lib.ggml_backend_load(sys.argv[1].encode()):
-    sys.exit(3)
-llama_cpp.llama_backend_init()
-model = LlamaModel(path_model=sys.argv[2], params=llama_cpp.llama_model_default_params(), verbose=False)
-params = llama_cpp.llama_context_default_params()
-params.n_ctx, params.n_batch, params.n_threads, params.n_threads_batch = 256, 64, 1, 1
-ctx = LlamaContext(model=model, params=params, verbose=False)
-batch = LlamaBatch(n_tokens=64, embd=0, n_seq_max=1, verbose=False)
-prompt = model.tokenize(b"The capital of France is a city of many bridges, museums and cafes.", True, False)
-batch.set_batch(prompt, 0, False)
-ctx.decode(batch)
-for i in range(4):
-    batch.set_batch([prompt[-1]], len(prompt) + i, False)
+# Run by _tried in a process of its own (sys.argv: the kernel library, the model).
+_TRY = (
+    "import sys\n"
+    "from flynn_desktop.providers.llama_backends import try_kernels\n"
+    "try_kernels(sys.argv[1], sys.argv[2])\n"
+)
+
+
+def try_kernels(kernel: str, model_path: str) -> None:
+    """Load one kernel library and the model, and decode a prompt and a few single tokens (the batched
+    and the one-token paths of the kernels): a crash here is the verdict. Exits 3 when ggml refuses the
+    library."""
+    import llama_cpp
+    from llama_cpp._internals import LlamaBatch, LlamaContext, LlamaModel
+    from llama_cpp._logger import set_verbose
+
+    set_verbose(False)
+    if not _libggml().ggml_backend_load(kernel.encode()):
+        raise SystemExit(3)
+    llama_cpp.llama_backend_init()
+    model = LlamaModel(path_model=model_path, params=llama_cpp.llama_model_default_params(), verbose=False)
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx, params.n_batch, params.n_threads, params.n_threads_batch = 256, 64, 1, 1
+    ctx = LlamaContext(model=model, params=params, verbose=False)
+    batch = LlamaBatch(n_tokens=64, embd=0, n_seq_max=1, verbose=False)
+    text = b"The capital of France is a city of many bridges, museums and cafes."
+    prompt = model.tokenize(text, True, False)
+    batch.set_batch(prompt, 0, False)
     ctx.decode(batch)
-"""
+    for i in range(4):
+        batch.set_batch([prompt[-1]], len(prompt) + i, False)
+        ctx.decode(batch)
 
 
 def _features(lib: Any, reg: int) -> tuple[str, ...]:
