@@ -58,18 +58,18 @@ if ! ls "$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
     "$PY" -m pip wheel --no-cache-dir --no-deps -w "$dir.tmp" "llama-cpp-python==$VERSION"
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 fi
-lib="$("$PY" -c 'import importlib.util as u,os; s=u.find_spec("llama_cpp"); print(os.path.join(list(s.submodule_search_locations)[0], "lib") if s else "")' 2>/dev/null || true)"
-[ -n "$lib" ] && rm -f "$lib"/*ggml-cpu-*   # a portable build's kernels, moved there below: pip doesn't know them
 "$PY" -m pip install --no-cache-dir --force-reinstall --no-deps "$dir"/llama_cpp_python-*.whl
 "$PY" -m pip install "llama-cpp-python==$VERSION"   # its pure-Python dependencies
 # Remember which flags this install was built with, so a later run can tell a stale build.
 info="$("$PY" -c 'import importlib.metadata as m,os; d=m.distribution("llama_cpp_python"); print(d._path)')"
 echo "$key" > "$info/flynn_build_key"
 echo "$flags" > "$info/flynn_build_flags"
+# A portable build's kernels are moved below, so pip doesn't know them: an earlier build's go first.
+site="$(dirname "$info")"
+rm -f "$site"/llama_cpp/lib/*ggml-cpu-*
 if [ "$PORTABLE" = 1 ]; then
   # ggml installs its CPU kernels as programs (site-packages/bin); they belong beside libggml, where
   # Flynn loads the best one for the CPU (providers/llama_backends.py) and PyInstaller collects them.
-  site="$(dirname "$info")"
   mv -f "$site"/bin/libggml-cpu-*.so "$site/llama_cpp/lib/"
   echo "flynn: $(ls "$site/llama_cpp/lib/" | grep -c 'ggml-cpu-') CPU kernels in $site/llama_cpp/lib"
 fi
